@@ -1,0 +1,244 @@
+//! The command line as clap sees it (SPEC §2, §4): commands, options, their
+//! environment twins and help text. Nothing here reads the environment or
+//! the file system beyond what clap does; `config` turns this into settings.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Deliver Segment analytics events to Planhat.
+///
+/// Reads Segment messages as newline-delimited JSON (files, folders of S3
+/// exports, gzip or not, or standard input), translates each into Planhat
+/// API calls and sends them in batches, with the original event times.
+#[derive(Debug, Parser)]
+#[command(name = "segment-planhat", version, max_term_width = 100)]
+#[command(after_help = "Exit codes: 0 all delivered or skipped by policy; 1 some messages \
+rejected or failed; 2 usage, configuration, authentication or fatal I/O error; 130 interrupted.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Translate messages and send them to Planhat (or print them with --dry-run).
+    Send(SendArgs),
+    /// Read and map messages without sending; report what would happen.
+    Validate(ValidateArgs),
+    /// Print a shell completion script.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Options shared by `send` and `validate`: where input comes from and how
+/// it is translated.
+#[derive(Debug, Args)]
+pub struct MappingArgs {
+    /// Input: files, folders (every file below, in path order) or - for
+    /// standard input. No PATH reads standard input.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Planhat tenant token (needed to send activities).
+    #[arg(long, env = "PLANHAT_TENANT_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub tenant_token: Option<String>,
+
+    /// Read the tenant token from a file.
+    #[arg(
+        long,
+        env = "PLANHAT_TENANT_TOKEN_FILE",
+        value_name = "PATH",
+        conflicts_with = "tenant_token"
+    )]
+    pub tenant_token_file: Option<PathBuf>,
+
+    /// Planhat API access token; with it, identify and group also update
+    /// end-user and company profiles.
+    #[arg(long, env = "PLANHAT_API_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub api_token: Option<String>,
+
+    /// Read the API access token from a file.
+    #[arg(
+        long,
+        env = "PLANHAT_API_TOKEN_FILE",
+        value_name = "PATH",
+        conflicts_with = "api_token"
+    )]
+    pub api_token_file: Option<PathBuf>,
+
+    /// Main API host label: https://<SUBDOMAIN>.planhat.com (api-eu, api-us2, ... for
+    /// other clusters).
+    #[arg(long, env = "PLANHAT_SUBDOMAIN", default_value = "api", value_name = "LABEL")]
+    pub subdomain: String,
+
+    /// Base URL of the main API, replacing the one built from --subdomain.
+    #[arg(long, env = "PLANHAT_API_URL", value_name = "URL")]
+    pub api_url: Option<String>,
+
+    /// Base URL of the analytics API [default: https://analytics.planhat.com].
+    #[arg(long, env = "PLANHAT_ANALYTICS_URL", value_name = "URL")]
+    pub analytics_url: Option<String>,
+
+    /// The `source` written on every item; an empty label omits it.
+    #[arg(long, env = "PLANHAT_SOURCE_LABEL", default_value = "Segment", value_name = "TEXT")]
+    pub source_label: String,
+
+    /// Send messages even when their `integrations` object turns Planhat off.
+    #[arg(long, env = "PLANHAT_IGNORE_INTEGRATIONS")]
+    pub ignore_integrations: bool,
+
+    /// Skip a message whose messageId is among the last N distinct ones; 0 turns
+    /// deduplication off.
+    #[arg(long, env = "PLANHAT_DEDUPE_WINDOW", default_value_t = 1_000_000, value_name = "N")]
+    pub dedupe_window: usize,
+
+    /// Keep only these message types (comma-separated).
+    #[arg(long, env = "PLANHAT_TYPES", value_delimiter = ',', value_name = "TYPE,...")]
+    pub types: Vec<MessageType>,
+
+    /// Keep only events at or after this time (RFC 3339 or a date, UTC when no
+    /// zone is given).
+    #[arg(long, env = "PLANHAT_SINCE", value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Keep only events before this time.
+    #[arg(long, env = "PLANHAT_UNTIL", value_name = "TIME")]
+    pub until: Option<String>,
+}
+
+/// A Segment message type, for --types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MessageType {
+    Identify,
+    Track,
+    Page,
+    Screen,
+    Group,
+    Alias,
+    Delete,
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    #[command(flatten)]
+    pub mapping: MappingArgs,
+
+    /// Print the requests that would be sent, one JSON object per line, and send
+    /// nothing. Needs no token.
+    #[arg(long, env = "PLANHAT_DRY_RUN")]
+    pub dry_run: bool,
+
+    /// Indent --dry-run output.
+    #[arg(long, requires = "dry_run")]
+    pub pretty: bool,
+
+    /// Items per activity request (upserts hold at most 5000).
+    #[arg(long, env = "PLANHAT_BATCH_SIZE", default_value_t = 5000, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: u32,
+
+    /// Bytes per request body (Planhat's hard limit is 32 MB).
+    #[arg(long, env = "PLANHAT_MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024,
+          value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1024..))]
+    pub max_body_bytes: u64,
+
+    /// Send a batch once its oldest event has waited this long (e.g. 2s, 500ms).
+    #[arg(long, env = "PLANHAT_FLUSH_INTERVAL", default_value = "2s", value_name = "DURATION",
+          value_parser = parse_duration)]
+    pub flush_interval: Duration,
+
+    /// Append rejected and failed messages to this file (created only when needed).
+    #[arg(long, env = "PLANHAT_FAILED", default_value = "planhat-failed.ndjson", value_name = "PATH")]
+    pub failed: PathBuf,
+
+    /// Retries of a request after a 408, 429, 5xx or transport error.
+    #[arg(long, env = "PLANHAT_MAX_RETRIES", default_value_t = 8, value_name = "N")]
+    pub max_retries: u32,
+
+    /// Timeout of each request (e.g. 30s).
+    #[arg(long, env = "PLANHAT_TIMEOUT", default_value = "30s", value_name = "DURATION",
+          value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Requests per minute to the main API (/endusers, /companies); Planhat's soft
+    /// quota is 200.
+    #[arg(long, env = "PLANHAT_API_RATE", default_value_t = 180, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub api_rate: u32,
+
+    /// When to draw the progress bar on stderr.
+    #[arg(long, env = "PLANHAT_PROGRESS", value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+
+    /// Print only errors on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Also write the final summary as JSON to this file.
+    #[arg(long, env = "PLANHAT_SUMMARY_JSON", value_name = "PATH")]
+    pub summary_json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub mapping: MappingArgs,
+
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// When to draw the progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    /// When stderr is a terminal.
+    Auto,
+    Always,
+    Never,
+}
+
+/// A duration: a number with `ms`, `s`, `m` or `h`; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration; try 2s, 500ms or 1m"))?;
+    let seconds = match unit.trim() {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        other => return Err(format!("unknown unit {other:?}; use ms, s, m or h")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|error| format!("{text:?}: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_take_units_and_bare_seconds() {
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("3 weeks").is_err());
+    }
+}

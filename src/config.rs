@@ -1,0 +1,326 @@
+//! Settings resolved once (SPEC §4): command-line arguments and their
+//! environment twins become a `Config`. Tokens are read from files here,
+//! URLs and the subdomain are checked here, and the terminal questions
+//! (is stdin a terminal? draw a progress bar?) are answered here, so nothing
+//! after this looks at the environment.
+
+use std::io::IsTerminal;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use crate::cli::{self, MappingArgs, MessageType, ProgressMode, SendArgs, ValidateArgs};
+use crate::error::Usage;
+use crate::input::{self, Source};
+use crate::mapping::{self, checks::Filters};
+use crate::planhat::{Endpoints, Limits};
+use crate::segment::Kind;
+use crate::segment::time::EventTime;
+
+/// A token. Its `Debug` never shows the value, so it cannot leak through a
+/// log line or an error.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The value, for the one place that puts it on the wire.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(redacted)")
+    }
+}
+
+/// What to do.
+#[derive(Debug)]
+pub enum Config {
+    Send(SendConfig),
+    Validate(ValidateConfig),
+    Completions(clap_complete::Shell),
+}
+
+/// Settings shared by `send` and `validate`.
+#[derive(Debug)]
+pub struct Common {
+    pub sources: Vec<Source>,
+    pub mapping: mapping::Options,
+    pub endpoints: Endpoints,
+    pub tenant_token: Option<Secret>,
+    pub api_token: Option<Secret>,
+}
+
+#[derive(Debug)]
+pub struct SendConfig {
+    pub common: Common,
+    pub dry_run: bool,
+    pub pretty: bool,
+    pub limits: Limits,
+    pub flush_interval: Duration,
+    pub failed: PathBuf,
+    pub max_retries: u32,
+    pub timeout: Duration,
+    /// Main-API requests per minute.
+    pub api_rate: u32,
+    /// Draw the progress bar (else a status line every 10 s on stderr).
+    pub progress: bool,
+    pub quiet: bool,
+    pub summary_json: Option<PathBuf>,
+}
+
+#[derive(Debug)]
+pub struct ValidateConfig {
+    pub common: Common,
+    pub json: bool,
+}
+
+/// Resolves the parsed command line.
+pub fn resolve(cli: cli::Cli) -> Result<Config> {
+    Ok(match cli.command {
+        cli::Command::Send(args) => Config::Send(send(args)?),
+        cli::Command::Validate(args) => Config::Validate(validate(args)?),
+        cli::Command::Completions { shell } => Config::Completions(shell),
+    })
+}
+
+fn send(args: SendArgs) -> Result<SendConfig> {
+    let common = common(args.mapping)?;
+    if !args.dry_run && common.tenant_token.is_none() {
+        return Err(Usage(
+            "sending needs a tenant token: pass --tenant-token-file PATH, --tenant-token TOKEN, \
+             or set PLANHAT_TENANT_TOKEN (or add --dry-run to see the requests without sending)"
+                .into(),
+        )
+        .into());
+    }
+    if !args.dry_run {
+        refuse_failed_file_as_input(&args.failed, &common.sources)?;
+    }
+    let progress = match args.progress {
+        ProgressMode::Always => true,
+        ProgressMode::Never => false,
+        ProgressMode::Auto => !args.quiet && std::io::stderr().is_terminal(),
+    };
+    Ok(SendConfig {
+        common,
+        dry_run: args.dry_run,
+        pretty: args.pretty,
+        limits: Limits {
+            batch_size: args.batch_size as usize,
+            max_body_bytes: usize::try_from(args.max_body_bytes).unwrap_or(usize::MAX),
+        },
+        flush_interval: args.flush_interval,
+        failed: args.failed,
+        max_retries: args.max_retries,
+        timeout: args.timeout,
+        api_rate: args.api_rate,
+        progress,
+        quiet: args.quiet,
+        summary_json: args.summary_json,
+    })
+}
+
+fn validate(args: ValidateArgs) -> Result<ValidateConfig> {
+    Ok(ValidateConfig {
+        common: common(args.mapping)?,
+        json: args.json,
+    })
+}
+
+fn common(args: MappingArgs) -> Result<Common> {
+    let tenant_token = token(args.tenant_token, args.tenant_token_file.as_deref(), "tenant")?;
+    let api_token = token(args.api_token, args.api_token_file.as_deref(), "API")?;
+    let endpoints = endpoints(&args.subdomain, args.api_url, args.analytics_url)?;
+    let filters = Filters {
+        types: (!args.types.is_empty()).then(|| args.types.iter().map(|t| kind(*t)).collect()),
+        since: time_flag("--since", args.since.as_deref())?,
+        until: time_flag("--until", args.until.as_deref())?,
+    };
+    let mapping = mapping::Options {
+        profiles: api_token.is_some(),
+        source_label: Some(args.source_label).filter(|label| !label.is_empty()),
+        ignore_integrations: args.ignore_integrations,
+        dedupe_window: args.dedupe_window,
+        filters,
+    };
+    let sources = input::resolve(&args.paths)?;
+    if sources.contains(&Source::Stdin) && std::io::stdin().is_terminal() {
+        return Err(Usage(
+            "no input: standard input is a terminal. Pipe Segment NDJSON in \
+             (zcat logs/*.gz | segment-planhat ...) or pass files or folders"
+                .into(),
+        )
+        .into());
+    }
+    Ok(Common {
+        sources,
+        mapping,
+        endpoints,
+        tenant_token,
+        api_token,
+    })
+}
+
+fn kind(message_type: MessageType) -> Kind {
+    match message_type {
+        MessageType::Identify => Kind::Identify,
+        MessageType::Track => Kind::Track,
+        MessageType::Page => Kind::Page,
+        MessageType::Screen => Kind::Screen,
+        MessageType::Group => Kind::Group,
+        MessageType::Alias => Kind::Alias,
+        MessageType::Delete => Kind::Delete,
+    }
+}
+
+fn time_flag(flag: &str, value: Option<&str>) -> Result<Option<EventTime>> {
+    let Some(value) = value else { return Ok(None) };
+    match EventTime::parse_str(value) {
+        Some(time) => Ok(Some(time)),
+        None => Err(Usage(format!(
+            "{flag} {value:?} is not a time; use RFC 3339 (2024-03-01T12:00:00Z) or a date (2024-03-01)"
+        ))
+        .into()),
+    }
+}
+
+/// A token from its option (or environment twin) or its file. The file's
+/// surrounding whitespace, such as a final newline, is not part of it.
+fn token(value: Option<String>, file: Option<&Path>, which: &str) -> Result<Option<Secret>> {
+    let flag = if which == "tenant" { "tenant-token" } else { "api-token" };
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the {which} token file {}", path.display()))?;
+        let text = text.trim();
+        if text.is_empty() {
+            bail!(Usage(format!("the {which} token file {} is empty", path.display())));
+        }
+        return Ok(Some(Secret(text.to_owned())));
+    }
+    match value.map(|v| v.trim().to_owned()) {
+        Some(v) if v.is_empty() => Err(Usage(format!(
+            "the {which} token is empty (--{flag} or PLANHAT_{}_TOKEN)",
+            which.to_uppercase()
+        ))
+        .into()),
+        other => Ok(other.map(Secret)),
+    }
+}
+
+fn endpoints(subdomain: &str, api_url: Option<String>, analytics_url: Option<String>) -> Result<Endpoints> {
+    let api = match api_url {
+        Some(url) => base_url("--api-url", &url)?,
+        None => {
+            let valid = !subdomain.is_empty()
+                && subdomain.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !valid {
+                bail!(Usage(format!(
+                    "--subdomain {subdomain:?} is not a host label: use lower-case letters, digits \
+                     and '-' only (api, api-eu, api-us2, ...)"
+                )));
+            }
+            format!("https://{subdomain}.planhat.com")
+        }
+    };
+    let analytics = match analytics_url {
+        Some(url) => base_url("--analytics-url", &url)?,
+        None => "https://analytics.planhat.com".into(),
+    };
+    Ok(Endpoints { analytics, api })
+}
+
+/// Checks a base URL override: https anywhere, plain http only to this
+/// machine (tokens would otherwise cross the network in clear text).
+fn base_url(flag: &str, url: &str) -> Result<String> {
+    let trimmed = url.trim().trim_end_matches('/');
+    let (scheme, rest) = trimmed
+        .split_once("://")
+        .ok_or_else(|| Usage(format!("{flag} {url:?} is not a URL; expected https://host[:port]")))?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = host_of(authority);
+    if host.is_empty() || authority.contains('@') {
+        bail!(Usage(format!("{flag} {url:?} has no host (or holds credentials)")));
+    }
+    match scheme.to_ascii_lowercase().as_str() {
+        "https" => {}
+        "http" if is_loopback(host) => {}
+        "http" => bail!(Usage(format!(
+            "{flag} {url:?} uses plain http to a host that is not this machine; use https \
+             (tokens must not cross the network in clear text)"
+        ))),
+        _ => bail!(Usage(format!("{flag} {url:?} must start with https:// (or http:// for localhost)"))),
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// The host part of `host[:port]` or `[v6]:port`.
+fn host_of(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or_default();
+    }
+    authority.split(':').next().unwrap_or_default()
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The failed file is appended to while input is read; reading it at the
+/// same time would feed the run its own output.
+fn refuse_failed_file_as_input(failed: &Path, sources: &[Source]) -> Result<()> {
+    let Ok(failed_path) = failed.canonicalize() else {
+        return Ok(());
+    };
+    for source in sources {
+        if let Source::File { path, .. } = source
+            && path.canonicalize().is_ok_and(|p| p == failed_path)
+        {
+            bail!(Usage(format!(
+                "{} is both an input and the failed file; move it aside first (mv {0} retry.ndjson) \
+                 or pass --failed with another path",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_is_only_for_loopback() {
+        assert_eq!(base_url("--api-url", "http://127.0.0.1:8080/").unwrap(), "http://127.0.0.1:8080");
+        assert!(base_url("--api-url", "http://localhost:1").is_ok());
+        assert!(base_url("--api-url", "http://[::1]:9/").is_ok());
+        assert!(base_url("--api-url", "https://proxy.example.com/planhat").is_ok());
+        let error = base_url("--api-url", "http://proxy.example.com").unwrap_err();
+        assert!(error.to_string().contains("plain http"), "{error}");
+        assert!(base_url("--api-url", "http://127.0.0.1.example.com").is_err());
+        assert!(base_url("--api-url", "ftp://127.0.0.1").is_err());
+        assert!(base_url("--api-url", "example.com").is_err());
+        assert!(base_url("--api-url", "https://user:pw@example.com").is_err());
+    }
+
+    #[test]
+    fn subdomain_must_be_a_host_label() {
+        let api = |s| endpoints(s, None, None).map(|e| e.api);
+        assert_eq!(api("api-eu").unwrap(), "https://api-eu.planhat.com");
+        for bad in ["API", "api.evil.com", "", "api/x", "api eu"] {
+            assert!(api(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let secret = Secret("tok-123".into());
+        assert!(!format!("{secret:?}").contains("tok-123"));
+    }
+}

@@ -1,0 +1,65 @@
+//! How runs end (SPEC §7): the one place that turns a run's result into an
+//! exit code.
+
+use std::fmt;
+
+/// A mistake in the command, its settings or the environment that the user
+/// fixes by changing the command. The message says what to do.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl fmt::Display for Usage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// How a run that was not stopped by a fatal error ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Every message delivered (or would be) or skipped by policy.
+    Clean,
+    /// Some messages were rejected or failed.
+    Problems,
+    /// Stopped by Ctrl-C.
+    Interrupted,
+}
+
+/// The exit code for a run's result: 0, 1 and 130 for the statuses, 2 for
+/// any error, except that a closed stdout (`... | head`) ends quietly with 0,
+/// as Unix tools do.
+pub fn exit_code(result: &anyhow::Result<Status>) -> u8 {
+    match result {
+        Ok(Status::Clean) => 0,
+        Ok(Status::Problems) => 1,
+        Ok(Status::Interrupted) => 130,
+        Err(error) if is_broken_pipe(error) => 0,
+        Err(_) => 2,
+    }
+}
+
+/// Whether the error comes from writing to a closed pipe.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_spec() {
+        assert_eq!(exit_code(&Ok(Status::Clean)), 0);
+        assert_eq!(exit_code(&Ok(Status::Problems)), 1);
+        assert_eq!(exit_code(&Ok(Status::Interrupted)), 130);
+        assert_eq!(exit_code(&Err(Usage("bad".into()).into())), 2);
+        let pipe = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        assert_eq!(exit_code(&Err(anyhow::Error::new(pipe).context("writing"))), 0);
+    }
+}

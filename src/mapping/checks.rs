@@ -1,0 +1,204 @@
+//! The policy checks that decide, before any mapping, whether a message is
+//! sent at all (SPEC §5.5): the dedupe window, the `integrations` switches
+//! and the `--types`/`--since`/`--until` filters.
+//!
+//! Pure: no I/O.
+
+use std::collections::{HashSet, VecDeque};
+
+use serde_json::{Map, Value};
+
+use crate::segment::time::EventTime;
+use crate::segment::{Kind, Message};
+
+/// Remembers the last `capacity` distinct messageIds, as 64-bit hashes so
+/// that a million of them stay within a few tens of MiB (SPEC §5.5).
+#[derive(Debug)]
+pub struct DedupeWindow {
+    capacity: usize,
+    seen: HashSet<u64>,
+    order: VecDeque<u64>,
+}
+
+impl DedupeWindow {
+    /// A window of `capacity` ids; 0 turns deduplication off.
+    pub fn new(capacity: usize) -> DedupeWindow {
+        DedupeWindow {
+            capacity,
+            seen: HashSet::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    /// Records `id` and says whether it was already in the window. A
+    /// repeated id does not move: the window holds distinct ids in the order
+    /// they were first seen.
+    pub fn is_repeat(&mut self, id: &str) -> bool {
+        if self.capacity == 0 {
+            return false;
+        }
+        let hash = fnv1a64(id.as_bytes());
+        if !self.seen.insert(hash) {
+            return true;
+        }
+        self.order.push_back(hash);
+        if self.order.len() > self.capacity
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.seen.remove(&oldest);
+        }
+        false
+    }
+}
+
+/// FNV-1a, 64 bits: stable across runs, machines and versions, unlike the
+/// standard library's randomly seeded hasher.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Whether the message's `integrations` object leaves Planhat on (SPEC §5.5):
+/// `Planhat` (exact key, else a case-insensitive match) decides when it is a
+/// boolean and an object means on; otherwise `All` (or `all`) decides when it
+/// is a boolean; otherwise on.
+pub fn planhat_enabled(message: &Message) -> bool {
+    let Some(integrations) = message.object("integrations") else {
+        return true;
+    };
+    let planhat = integrations.get("Planhat").or_else(|| {
+        integrations
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case("planhat"))
+            .map(|(_, value)| value)
+    });
+    match planhat {
+        Some(Value::Bool(on)) => *on,
+        Some(Value::Object(_)) => true,
+        _ => all_switch(integrations).unwrap_or(true),
+    }
+}
+
+fn all_switch(integrations: &Map<String, Value>) -> Option<bool> {
+    ["All", "all"]
+        .iter()
+        .find_map(|key| integrations.get(*key).and_then(Value::as_bool))
+}
+
+/// The `--types`, `--since` and `--until` filters (SPEC §5.5).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filters {
+    /// The types to keep; `None` keeps all.
+    pub types: Option<Vec<Kind>>,
+    /// Keep events at or after this time.
+    pub since: Option<EventTime>,
+    /// Keep events before this time.
+    pub until: Option<EventTime>,
+}
+
+impl Filters {
+    /// Whether a message of `kind` at `time` is filtered out. A message whose
+    /// time is unknown (absent or unparseable) is never filtered by time:
+    /// it cannot be placed outside the window, and dropping it silently
+    /// would lose data; the timestamp check that follows reports it.
+    pub fn excludes(&self, kind: Kind, time: Option<EventTime>) -> bool {
+        if let Some(types) = &self.types
+            && !types.contains(&kind)
+        {
+            return true;
+        }
+        match time {
+            Some(time) => {
+                self.since.is_some_and(|since| time < since)
+                    || self.until.is_some_and(|until| time >= until)
+            }
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::segment::parse_line;
+
+    fn message(line: &str) -> Message {
+        parse_line(line.as_bytes()).remove(0).expect("test line parses")
+    }
+
+    fn enabled(integrations: &str) -> bool {
+        planhat_enabled(&message(&format!(r#"{{"type":"track","integrations":{integrations}}}"#)))
+    }
+
+    #[test]
+    fn integrations_truth_table() {
+        let cases = [
+            ("null", true),
+            ("{}", true),
+            (r#"{"Planhat":false}"#, false),
+            (r#"{"Planhat":true}"#, true),
+            (r#"{"Planhat":{"opt":1}}"#, true),
+            (r#"{"planhat":false}"#, false),
+            (r#"{"PLANHAT":false,"All":true}"#, false),
+            (r#"{"Planhat":true,"planhat":false}"#, true),
+            (r#"{"All":false}"#, false),
+            (r#"{"all":false}"#, false),
+            (r#"{"All":true}"#, true),
+            (r#"{"All":false,"Planhat":true}"#, true),
+            (r#"{"All":true,"Planhat":false}"#, false),
+            (r#"{"All":false,"Planhat":{}}"#, true),
+            (r#"{"All":false,"Planhat":null}"#, false),
+            (r#"{"All":false,"Planhat":0}"#, false),
+            (r#"{"All":false,"Planhat":"yes"}"#, false),
+            (r#"{"All":"no","Planhat":null}"#, true),
+            (r#"{"Salesforce":false}"#, true),
+            ("\"text\"", true),
+        ];
+        for (integrations, expected) in cases {
+            assert_eq!(enabled(integrations), expected, "{integrations}");
+        }
+    }
+
+    #[test]
+    fn dedupe_window_forgets_the_oldest_distinct_id() {
+        let mut window = DedupeWindow::new(2);
+        assert!(!window.is_repeat("a"));
+        assert!(window.is_repeat("a"));
+        assert!(!window.is_repeat("b"));
+        assert!(window.is_repeat("a"), "a repeat does not refresh or evict");
+        assert!(!window.is_repeat("c"));
+        assert!(!window.is_repeat("a"), "a was the oldest and left the window");
+        assert!(window.is_repeat("c"));
+    }
+
+    #[test]
+    fn dedupe_window_of_zero_is_off() {
+        let mut window = DedupeWindow::new(0);
+        assert!(!window.is_repeat("a"));
+        assert!(!window.is_repeat("a"));
+    }
+
+    #[test]
+    fn fnv1a64_matches_published_vectors() {
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn filters_keep_types_and_a_half_open_time_window() {
+        let at = |text: &str| EventTime::parse_str(text).expect("test time parses");
+        let filters = Filters {
+            types: Some(vec![Kind::Track, Kind::Identify]),
+            since: Some(at("2024-01-01")),
+            until: Some(at("2024-02-01")),
+        };
+        assert!(filters.excludes(Kind::Page, Some(at("2024-01-10"))));
+        assert!(!filters.excludes(Kind::Track, Some(at("2024-01-01"))));
+        assert!(filters.excludes(Kind::Track, Some(at("2023-12-31T23:59:59.999Z"))));
+        assert!(filters.excludes(Kind::Track, Some(at("2024-02-01"))));
+        assert!(!filters.excludes(Kind::Track, None));
+        assert!(!Filters::default().excludes(Kind::Alias, None));
+    }
+}

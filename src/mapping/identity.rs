@@ -1,0 +1,178 @@
+//! Who an event is about (SPEC §5.1): the user's externalId, email and name,
+//! and the company, including the user → company memory that group calls
+//! and identify traits teach.
+//!
+//! Pure: no I/O.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use crate::planhat::items::Who;
+use crate::segment::lookup::{find, find_in, id_text, looks_like_email, text};
+use crate::segment::{Kind, Message};
+
+/// The user → company associations learned so far in the run. It grows with
+/// the number of distinct users, and is the only state that does.
+#[derive(Debug, Default)]
+pub struct CompanyMemory {
+    by_user: HashMap<String, String>,
+}
+
+impl CompanyMemory {
+    /// Remembers that `user` belongs to `company`, replacing what was known.
+    pub fn learn(&mut self, user: &str, company: &str) {
+        match self.by_user.get_mut(user) {
+            Some(known) if known == company => {}
+            Some(known) => company.clone_into(known),
+            None => {
+                self.by_user.insert(user.to_owned(), company.to_owned());
+            }
+        }
+    }
+
+    /// The company last associated with `user`.
+    pub fn company_of(&self, user: &str) -> Option<&str> {
+        self.by_user.get(user).map(String::as_str)
+    }
+}
+
+/// The key the memory knows a user by: externalId, else email.
+pub fn user_key(who: &Who) -> Option<&str> {
+    who.external_id.as_deref().or(who.email.as_deref())
+}
+
+/// Resolves who a track, page, screen or identify message is about.
+pub fn resolve(message: &Message, memory: &CompanyMemory) -> Who {
+    let traits = message.traits();
+    let external_id = id_text(message.get("userId"))
+        .or_else(|| id_text(traits.and_then(|t| find(t, "userid"))))
+        .or_else(|| id_text(traits.and_then(|t| find(t, "id"))));
+    let mut who = Who {
+        email: email(message, traits),
+        name: name(traits),
+        external_id,
+        company: None,
+    };
+    who.company = id_text(message.context("groupId"))
+        .or_else(|| traits_company(traits))
+        .or_else(|| user_key(&who).and_then(|user| memory.company_of(user).map(str::to_owned)));
+    who
+}
+
+/// The company named in the traits themselves: `company.id`, else
+/// `companyId`/`company_id`. This is what an identify teaches the memory.
+pub fn traits_company(traits: Option<&Map<String, Value>>) -> Option<String> {
+    let traits = traits?;
+    id_text(find_in(find(traits, "company"), "id")).or_else(|| id_text(find(traits, "companyid")))
+}
+
+/// traits `email`, else `context.traits.email`, else `properties.email`
+/// (track, page, screen), else `userId` when it looks like an email.
+fn email(message: &Message, traits: Option<&Map<String, Value>>) -> Option<String> {
+    let properties = match message.kind {
+        Ok(Kind::Track | Kind::Page | Kind::Screen) => message.object("properties"),
+        _ => None,
+    };
+    email_in(traits)
+        .or_else(|| email_in(message.context_traits()))
+        .or_else(|| email_in(properties))
+        .map(str::to_owned)
+        .or_else(|| id_text(message.get("userId")).filter(|id| looks_like_email(id)))
+}
+
+fn email_in(object: Option<&Map<String, Value>>) -> Option<&str> {
+    text(object.and_then(|o| find(o, "email")))
+}
+
+/// traits `name`, else `firstName` + " " + `lastName` when both exist.
+fn name(traits: Option<&Map<String, Value>>) -> Option<String> {
+    let traits = traits?;
+    let trait_text = |key| text(find(traits, key));
+    match (trait_text("name"), trait_text("firstname"), trait_text("lastname")) {
+        (Some(name), _, _) => Some(name.to_owned()),
+        (None, Some(first), Some(last)) => Some(format!("{first} {last}")),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::segment::parse_line;
+
+    fn message(line: &str) -> Message {
+        parse_line(line.as_bytes()).remove(0).expect("test line parses")
+    }
+
+    fn who(line: &str) -> Who {
+        resolve(&message(line), &CompanyMemory::default())
+    }
+
+    #[test]
+    fn external_id_prefers_user_id_then_trait_user_id_then_trait_id() {
+        let w = who(r#"{"type":"identify","userId":"u1","traits":{"user_id":"u2","id":"u3"}}"#);
+        assert_eq!(w.external_id.as_deref(), Some("u1"));
+        let w = who(r#"{"type":"identify","userId":null,"traits":{"id":"u3","User-Id":"u2"}}"#);
+        assert_eq!(w.external_id.as_deref(), Some("u2"));
+        let w = who(r#"{"type":"identify","traits":{"id":42}}"#);
+        assert_eq!(w.external_id.as_deref(), Some("42"));
+        let w = who(r#"{"type":"track","userId":12345.0,"traits":{"id":"ignored"}}"#);
+        assert_eq!(w.external_id.as_deref(), Some("12345"));
+    }
+
+    #[test]
+    fn track_reads_traits_from_context_only() {
+        let w = who(r#"{"type":"track","traits":{"userId":"no"},"context":{"traits":{"userId":"yes"}}}"#);
+        assert_eq!(w.external_id.as_deref(), Some("yes"));
+    }
+
+    #[test]
+    fn email_precedence() {
+        let line = r#"{"type":"identify","userId":"x@y.io","traits":{"email":"t@y.io"},"context":{"traits":{"email":"c@y.io"}}}"#;
+        assert_eq!(who(line).email.as_deref(), Some("t@y.io"));
+        let line = r#"{"type":"identify","userId":"x@y.io","traits":{"email":""},"context":{"traits":{"email":"c@y.io"}}}"#;
+        assert_eq!(who(line).email.as_deref(), Some("c@y.io"));
+        let line = r#"{"type":"track","userId":"x@y.io","properties":{"email":"p@y.io"}}"#;
+        assert_eq!(who(line).email.as_deref(), Some("p@y.io"));
+        let line = r#"{"type":"identify","userId":"x@y.io","properties":{"email":"p@y.io"}}"#;
+        assert_eq!(who(line).email.as_deref(), Some("x@y.io"), "identify has no properties email");
+        assert_eq!(who(r#"{"type":"track","userId":"u_42"}"#).email, None);
+        let line = r#"{"type":"track","context":{"traits":{"E-Mail":7,"email":"late@y.io"}}}"#;
+        assert_eq!(who(line).email, None, "the first match decides even when it is not text");
+    }
+
+    #[test]
+    fn name_is_name_or_both_first_and_last() {
+        let name = |traits: &str| who(&format!(r#"{{"type":"identify","traits":{traits}}}"#)).name;
+        assert_eq!(name(r#"{"name":"Ana Lopez","firstName":"X","lastName":"Y"}"#).as_deref(), Some("Ana Lopez"));
+        assert_eq!(name(r#"{"first_name":"Ana","Last Name":"Lopez"}"#).as_deref(), Some("Ana Lopez"));
+        assert_eq!(name(r#"{"firstName":"Ana"}"#), None);
+        assert_eq!(name(r#"{"name":"","firstName":"Ana","lastName":"Lopez"}"#).as_deref(), Some("Ana Lopez"));
+    }
+
+    #[test]
+    fn company_precedence_context_then_traits_then_memory() {
+        let mut memory = CompanyMemory::default();
+        memory.learn("u1", "remembered");
+        let company = |line: &str| resolve(&message(line), &memory).company;
+        let line = r#"{"type":"track","userId":"u1","context":{"groupId":"ctx","traits":{"company":{"id":"co"},"companyId":"cid"}}}"#;
+        assert_eq!(company(line).as_deref(), Some("ctx"));
+        let line = r#"{"type":"identify","userId":"u1","traits":{"companyId":"cid","company":{"id":7}}}"#;
+        assert_eq!(company(line).as_deref(), Some("7"));
+        let line = r#"{"type":"identify","userId":"u1","traits":{"company_id":"cid","company":{"name":"Acme"}}}"#;
+        assert_eq!(company(line).as_deref(), Some("cid"));
+        assert_eq!(company(r#"{"type":"page","userId":"u1"}"#).as_deref(), Some("remembered"));
+        assert_eq!(company(r#"{"type":"page","userId":"u2"}"#), None);
+    }
+
+    #[test]
+    fn memory_knows_email_only_users_by_email() {
+        let mut memory = CompanyMemory::default();
+        memory.learn("a@x.io", "acme");
+        let w = resolve(&message(r#"{"type":"track","context":{"traits":{"email":"a@x.io"}}}"#), &memory);
+        assert_eq!(w.company.as_deref(), Some("acme"));
+        memory.learn("a@x.io", "other");
+        assert_eq!(memory.company_of("a@x.io"), Some("other"));
+    }
+}

@@ -1,0 +1,334 @@
+//! Translation of Segment messages into Planhat items (SPEC §5): the checks
+//! of §5.5 in their fixed order, then one item per message for the route its
+//! type and the token mode call for.
+//!
+//! Pure: no I/O, no clock, no environment. The only state is the dedupe
+//! window and the user → company memory, which a run builds up message by
+//! message.
+
+pub mod checks;
+pub mod identity;
+pub mod profile;
+
+use serde_json::Value;
+
+use crate::planhat::items::{Activity, Info, Item, Who};
+use crate::segment::lookup::text;
+use crate::segment::time::{BadTimestamp, EventTime, message_time};
+use crate::segment::{Kind, Message};
+use checks::{DedupeWindow, Filters};
+use identity::CompanyMemory;
+
+/// How messages are translated; resolved once from the settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// Whether an API token is set: identify and group then update profiles.
+    pub profiles: bool,
+    /// The `source` written on every item; `None` omits it.
+    pub source_label: Option<String>,
+    /// Skip the `integrations` check.
+    pub ignore_integrations: bool,
+    /// How many distinct messageIds the dedupe window holds; 0 is off.
+    pub dedupe_window: usize,
+    pub filters: Filters,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            profiles: false,
+            source_label: Some("Segment".into()),
+            ignore_integrations: false,
+            dedupe_window: 1_000_000,
+            filters: Filters::default(),
+        }
+    }
+}
+
+/// Why a message is not sent, by policy: these do not affect the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Skip {
+    Duplicate,
+    UnsupportedType,
+    DisabledByIntegrations,
+    Filtered,
+    GroupAssociation,
+}
+
+/// Why a message cannot be sent: these make the exit code 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reject {
+    /// The line is not JSON.
+    InvalidJson,
+    /// The line is JSON but not an object.
+    NotAnObject,
+    /// The input could not be read past this point (a corrupt gzip stream).
+    Unreadable,
+    UnknownType,
+    NoIdentity,
+    NoGroupId,
+    BadTimestamp,
+    NoEvent,
+}
+
+impl Skip {
+    pub const ALL: [Skip; 5] = [
+        Skip::Duplicate,
+        Skip::UnsupportedType,
+        Skip::DisabledByIntegrations,
+        Skip::Filtered,
+        Skip::GroupAssociation,
+    ];
+
+    /// The reason's name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Skip::Duplicate => "duplicate",
+            Skip::UnsupportedType => "unsupported_type",
+            Skip::DisabledByIntegrations => "disabled_by_integrations",
+            Skip::Filtered => "filtered",
+            Skip::GroupAssociation => "group_association",
+        }
+    }
+
+    /// Whether reports list examples of it: not for duplicates and filters,
+    /// which are expected in bulk (SPEC §5.5).
+    pub fn listed(self) -> bool {
+        !matches!(self, Skip::Duplicate | Skip::Filtered)
+    }
+}
+
+impl Reject {
+    pub const ALL: [Reject; 8] = [
+        Reject::InvalidJson,
+        Reject::NotAnObject,
+        Reject::Unreadable,
+        Reject::UnknownType,
+        Reject::NoIdentity,
+        Reject::NoGroupId,
+        Reject::BadTimestamp,
+        Reject::NoEvent,
+    ];
+
+    /// The reason's name in reports and in the failed file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reject::InvalidJson => "invalid_json",
+            Reject::NotAnObject => "not_an_object",
+            Reject::Unreadable => "unreadable",
+            Reject::UnknownType => "unknown_type",
+            Reject::NoIdentity => "no_identity",
+            Reject::NoGroupId => "no_group_id",
+            Reject::BadTimestamp => "bad_timestamp",
+            Reject::NoEvent => "no_event",
+        }
+    }
+}
+
+/// What became of one message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome<'m> {
+    Send(Item<'m>),
+    Skip(Skip),
+    Reject(Reject, String),
+}
+
+/// A message's outcome with the facts reports count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mapped<'m> {
+    pub outcome: Outcome<'m>,
+    /// The event time, when it has a usable one.
+    pub time: Option<EventTime>,
+}
+
+/// Translates messages one at a time, in input order.
+#[derive(Debug)]
+pub struct Mapper {
+    options: Options,
+    dedupe: DedupeWindow,
+    memory: CompanyMemory,
+}
+
+impl Mapper {
+    pub fn new(options: Options) -> Mapper {
+        Mapper {
+            dedupe: DedupeWindow::new(options.dedupe_window),
+            memory: CompanyMemory::default(),
+            options,
+        }
+    }
+
+    /// Decides and builds what `message` becomes. The checks run in SPEC
+    /// §5.5's order and the first that applies decides.
+    pub fn map<'m>(&'m mut self, message: &'m Message) -> Mapped<'m> {
+        let time = message_time(&message.fields);
+        let usable_time = time.as_ref().ok().copied().flatten();
+        let outcome = self.decide(message, time);
+        Mapped {
+            outcome,
+            time: usable_time,
+        }
+    }
+
+    fn decide<'m>(
+        &'m mut self,
+        message: &'m Message,
+        time: Result<Option<EventTime>, BadTimestamp>,
+    ) -> Outcome<'m> {
+        let Mapper {
+            options,
+            dedupe,
+            memory,
+        } = self;
+        if let Some(id) = message.message_id()
+            && dedupe.is_repeat(&id)
+        {
+            return Outcome::Skip(Skip::Duplicate);
+        }
+        let kind = match &message.kind {
+            Ok(kind) => *kind,
+            Err(text) if text.is_empty() => {
+                return Outcome::Reject(Reject::UnknownType, "no \"type\" field".into());
+            }
+            Err(text) => {
+                return Outcome::Reject(Reject::UnknownType, format!("unknown type {text:?}"));
+            }
+        };
+        if matches!(kind, Kind::Alias | Kind::Delete) {
+            return Outcome::Skip(Skip::UnsupportedType);
+        }
+        if !options.ignore_integrations && !checks::planhat_enabled(message) {
+            return Outcome::Skip(Skip::DisabledByIntegrations);
+        }
+        let known_time = time.as_ref().ok().copied().flatten();
+        if options.filters.excludes(kind, known_time) {
+            return Outcome::Skip(Skip::Filtered);
+        }
+        let source = options.source_label.as_deref();
+        if kind == Kind::Group {
+            return group(memory, options.profiles, message, source);
+        }
+        let who = identity::resolve(message, memory);
+        let Some(user) = identity::user_key(&who) else {
+            return Outcome::Reject(
+                Reject::NoIdentity,
+                "no userId, user id trait or email to tell who this is".into(),
+            );
+        };
+        if kind == Kind::Identify {
+            if let Some(company) = identity::traits_company(message.traits()) {
+                memory.learn(user, &company);
+            }
+            if options.profiles {
+                let user = profile::end_user(who, message.traits(), source);
+                return Outcome::Send(Item::EndUser(user));
+            }
+        }
+        let date = match time {
+            Ok(date) => date,
+            Err(bad) => return Outcome::Reject(Reject::BadTimestamp, bad.to_string()),
+        };
+        match activity(kind, message, who, date, source) {
+            Some(item) => Outcome::Send(Item::Activity(item)),
+            None => Outcome::Reject(Reject::NoEvent, "track has no \"event\" name".into()),
+        }
+    }
+
+}
+
+/// A group call teaches the memory, and with an API token upserts the
+/// company (SPEC §5.4).
+fn group<'m>(
+    memory: &mut CompanyMemory,
+    profiles: bool,
+    message: &'m Message,
+    source: Option<&'m str>,
+) -> Outcome<'m> {
+        let Some(group_id) = crate::segment::lookup::id_text(message.get("groupId")) else {
+            return Outcome::Reject(Reject::NoGroupId, "group has no \"groupId\"".into());
+        };
+        if let Some(user) = crate::segment::lookup::id_text(message.get("userId")) {
+            memory.learn(&user, &group_id);
+        }
+        if !profiles {
+            return Outcome::Skip(Skip::GroupAssociation);
+        }
+        let item = profile::company(group_id, message.traits(), source);
+        Outcome::Send(Item::Company(item))
+}
+
+/// The activity item for a track, page or screen, or for an identify sent
+/// without an API token (identity fields only). `None` for a track without
+/// an event name.
+fn activity<'m>(
+    kind: Kind,
+    message: &'m Message,
+    who: Who,
+    date: Option<EventTime>,
+    source: Option<&'m str>,
+) -> Option<Activity<'m>> {
+    let properties = message.object("properties");
+    let (action, info) = match kind {
+        Kind::Track => {
+            let event = text(message.get("event"))?;
+            let info = Info {
+                properties,
+                overrides: Vec::new(),
+                fallbacks: Vec::new(),
+            };
+            (Some(event.to_owned()), Some(info))
+        }
+        Kind::Page | Kind::Screen => (Some(view_action(kind, message)), Some(view_info(message))),
+        _ => (None, None),
+    };
+    Some(Activity {
+        who,
+        action,
+        date,
+        info,
+        source,
+        weight: None,
+    })
+}
+
+/// `Viewed <fullName> Page` (fullName = category + " " + name when both
+/// exist, else name) or `Loaded a Page`; `Viewed <name> Screen` or
+/// `Loaded a Screen` (SPEC §5.2, as facade names them).
+fn view_action(kind: Kind, message: &Message) -> String {
+    let name = text(message.get("name"));
+    let category = text(message.get("category"));
+    match (kind, name, category) {
+        (Kind::Page, Some(name), Some(category)) => format!("Viewed {category} {name} Page"),
+        (Kind::Page, Some(name), None) => format!("Viewed {name} Page"),
+        (Kind::Page, None, _) => "Loaded a Page".into(),
+        (_, Some(name), _) => format!("Viewed {name} Screen"),
+        (_, None, _) => "Loaded a Screen".into(),
+    }
+}
+
+/// A view's info: its properties, the message's `name` and `category` over
+/// them, and `context.page`'s url, path, title, referrer and search where
+/// the properties lack them.
+fn given(value: Option<&Value>) -> Option<&Value> {
+    value.filter(|v| crate::segment::lookup::is_given(v))
+}
+
+fn view_info(message: &Message) -> Info<'_> {
+    let overrides = ["name", "category"]
+        .into_iter()
+        .filter_map(|key| Some((key, given(message.get(key))?)))
+        .collect();
+    let page = message.context("page").and_then(Value::as_object);
+    let fallbacks = ["url", "path", "title", "referrer", "search"]
+        .into_iter()
+        .filter_map(|key| Some((key, given(page?.get(key))?)))
+        .collect();
+    Info {
+        properties: message.object("properties"),
+        overrides,
+        fallbacks,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,331 @@
+//! Unit tests of the translation rules of SPEC §5, one behaviour each.
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::segment::parse_line;
+
+fn message(value: Value) -> Message {
+    parse_line(value.to_string().as_bytes())
+        .remove(0)
+        .expect("test message parses")
+}
+
+fn options(profiles: bool) -> Options {
+    Options {
+        profiles,
+        ..Options::default()
+    }
+}
+
+/// Maps messages in order with one mapper; returns each outcome as JSON
+/// (the item) or as the reason's name.
+fn run(options: Options, messages: &[Value]) -> Vec<Value> {
+    let mut mapper = Mapper::new(options);
+    let parsed: Vec<Message> = messages.iter().cloned().map(message).collect();
+    parsed
+        .iter()
+        .map(|m| match mapper.map(m).outcome {
+            Outcome::Send(item) => json!({"route": item.route().name(), "item": serde_json::to_value(&item).unwrap()}),
+            Outcome::Skip(reason) => json!(reason.name()),
+            Outcome::Reject(reason, _) => json!(reason.name()),
+        })
+        .collect()
+}
+
+fn one(options: Options, value: Value) -> Value {
+    run(options, &[value]).remove(0)
+}
+
+#[test]
+fn track_becomes_an_activity_with_both_id_spellings() {
+    let out = one(
+        options(false),
+        json!({"type":"track","userId":"u1","event":"Report Built","timestamp":"2024-03-01T12:00:00+01:00",
+               "properties":{"size":3},"context":{"groupId":"acct_9","traits":{"email":"a@x.io","name":"Ana"}}}),
+    );
+    assert_eq!(
+        out,
+        json!({"route":"activity","item":{"externalId":"u1","id":"u1","email":"a@x.io","name":"Ana",
+            "companyExternalId":"acct_9","cId":"acct_9","action":"Report Built",
+            "date":"2024-03-01T11:00:00.000Z","info":{"size":3},"source":"Segment"}})
+    );
+}
+
+#[test]
+fn track_without_event_is_rejected_no_event() {
+    let out = one(options(false), json!({"type":"track","userId":"u1","event":""}));
+    assert_eq!(out, json!("no_event"));
+}
+
+#[test]
+fn info_is_never_null() {
+    let out = one(options(false), json!({"type":"track","userId":"u1","event":"E","properties":null}));
+    assert_eq!(out["item"]["info"], json!({}));
+}
+
+#[test]
+fn page_action_uses_category_and_name() {
+    let action = |page: Value| one(options(false), page)["item"]["action"].clone();
+    assert_eq!(action(json!({"type":"page","userId":"u","name":"Install","category":"Docs"})), "Viewed Docs Install Page");
+    assert_eq!(action(json!({"type":"page","userId":"u","name":"Install","category":null})), "Viewed Install Page");
+    assert_eq!(action(json!({"type":"page","userId":"u","category":"Docs"})), "Loaded a Page");
+    assert_eq!(action(json!({"type":"screen","userId":"u","name":"Home","category":"Main"})), "Viewed Home Screen");
+    assert_eq!(action(json!({"type":"screen","userId":"u"})), "Loaded a Screen");
+}
+
+#[test]
+fn page_info_adds_name_category_and_context_page_fallbacks() {
+    let out = one(
+        options(false),
+        json!({"type":"page","userId":"u","name":"Install","category":"Docs",
+               "properties":{"name":"old","url":"","title":"Own","path":null,"x":1},
+               "context":{"page":{"url":"https://x.test/docs","title":"Ctx","path":"/docs","referrer":"r","search":""}}}),
+    );
+    assert_eq!(
+        out["item"]["info"],
+        json!({"name":"Install","url":"https://x.test/docs","title":"Own","path":"/docs","x":1,
+               "category":"Docs","referrer":"r"})
+    );
+}
+
+#[test]
+fn identify_without_api_token_is_an_identity_only_activity() {
+    let out = one(
+        options(false),
+        json!({"type":"identify","userId":"u1","timestamp":"2024-01-02",
+               "traits":{"email":"a@x.io","firstName":"Ana","lastName":"Lopez","company":{"id":7},"plan":"pro"}}),
+    );
+    assert_eq!(
+        out,
+        json!({"route":"activity","item":{"externalId":"u1","id":"u1","email":"a@x.io","name":"Ana Lopez",
+            "companyExternalId":"7","cId":"7","date":"2024-01-02T00:00:00.000Z","source":"Segment"}})
+    );
+}
+
+#[test]
+fn identify_with_api_token_is_an_end_user_upsert() {
+    let out = one(
+        options(true),
+        json!({"type":"identify","userId":12345,"timestamp":"not a time",
+               "traits":{"Email":"a@x.io","name":"Ana Lopez","first_name":"Ana","title":"CFO","phone":"+1 555",
+                         "company":{"id":"acme","name":"Acme"},"address":{"city":"Lyon"},"tags":["a","b"],"logins":4}}),
+    );
+    assert_eq!(
+        out,
+        json!({"route":"end_user","item":{"externalId":"12345","email":"a@x.io","name":"Ana Lopez","firstName":"Ana",
+            "position":"CFO","phone":"+1 555","companyId":"extid-acme","source":"Segment",
+            "custom":{"company.name":"Acme","address.city":"Lyon","tags":["a","b"],"logins":4}}})
+    );
+}
+
+#[test]
+fn group_with_api_token_is_a_company_upsert() {
+    let out = one(
+        options(true),
+        json!({"type":"group","userId":"u1","groupId":"acct_9","traits":{"name":"Acme","plan":"enterprise","employees":120}}),
+    );
+    assert_eq!(
+        out,
+        json!({"route":"company","item":{"externalId":"acct_9","name":"Acme","source":"Segment",
+            "custom":{"plan":"enterprise","employees":120}}})
+    );
+}
+
+#[test]
+fn group_without_api_token_is_skipped_but_teaches_the_company() {
+    let out = run(
+        options(false),
+        &[
+            json!({"type":"group","userId":"u1","groupId":"acct_9"}),
+            json!({"type":"track","userId":"u1","event":"E"}),
+        ],
+    );
+    assert_eq!(out[0], json!("group_association"));
+    assert_eq!(out[1]["item"]["cId"], "acct_9");
+}
+
+#[test]
+fn group_without_group_id_is_rejected() {
+    assert_eq!(one(options(true), json!({"type":"group","userId":"u1"})), json!("no_group_id"));
+    assert_eq!(one(options(false), json!({"type":"group","userId":"u1","groupId":""})), json!("no_group_id"));
+}
+
+#[test]
+fn identify_traits_teach_the_company_and_context_group_id_does_not() {
+    let out = run(
+        options(false),
+        &[
+            json!({"type":"identify","userId":"u1","traits":{"companyId":"c1"}}),
+            json!({"type":"track","userId":"u1","event":"E"}),
+            json!({"type":"track","userId":"u1","event":"E","context":{"groupId":"c2"}}),
+            json!({"type":"track","userId":"u1","event":"E"}),
+        ],
+    );
+    assert_eq!(out[1]["item"]["cId"], "c1");
+    assert_eq!(out[2]["item"]["cId"], "c2");
+    assert_eq!(out[3]["item"]["cId"], "c1");
+}
+
+#[test]
+fn a_later_group_call_replaces_the_remembered_company() {
+    let out = run(
+        options(false),
+        &[
+            json!({"type":"group","userId":"u1","groupId":"c1"}),
+            json!({"type":"group","userId":"u1","groupId":"c2"}),
+            json!({"type":"page","userId":"u1"}),
+        ],
+    );
+    assert_eq!(out[2]["item"]["cId"], "c2");
+}
+
+#[test]
+fn anonymous_events_are_rejected_no_identity_and_anonymous_id_never_sent() {
+    let out = one(options(false), json!({"type":"page","anonymousId":"a1","name":"Home"}));
+    assert_eq!(out, json!("no_identity"));
+    let out = one(options(false), json!({"type":"page","anonymousId":"a1","properties":{"email":"a@x.io"}}));
+    assert_eq!(out["item"]["email"], "a@x.io");
+    assert!(!out.to_string().contains("a1"));
+}
+
+#[test]
+fn an_email_user_id_gives_both_external_id_and_email() {
+    let out = one(options(false), json!({"type":"track","userId":"ana@x.io","event":"E"}));
+    assert_eq!(out["item"]["externalId"], "ana@x.io");
+    assert_eq!(out["item"]["email"], "ana@x.io");
+}
+
+#[test]
+fn bad_timestamps_reject_activities_but_not_upserts() {
+    let track = json!({"type":"track","userId":"u","event":"E","timestamp":"2015-2-02T00:30:08.276Z"});
+    assert_eq!(one(options(false), track), json!("bad_timestamp"));
+    let group = json!({"type":"group","groupId":"g","timestamp":"yesterday"});
+    assert_eq!(one(options(true), group)["route"], "company");
+}
+
+#[test]
+fn event_time_falls_back_through_the_four_fields() {
+    let date = |fields: Value| {
+        let mut m = json!({"type":"track","userId":"u","event":"E"});
+        m.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
+        one(options(false), m)["item"].get("date").cloned()
+    };
+    assert_eq!(date(json!({"timestamp":null,"originalTimestamp":"","receivedAt":"2024-01-01T00:00:00Z","sentAt":"2025-01-01"})),
+        Some(json!("2024-01-01T00:00:00.000Z")));
+    assert_eq!(date(json!({"sentAt":1374193002})), Some(json!("2013-07-19T00:16:42.000Z")));
+    assert_eq!(date(json!({})), None, "no time: date omitted");
+}
+
+#[test]
+fn check_order_duplicate_first_then_type_then_integrations_then_filters() {
+    let filters = Filters {
+        types: Some(vec![Kind::Track]),
+        ..Filters::default()
+    };
+    let opts = Options { filters, ..options(false) };
+    let out = run(
+        opts,
+        &[
+            json!({"type":"nope","messageId":"m1"}),
+            json!({"type":"track","messageId":"m1","userId":"u","event":"E"}),
+            json!({"type":"alias","messageId":"m2","integrations":{"Planhat":false}}),
+            json!({"type":"page","messageId":"m3","integrations":{"Planhat":false}}),
+            json!({"type":"page","messageId":"m4"}),
+            json!({"type":"track","messageId":"m5","event":"E","integrations":{"All":false}}),
+            json!({"type":"track","messageId":"m6","event":"E"}),
+            json!({"type":"track","messageId":"m7","userId":"u","timestamp":"bad"}),
+        ],
+    );
+    assert_eq!(
+        out,
+        [
+            json!("unknown_type"),
+            json!("duplicate"),
+            json!("unsupported_type"),
+            json!("disabled_by_integrations"),
+            json!("filtered"),
+            json!("disabled_by_integrations"),
+            json!("no_identity"),
+            json!("bad_timestamp"),
+        ]
+    );
+}
+
+#[test]
+fn skipped_messages_teach_nothing() {
+    let out = run(
+        options(false),
+        &[
+            json!({"type":"group","messageId":"g","userId":"u1","groupId":"c1"}),
+            json!({"type":"group","messageId":"g","userId":"u1","groupId":"c2"}),
+            json!({"type":"group","userId":"u1","groupId":"c3","integrations":{"Planhat":false}}),
+            json!({"type":"track","userId":"u1","event":"E"}),
+        ],
+    );
+    assert_eq!(out[1], json!("duplicate"));
+    assert_eq!(out[2], json!("disabled_by_integrations"));
+    assert_eq!(out[3]["item"]["cId"], "c1");
+}
+
+#[test]
+fn ignore_integrations_sends_disabled_messages() {
+    let opts = Options { ignore_integrations: true, ..options(false) };
+    let out = one(opts, json!({"type":"track","userId":"u","event":"E","integrations":{"Planhat":false}}));
+    assert_eq!(out["route"], "activity");
+}
+
+#[test]
+fn since_and_until_filter_by_event_time() {
+    let at = |t: &str| EventTime::parse_str(t).unwrap();
+    let filters = Filters { since: Some(at("2024-01-01")), until: Some(at("2024-02-01")), ..Filters::default() };
+    let out = run(
+        Options { filters, ..options(false) },
+        &[
+            json!({"type":"track","userId":"u","event":"E","timestamp":"2023-12-31T23:59:59Z"}),
+            json!({"type":"track","userId":"u","event":"E","timestamp":"2024-01-15T00:00:00Z"}),
+            json!({"type":"track","userId":"u","event":"E","timestamp":"2024-02-01T00:00:00Z"}),
+        ],
+    );
+    assert_eq!(out[0], json!("filtered"));
+    assert_eq!(out[1]["route"], "activity");
+    assert_eq!(out[2], json!("filtered"));
+}
+
+#[test]
+fn source_label_can_change_or_disappear() {
+    let msg = json!({"type":"track","userId":"u","event":"E"});
+    let custom = Options { source_label: Some("Backfill".into()), ..options(false) };
+    assert_eq!(one(custom, msg.clone())["item"]["source"], "Backfill");
+    let none = Options { source_label: None, ..options(false) };
+    assert!(one(none, msg)["item"].get("source").is_none());
+}
+
+#[test]
+fn dedupe_window_zero_sends_repeats() {
+    let msg = json!({"type":"track","messageId":"m","userId":"u","event":"E"});
+    let out = run(Options { dedupe_window: 0, ..options(false) }, &[msg.clone(), msg]);
+    assert_eq!(out[1]["route"], "activity");
+}
+
+#[test]
+fn numeric_ids_are_text_everywhere() {
+    let out = one(
+        options(false),
+        json!({"type":"track","userId":42.0,"event":"E","context":{"groupId":7}}),
+    );
+    assert_eq!(out["item"]["externalId"], "42");
+    assert_eq!(out["item"]["cId"], "7");
+}
+
+#[test]
+fn a_boolean_user_id_is_no_identity() {
+    assert_eq!(one(options(false), json!({"type":"track","userId":true,"event":"E"})), json!("no_identity"));
+}
+
+#[test]
+fn a_20_kb_property_value_is_passed_through() {
+    let big = "é".repeat(10_000);
+    let out = one(options(false), json!({"type":"track","userId":"u","event":"E","properties":{"blob":big}}));
+    assert_eq!(out["item"]["info"]["blob"].as_str().map(str::len), Some(20_000));
+}

@@ -1,0 +1,214 @@
+//! The JSON items Planhat receives (SPEC §5.2–§5.4): activity items for the
+//! analytics bulk endpoint, end-user and company items for bulk upserts.
+//! Items borrow from the Segment message they came from, so a large
+//! `properties` object is written straight from the parsed message into the
+//! request body without being copied.
+//!
+//! Pure: no I/O.
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{Map, Value};
+
+use crate::segment::time::EventTime;
+
+/// Where an item is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Route {
+    /// `POST {analytics}/analytics/bulk/{tenantToken}`.
+    Activity,
+    /// `PUT {api}/endusers`.
+    EndUser,
+    /// `PUT {api}/companies`.
+    Company,
+}
+
+impl Route {
+    /// Every route, in the order reports list them.
+    pub const ALL: [Route; 3] = [Route::Activity, Route::EndUser, Route::Company];
+
+    /// The route's name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Route::Activity => "activity",
+            Route::EndUser => "end_user",
+            Route::Company => "company",
+        }
+    }
+}
+
+/// The people and company an event is about (SPEC §5.1).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Who {
+    pub external_id: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    /// The company's externalId in Planhat.
+    pub company: Option<String>,
+}
+
+/// One item of a Planhat request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item<'m> {
+    Activity(Activity<'m>),
+    EndUser(EndUser<'m>),
+    Company(Company<'m>),
+}
+
+impl Item<'_> {
+    /// Where this item goes.
+    pub fn route(&self) -> Route {
+        match self {
+            Item::Activity(_) => Route::Activity,
+            Item::EndUser(_) => Route::EndUser,
+            Item::Company(_) => Route::Company,
+        }
+    }
+}
+
+/// An activity for the analytics bulk endpoint (SPEC §5.2). An identify
+/// sent without an API token is an activity with no action and no info.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Activity<'m> {
+    pub who: Who,
+    pub action: Option<String>,
+    pub date: Option<EventTime>,
+    pub info: Option<Info<'m>>,
+    pub source: Option<&'m str>,
+    pub weight: Option<f64>,
+}
+
+/// An activity's `info`: the event's properties, plus for page and screen
+/// views the view's own fields (SPEC §5.2).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Info<'m> {
+    pub properties: Option<&'m Map<String, Value>>,
+    /// Keys whose value replaces the property of the same name.
+    pub overrides: Vec<(&'static str, &'m Value)>,
+    /// Keys whose value is used only when the property is lacking (absent,
+    /// null or `""`).
+    pub fallbacks: Vec<(&'static str, &'m Value)>,
+}
+
+/// An end-user upsert item for `PUT /endusers` (SPEC §5.3).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndUser<'m> {
+    pub who: Who,
+    pub first_name: Option<&'m str>,
+    pub last_name: Option<&'m str>,
+    pub position: Option<&'m str>,
+    pub phone: Option<&'m str>,
+    pub source: Option<&'m str>,
+    pub custom: Map<String, Value>,
+}
+
+/// A company upsert item for `PUT /companies` (SPEC §5.4).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Company<'m> {
+    pub external_id: String,
+    pub name: Option<&'m str>,
+    pub source: Option<&'m str>,
+    pub custom: Map<String, Value>,
+}
+
+impl Serialize for Item<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Item::Activity(activity) => activity.serialize(serializer),
+            Item::EndUser(end_user) => end_user.serialize(serializer),
+            Item::Company(company) => company.serialize(serializer),
+        }
+    }
+}
+
+/// Writes `key: value` only when there is a value, so items never hold
+/// nulls.
+fn entry<M: SerializeMap, T: Serialize + ?Sized>(
+    map: &mut M,
+    key: &str,
+    value: Option<&T>,
+) -> Result<(), M::Error> {
+    match value {
+        Some(value) => map.serialize_entry(key, value),
+        None => Ok(()),
+    }
+}
+
+impl Serialize for Activity<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        let who = &self.who;
+        // Both spellings: Planhat documents `id`/`cId` for the bulk endpoint
+        // and `externalId`/`companyExternalId` for the single-event one.
+        entry(&mut map, "externalId", who.external_id.as_deref())?;
+        entry(&mut map, "id", who.external_id.as_deref())?;
+        entry(&mut map, "email", who.email.as_deref())?;
+        entry(&mut map, "name", who.name.as_deref())?;
+        entry(&mut map, "companyExternalId", who.company.as_deref())?;
+        entry(&mut map, "cId", who.company.as_deref())?;
+        entry(&mut map, "action", self.action.as_deref())?;
+        entry(&mut map, "date", self.date.map(|d| d.to_string()).as_deref())?;
+        entry(&mut map, "info", self.info.as_ref())?;
+        entry(&mut map, "source", self.source)?;
+        entry(&mut map, "weight", self.weight.as_ref())?;
+        map.end()
+    }
+}
+
+impl<'m> Serialize for Info<'m> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        let find = |list: &[(&'static str, &'m Value)], key: &str| -> Option<&'m Value> {
+            list.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+        };
+        let properties = self.properties.into_iter().flatten();
+        for (key, own) in properties.clone() {
+            let lacking = !crate::segment::lookup::is_given(own);
+            let value = find(&self.overrides, key)
+                .or_else(|| find(&self.fallbacks, key).filter(|_| lacking))
+                .unwrap_or(own);
+            map.serialize_entry(key, value)?;
+        }
+        let has = |key: &str| properties.clone().any(|(k, _)| k == key);
+        for (key, value) in self.overrides.iter().chain(&self.fallbacks) {
+            if !has(key) {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        map.end()
+    }
+}
+
+impl Serialize for EndUser<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        let who = &self.who;
+        entry(&mut map, "externalId", who.external_id.as_deref())?;
+        entry(&mut map, "email", who.email.as_deref())?;
+        entry(&mut map, "name", who.name.as_deref())?;
+        entry(&mut map, "firstName", self.first_name)?;
+        entry(&mut map, "lastName", self.last_name)?;
+        entry(&mut map, "position", self.position)?;
+        entry(&mut map, "phone", self.phone)?;
+        // Planhat takes a company's externalId in `companyId` with this prefix.
+        let company_id = who.company.as_ref().map(|c| format!("extid-{c}"));
+        entry(&mut map, "companyId", company_id.as_deref())?;
+        entry(&mut map, "source", self.source)?;
+        if !self.custom.is_empty() {
+            map.serialize_entry("custom", &self.custom)?;
+        }
+        map.end()
+    }
+}
+
+impl Serialize for Company<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("externalId", &self.external_id)?;
+        entry(&mut map, "name", self.name)?;
+        entry(&mut map, "source", self.source)?;
+        if !self.custom.is_empty() {
+            map.serialize_entry("custom", &self.custom)?;
+        }
+        map.end()
+    }
+}

@@ -1,0 +1,363 @@
+//! Planhat requests (SPEC §6): where each route is sent, and the batches
+//! that carry items there. A batch's body is written once, item by item, and
+//! is what both the dry-run prints and the sender sends, so the dry-run is
+//! the truth.
+//!
+//! Pure: no I/O.
+
+pub mod items;
+
+use std::ops::Range;
+
+use items::{Item, Route};
+
+/// The stand-in printed where the tenant token would be.
+pub const TENANT_TOKEN_PLACEHOLDER: &str = "{tenantToken}";
+
+/// Planhat's base URLs, without a trailing slash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// `https://analytics.planhat.com` or an override.
+    pub analytics: String,
+    /// `https://<subdomain>.planhat.com` or an override.
+    pub api: String,
+}
+
+impl Endpoints {
+    /// The HTTP method of a route's requests.
+    pub fn method(route: Route) -> &'static str {
+        match route {
+            Route::Activity => "POST",
+            Route::EndUser | Route::Company => "PUT",
+        }
+    }
+
+    /// A route's URL, with `tenant_token` in the analytics path (pass
+    /// [`TENANT_TOKEN_PLACEHOLDER`] to print it).
+    pub fn url(&self, route: Route, tenant_token: &str) -> String {
+        match route {
+            Route::Activity => format!("{}/analytics/bulk/{tenant_token}", self.analytics),
+            Route::EndUser => format!("{}/endusers", self.api),
+            Route::Company => format!("{}/companies", self.api),
+        }
+    }
+
+    /// Whether a route is on the main API, which Planhat rate-limits.
+    pub fn is_main_api(route: Route) -> bool {
+        route != Route::Activity
+    }
+}
+
+/// Where an input message came from: the index of its source and its line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Origin {
+    pub source: usize,
+    pub line: u64,
+}
+
+/// How large a request may grow (SPEC §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// `--batch-size`: items per activity request.
+    pub batch_size: usize,
+    /// `--max-body-bytes`: bytes per request body.
+    pub max_body_bytes: usize,
+}
+
+/// Planhat's limit on items per bulk upsert.
+pub const MAX_UPSERT_ITEMS: usize = 5000;
+
+impl Limits {
+    fn max_items(self, route: Route) -> usize {
+        match route {
+            Route::Activity => self.batch_size,
+            Route::EndUser | Route::Company => self.batch_size.min(MAX_UPSERT_ITEMS),
+        }
+        .max(1)
+    }
+}
+
+/// One item inside a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub origin: Origin,
+    /// The item's JSON inside the batch body.
+    pub item: Range<usize>,
+    /// The original Segment message, in the batch's `originals`, for the
+    /// failed file.
+    pub original: Range<usize>,
+}
+
+/// The items of one request, all for one route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    pub route: Route,
+    /// `[item,item,...]`; the closing `]` is added when the batch closes.
+    pub body: Vec<u8>,
+    pub entries: Vec<Entry>,
+    pub originals: Vec<u8>,
+}
+
+impl Batch {
+    fn new(route: Route) -> Batch {
+        Batch {
+            route,
+            body: vec![b'['],
+            entries: Vec::new(),
+            originals: Vec::new(),
+        }
+    }
+
+    /// The body's size once closed.
+    fn closed_len(&self) -> usize {
+        self.body.len() + 1
+    }
+
+    fn close(mut self) -> Batch {
+        self.body.push(b']');
+        self
+    }
+
+    /// Appends an item already written as JSON.
+    fn push_raw(&mut self, origin: Origin, item: &[u8], original: &[u8]) {
+        if !self.entries.is_empty() {
+            self.body.push(b',');
+        }
+        let start = self.body.len();
+        self.body.extend_from_slice(item);
+        let original_start = self.originals.len();
+        self.originals.extend_from_slice(original);
+        self.entries.push(Entry {
+            origin,
+            item: start..self.body.len(),
+            original: original_start..self.originals.len(),
+        });
+    }
+
+    /// The item's JSON text.
+    pub fn item(&self, entry: &Entry) -> &[u8] {
+        &self.body[entry.item.clone()]
+    }
+
+    /// The original message's JSON text.
+    pub fn original(&self, entry: &Entry) -> &[u8] {
+        &self.originals[entry.original.clone()]
+    }
+
+    /// A closed batch of some of this batch's entries, in order.
+    pub fn subset(&self, entries: &[Entry]) -> Batch {
+        let mut part = Batch::new(self.route);
+        for entry in entries {
+            part.push_raw(entry.origin, self.item(entry), self.original(entry));
+        }
+        part.close()
+    }
+
+    /// The two halves of a closed batch of more than one item.
+    pub fn halves(&self) -> (Batch, Batch) {
+        let (first, second) = self.entries.split_at(self.entries.len() / 2);
+        (self.subset(first), self.subset(second))
+    }
+}
+
+/// Collects items into batches: one open batch at a time, closed when full,
+/// when the next item would overflow it, or when the route changes. Closing
+/// on a route change is what keeps the order rule (SPEC §6): a request never
+/// goes before one holding an earlier input event, so an identify's upsert
+/// precedes the activities that follow it.
+#[derive(Debug)]
+pub struct Batcher {
+    limits: Limits,
+    open: Option<Batch>,
+    scratch: Vec<u8>,
+}
+
+impl Batcher {
+    pub fn new(limits: Limits) -> Batcher {
+        Batcher {
+            limits,
+            open: None,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Adds an item; returns the batches this closes, oldest first.
+    pub fn push(&mut self, item: &Item, origin: Origin, original: &[u8]) -> Vec<Batch> {
+        let route = item.route();
+        self.scratch.clear();
+        serde_json::to_writer(&mut self.scratch, item)
+            .expect("items hold only JSON values and strings, which always serialize");
+        let mut closed = Vec::new();
+        let fits = |batch: &Batch| {
+            batch.route == route
+                && batch.closed_len() + 1 + self.scratch.len() <= self.limits.max_body_bytes
+        };
+        if let Some(batch) = self.open.take_if(|batch| !fits(batch)) {
+            closed.push(batch.close());
+        }
+        // A lone item larger than the byte limit still goes, alone: Planhat's
+        // own limit is higher than ours, and it alone decides to refuse it.
+        let batch = self.open.get_or_insert_with(|| Batch::new(route));
+        batch.push_raw(origin, &self.scratch, original);
+        if batch.entries.len() >= self.limits.max_items(route) {
+            closed.extend(self.take());
+        }
+        closed
+    }
+
+    /// Closes and returns the open batch, if it holds anything.
+    pub fn take(&mut self) -> Option<Batch> {
+        self.open.take().map(Batch::close)
+    }
+
+    /// Whether a batch is open.
+    pub fn has_open(&self) -> bool {
+        self.open.is_some()
+    }
+}
+
+/// The dry-run line for a request (SPEC §2): `{"method","url","body"}`, with
+/// the tenant token replaced by its placeholder and no Authorization value.
+pub fn render_dry_run(batch: &Batch, endpoints: &Endpoints, pretty: bool, out: &mut Vec<u8>) {
+    let url = endpoints.url(batch.route, TENANT_TOKEN_PLACEHOLDER);
+    let method = Endpoints::method(batch.route);
+    if pretty {
+        let body: serde_json::Value =
+            serde_json::from_slice(&batch.body).expect("a batch body is JSON we wrote");
+        let request = serde_json::json!({"method": method, "url": url, "body": body});
+        serde_json::to_writer_pretty(&mut *out, &request).expect("writing to memory");
+    } else {
+        // The body is already JSON text: splice it in rather than parse it.
+        out.extend_from_slice(b"{\"method\":");
+        serde_json::to_writer(&mut *out, method).expect("writing to memory");
+        out.extend_from_slice(b",\"url\":");
+        serde_json::to_writer(&mut *out, &url).expect("writing to memory");
+        out.extend_from_slice(b",\"body\":");
+        out.extend_from_slice(&batch.body);
+        out.push(b'}');
+    }
+    out.push(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use items::{Activity, Company, Who};
+
+    fn activity(name: &str) -> Item<'static> {
+        Item::Activity(Activity {
+            who: Who {
+                external_id: Some(name.into()),
+                ..Who::default()
+            },
+            action: Some("A".into()),
+            date: None,
+            info: None,
+            source: None,
+            weight: None,
+        })
+    }
+
+    fn company(id: &str) -> Item<'static> {
+        Item::Company(Company {
+            external_id: id.into(),
+            name: None,
+            source: None,
+            custom: serde_json::Map::new(),
+        })
+    }
+
+    fn at(line: u64) -> Origin {
+        Origin { source: 0, line }
+    }
+
+    fn limits(batch_size: usize, max_body_bytes: usize) -> Limits {
+        Limits {
+            batch_size,
+            max_body_bytes,
+        }
+    }
+
+    #[test]
+    fn a_full_batch_closes_at_once() {
+        let mut batcher = Batcher::new(limits(2, 1 << 20));
+        assert!(batcher.push(&activity("a"), at(1), b"{}").is_empty());
+        let closed = batcher.push(&activity("b"), at(2), b"{}");
+        assert_eq!(closed.len(), 1);
+        assert_eq!(
+            String::from_utf8_lossy(&closed[0].body),
+            r#"[{"externalId":"a","id":"a","action":"A"},{"externalId":"b","id":"b","action":"A"}]"#
+        );
+        assert!(!batcher.has_open());
+        assert_eq!(batcher.take(), None);
+    }
+
+    #[test]
+    fn a_route_change_closes_the_open_batch_first() {
+        let mut batcher = Batcher::new(limits(10, 1 << 20));
+        batcher.push(&activity("a"), at(1), b"{}");
+        let closed = batcher.push(&company("c"), at(2), b"{}");
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].route, Route::Activity);
+        let last = batcher.take().expect("the company batch is open");
+        assert_eq!(last.route, Route::Company);
+        assert_eq!(last.entries[0].origin, at(2));
+    }
+
+    #[test]
+    fn the_byte_limit_is_never_exceeded_by_a_batch_of_several() {
+        let one = serde_json::to_vec(&activity("a")).unwrap().len();
+        // Room for exactly two items: "[" + a + "," + b + "]".
+        let mut batcher = Batcher::new(limits(100, 2 * one + 3));
+        let mut closed = Vec::new();
+        for line in 1..=5 {
+            closed.extend(batcher.push(&activity("a"), at(line), b"{}"));
+        }
+        closed.extend(batcher.take());
+        let sizes: Vec<usize> = closed.iter().map(|b| b.entries.len()).collect();
+        assert_eq!(sizes, [2, 2, 1]);
+        assert!(closed.iter().all(|b| b.body.len() <= 2 * one + 3));
+    }
+
+    #[test]
+    fn upserts_hold_at_most_5000_items() {
+        let mut batcher = Batcher::new(limits(10_000, usize::MAX));
+        let mut closed = Vec::new();
+        for line in 0..5001 {
+            closed.extend(batcher.push(&company("c"), at(line), b""));
+        }
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].entries.len(), MAX_UPSERT_ITEMS);
+    }
+
+    #[test]
+    fn halves_keep_items_and_originals_together() {
+        let mut batcher = Batcher::new(limits(10, 1 << 20));
+        for (line, name) in ["a", "b", "c"].iter().enumerate() {
+            batcher.push(&activity(name), at(line as u64), name.as_bytes());
+        }
+        let batch = batcher.take().unwrap();
+        let (first, second) = batch.halves();
+        assert_eq!(first.entries.len(), 1);
+        assert_eq!(second.entries.len(), 2);
+        assert_eq!(second.original(&second.entries[1]), b"c");
+        let body: serde_json::Value = serde_json::from_slice(&second.body).unwrap();
+        assert_eq!(body[1]["id"], "c");
+    }
+
+    #[test]
+    fn dry_run_lines_hide_the_tenant_token() {
+        let endpoints = Endpoints {
+            analytics: "https://analytics.planhat.com".into(),
+            api: "https://api.planhat.com".into(),
+        };
+        let mut batcher = Batcher::new(limits(1, 1 << 20));
+        let batch = batcher.push(&activity("a"), at(1), b"").remove(0);
+        let mut out = Vec::new();
+        render_dry_run(&batch, &endpoints, false, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"method\":\"POST\",\"url\":\"https://analytics.planhat.com/analytics/bulk/{tenantToken}\",\"body\":[{\"externalId\":\"a\",\"id\":\"a\",\"action\":\"A\"}]}\n"
+        );
+    }
+}

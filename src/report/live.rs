@@ -1,0 +1,215 @@
+//! What the user sees while a run goes on (SPEC §7): the progress bar
+//! (indicatif, on stderr), or a one-line status every 10 s when stderr is
+//! not a terminal, and the `path:line: reason` problem lines, printed so that
+//! they never tear the bar.
+
+use std::io::{self, Write};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
+
+use super::{ProblemLines, RunFacts, Tally};
+use crate::mapping::Reject;
+use crate::planhat::Origin;
+use crate::sender::Counters;
+
+/// How often the status line is printed when there is no bar.
+const STATUS_EVERY: Duration = Duration::from_secs(10);
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Display {
+    /// The bar, drawn whether or not stderr is a terminal.
+    Bar,
+    /// A status line every 10 s.
+    StatusLines,
+    /// Only problems (and, for `send`, no summary): `-q`, or `validate`.
+    Quiet,
+}
+
+/// The run's tally and counters, and the stderr they are shown on.
+pub struct Reporter<'w> {
+    pub tally: Tally,
+    pub counters: Counters,
+    labels: Vec<String>,
+    problems: ProblemLines,
+    err: &'w mut dyn Write,
+    bar: Option<ProgressBar>,
+    next_status: Option<Instant>,
+    started: Instant,
+}
+
+impl<'w> Reporter<'w> {
+    /// `labels` name the sources; `total_bytes` sizes the bar when known.
+    pub fn new(
+        tally: Tally,
+        labels: Vec<String>,
+        display: Display,
+        total_bytes: Option<u64>,
+        err: &'w mut dyn Write,
+    ) -> Reporter<'w> {
+        let started = Instant::now();
+        let bar = (display == Display::Bar).then(|| progress_bar(total_bytes));
+        Reporter {
+            tally,
+            counters: Counters::default(),
+            labels,
+            problems: ProblemLines::default(),
+            err,
+            bar,
+            next_status: (display == Display::StatusLines).then(|| started + STATUS_EVERY),
+            started,
+        }
+    }
+
+    /// `path:line` for an origin.
+    pub fn position(&self, origin: Origin) -> String {
+        format!("{}:{}", self.labels[origin.source], origin.line)
+    }
+
+    /// A message the mapping or the parser rejected.
+    pub fn reject(&mut self, reason: Reject, position: &str, detail: &str) {
+        self.tally.reject(reason, position);
+        self.problem(position, reason.name(), detail);
+    }
+
+    /// An item Planhat refused.
+    pub fn fail(&mut self, position: &str, reason: &str, detail: &str) {
+        self.tally.fail(reason, position);
+        self.problem(position, reason, detail);
+    }
+
+    fn problem(&mut self, position: &str, reason: &str, detail: &str) {
+        if let Some(line) = self.problems.line(position, reason, detail) {
+            self.eprintln(&line);
+        }
+    }
+
+    /// Prints a line on stderr, around the bar when it is drawn. A failing
+    /// stderr is ignored: there is nowhere left to say so.
+    pub fn eprintln(&mut self, line: &str) {
+        let err = &mut self.err;
+        match &self.bar {
+            Some(bar) => bar.suspend(|| writeln!(err, "{line}")),
+            None => writeln!(err, "{line}"),
+        }
+        .ok();
+    }
+
+    /// When the next status line is due, if status lines are shown.
+    pub fn next_status(&self) -> Option<Instant> {
+        self.next_status
+    }
+
+    /// Updates the bar, or prints the status line when it is due.
+    pub fn tick(&mut self, bytes_read: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(bytes_read);
+            bar.set_message(self.status());
+        } else if let Some(due) = self.next_status
+            && Instant::now() >= due
+        {
+            let line = self.status();
+            self.eprintln(&line);
+            self.next_status = Some(Instant::now() + STATUS_EVERY);
+        }
+    }
+
+    fn status(&self) -> String {
+        let t = &self.tally;
+        let c = &self.counters;
+        let seconds = self.started.elapsed().as_secs_f64().max(0.001);
+        format!(
+            "read {}, sent {}, skipped {}, failed {}, {} requests, {} retries, {:.0} msg/s",
+            t.messages(),
+            t.delivered,
+            t.skipped.values().map(|c| c.count).sum::<u64>(),
+            t.failed_total() + t.rejected.values().map(|c| c.count).sum::<u64>(),
+            c.requests,
+            c.retries,
+            t.messages() as f64 / seconds,
+        )
+    }
+
+    /// Removes the bar and prints the count of problem lines not shown.
+    pub fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        if let Some(rest) = self.problems.rest() {
+            self.eprintln(&rest);
+        }
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Prints the final summary of `send`.
+    pub fn write_summary(&mut self, facts: &RunFacts) {
+        self.tally.write_summary(facts, self.err).ok();
+    }
+}
+
+fn progress_bar(total_bytes: Option<u64>) -> ProgressBar {
+    let target = ProgressDrawTarget::term_like(Box::new(Stderr));
+    let bar = ProgressBar::with_draw_target(total_bytes, target);
+    let template = match total_bytes {
+        Some(_) => "{bar:30} {percent:>3}% ETA {eta} {msg}",
+        None => "{spinner} {msg}",
+    };
+    // No colours in the template, so NO_COLOR has nothing to turn off.
+    bar.set_style(ProgressStyle::with_template(template).expect("the template is valid"));
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// stderr as indicatif's terminal. indicatif's own stderr target draws
+/// nothing when stderr is not a terminal; this one always draws, which is
+/// what `--progress always` asks for.
+#[derive(Debug)]
+struct Stderr;
+
+impl Stderr {
+    fn emit(&self, text: &str) -> io::Result<()> {
+        io::stderr().write_all(text.as_bytes())
+    }
+}
+
+impl TermLike for Stderr {
+    fn width(&self) -> u16 {
+        100
+    }
+
+    fn move_cursor_up(&self, n: usize) -> io::Result<()> {
+        if n > 0 { self.emit(&format!("\x1b[{n}A")) } else { Ok(()) }
+    }
+
+    fn move_cursor_down(&self, n: usize) -> io::Result<()> {
+        if n > 0 { self.emit(&format!("\x1b[{n}B")) } else { Ok(()) }
+    }
+
+    fn move_cursor_right(&self, n: usize) -> io::Result<()> {
+        if n > 0 { self.emit(&format!("\x1b[{n}C")) } else { Ok(()) }
+    }
+
+    fn move_cursor_left(&self, n: usize) -> io::Result<()> {
+        if n > 0 { self.emit(&format!("\x1b[{n}D")) } else { Ok(()) }
+    }
+
+    fn write_line(&self, s: &str) -> io::Result<()> {
+        self.emit(&format!("{s}\n"))
+    }
+
+    fn write_str(&self, s: &str) -> io::Result<()> {
+        self.emit(s)
+    }
+
+    fn clear_line(&self) -> io::Result<()> {
+        self.emit("\r\x1b[2K")
+    }
+
+    fn flush(&self) -> io::Result<()> {
+        io::stderr().flush()
+    }
+}

@@ -1,0 +1,373 @@
+//! What a run tells its user (SPEC §2, §7): the tally of messages by type,
+//! route and outcome, the `validate` report, the final summary of `send` in
+//! text and JSON, and the capped `path:line: reason` lines on stderr.
+
+pub mod live;
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::mapping::{Reject, Skip};
+use crate::planhat::items::Route;
+use crate::segment::time::EventTime;
+
+/// How many `path:line` examples a reason keeps.
+const EXAMPLES: usize = 3;
+/// How many problem lines stderr shows before it only counts them.
+const SHOWN_PROBLEMS: u64 = 20;
+
+/// A count with its first few positions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counted {
+    pub count: u64,
+    pub examples: Vec<String>,
+}
+
+impl Counted {
+    fn add(&mut self, position: Option<&str>) {
+        self.count += 1;
+        if let Some(position) = position
+            && self.examples.len() < EXAMPLES
+        {
+            self.examples.push(position.to_owned());
+        }
+    }
+
+    fn json(&self) -> Value {
+        json!({"count": self.count, "examples": self.examples})
+    }
+}
+
+/// Counts of everything a run saw and did.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Messages read, by type name (`unknown` for types this tool does not
+    /// know); every message counts, duplicates included.
+    pub types: BTreeMap<&'static str, u64>,
+    /// Items that mapped to a request, by route.
+    pub routes: BTreeMap<Route, u64>,
+    pub skipped: BTreeMap<Skip, Counted>,
+    pub rejected: BTreeMap<Reject, Counted>,
+    /// Items Planhat refused, by reason (`http_400`, `item_error`, ...).
+    pub failed: BTreeMap<String, Counted>,
+    /// Items delivered (`send` only).
+    pub delivered: u64,
+    /// Activities without any time: Planhat uses the time it receives them.
+    pub no_time: u64,
+    pub earliest: Option<EventTime>,
+    pub latest: Option<EventTime>,
+    /// Distinct users and companies among would-send items (`validate` only,
+    /// since they grow with the input).
+    pub distinct: Option<Distinct>,
+}
+
+/// The distinct people and companies seen.
+#[derive(Debug, Default)]
+pub struct Distinct {
+    pub users: HashSet<String>,
+    pub companies: HashSet<String>,
+}
+
+impl Tally {
+    /// A tally that also collects distinct users and companies.
+    pub fn with_distinct() -> Tally {
+        Tally {
+            distinct: Some(Distinct::default()),
+            ..Tally::default()
+        }
+    }
+
+    pub fn messages(&self) -> u64 {
+        self.types.values().sum()
+    }
+
+    pub fn mapped(&self) -> u64 {
+        self.routes.values().sum()
+    }
+
+    pub fn count_type(&mut self, name: &'static str) {
+        *self.types.entry(name).or_default() += 1;
+    }
+
+    pub fn count_route(&mut self, route: Route, time: Option<EventTime>) {
+        *self.routes.entry(route).or_default() += 1;
+        if let Some(time) = time {
+            self.earliest = Some(self.earliest.map_or(time, |t| t.min(time)));
+            self.latest = Some(self.latest.map_or(time, |t| t.max(time)));
+        }
+    }
+
+    pub fn skip(&mut self, reason: Skip, position: &str) {
+        let example = reason.listed().then_some(position);
+        self.skipped.entry(reason).or_default().add(example);
+    }
+
+    pub fn reject(&mut self, reason: Reject, position: &str) {
+        self.rejected.entry(reason).or_default().add(Some(position));
+    }
+
+    pub fn fail(&mut self, reason: &str, position: &str) {
+        self.failed.entry(reason.to_owned()).or_default().add(Some(position));
+    }
+
+    fn skipped_total(&self) -> u64 {
+        self.skipped.values().map(|c| c.count).sum()
+    }
+
+    fn rejected_total(&self) -> u64 {
+        self.rejected.values().map(|c| c.count).sum()
+    }
+
+    pub fn failed_total(&self) -> u64 {
+        self.failed.values().map(|c| c.count).sum()
+    }
+
+    /// Whether anything was rejected or failed (exit code 1).
+    pub fn has_problems(&self) -> bool {
+        self.rejected_total() + self.failed_total() > 0
+    }
+
+    /// The `validate` report as JSON.
+    pub fn validate_json(&self) -> Value {
+        let mut report = json!({
+            "messages": self.messages(),
+            "types": self.types,
+            "routes": self.routes_json(),
+            "outcomes": {
+                "would_send": self.mapped(),
+                "skipped": reasons_json(&self.skipped, Skip::name),
+                "rejected": reasons_json(&self.rejected, Reject::name),
+            },
+            "earliest": self.earliest.map(|t| t.to_string()),
+            "latest": self.latest.map(|t| t.to_string()),
+            "warnings": {"no_time": self.no_time},
+        });
+        if let Some(distinct) = &self.distinct {
+            report["distinct_users"] = json!(distinct.users.len());
+            report["distinct_companies"] = json!(distinct.companies.len());
+        }
+        report
+    }
+
+    fn routes_json(&self) -> Value {
+        Route::ALL
+            .iter()
+            .map(|route| (route.name().to_owned(), json!(self.routes.get(route).copied().unwrap_or(0))))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    }
+
+    /// The `validate` report as text.
+    pub fn write_validate(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        writeln!(out, "messages      {}", self.messages())?;
+        for (name, count) in &self.types {
+            writeln!(out, "  {name:<24}{count:>10}")?;
+        }
+        writeln!(out, "would send    {}", self.mapped())?;
+        for route in Route::ALL {
+            writeln!(out, "  {:<24}{:>10}", route.name(), self.routes.get(&route).copied().unwrap_or(0))?;
+        }
+        writeln!(out, "skipped       {}", self.skipped_total())?;
+        write_reasons(out, &self.skipped, Skip::name)?;
+        writeln!(out, "rejected      {}", self.rejected_total())?;
+        write_reasons(out, &self.rejected, Reject::name)?;
+        if let Some(distinct) = &self.distinct {
+            writeln!(out, "distinct users      {}", distinct.users.len())?;
+            writeln!(out, "distinct companies  {}", distinct.companies.len())?;
+        }
+        match (self.earliest, self.latest) {
+            (Some(first), Some(last)) => writeln!(out, "event times   {first} … {last}")?,
+            _ => writeln!(out, "event times   none")?,
+        }
+        if self.no_time > 0 {
+            writeln!(
+                out,
+                "warning: {} activities have no time; Planhat will date them when it receives them",
+                self.no_time
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The final summary of `send` as JSON (SPEC §7, `--summary-json`).
+    pub fn summary_json(&self, run: &RunFacts) -> Value {
+        json!({
+            "messages": self.messages(),
+            "types": self.types,
+            "routes": self.routes_json(),
+            "outcomes": {
+                "delivered": self.delivered,
+                "skipped": reasons_json(&self.skipped, Skip::name),
+                "rejected": reasons_json(&self.rejected, Reject::name),
+                "failed": self.failed.iter().map(|(k, c)| (k.clone(), c.json())).collect::<serde_json::Map<_, _>>(),
+            },
+            "requests": run.requests,
+            "retries": run.retries,
+            "bytes": run.bytes,
+            "duration_seconds": run.duration.as_secs_f64(),
+            "messages_per_second": rate(self.messages(), run.duration),
+            "failed_file": run.failed_file,
+            "dry_run": run.dry_run,
+            "interrupted": run.interrupted,
+        })
+    }
+
+    /// The final summary of `send` as text, for stderr.
+    pub fn write_summary(&self, run: &RunFacts, out: &mut dyn Write) -> std::io::Result<()> {
+        let verb = if run.dry_run { "would send" } else { "delivered" };
+        let sent = if run.dry_run { self.mapped() } else { self.delivered };
+        writeln!(
+            out,
+            "{} messages in {:.1}s ({:.0}/s): {verb} {sent} items in {} requests ({} retries, {} bytes)",
+            self.messages(),
+            run.duration.as_secs_f64(),
+            rate(self.messages(), run.duration),
+            run.requests,
+            run.retries,
+            run.bytes,
+        )?;
+        let line = |out: &mut dyn Write, label: &str, total: u64, parts: Vec<String>| {
+            if total > 0 {
+                writeln!(out, "  {label} {total}: {}", parts.join(", "))
+            } else {
+                Ok(())
+            }
+        };
+        let parts = |map: Vec<(&str, &Counted)>| -> Vec<String> {
+            map.into_iter()
+                .map(|(name, c)| match c.examples.first() {
+                    Some(first) => format!("{name} {} (first at {first})", c.count),
+                    None => format!("{name} {}", c.count),
+                })
+                .collect()
+        };
+        line(out, "skipped", self.skipped_total(), parts(self.skipped.iter().map(|(k, c)| (k.name(), c)).collect()))?;
+        line(out, "rejected", self.rejected_total(), parts(self.rejected.iter().map(|(k, c)| (k.name(), c)).collect()))?;
+        line(out, "failed", self.failed_total(), parts(self.failed.iter().map(|(k, c)| (k.as_str(), c)).collect()))?;
+        if let Some(path) = &run.failed_file
+            && self.has_problems()
+        {
+            writeln!(out, "  see {path} for every rejected and failed message")?;
+        }
+        if self.no_time > 0 {
+            writeln!(out, "  warning: {} activities had no time; Planhat dates them on receipt", self.no_time)?;
+        }
+        if run.interrupted {
+            writeln!(out, "  interrupted: the rest of the input was not read")?;
+        }
+        Ok(())
+    }
+}
+
+/// Facts about a `send` run that the tally does not hold.
+#[derive(Debug, Default)]
+pub struct RunFacts {
+    pub requests: u64,
+    pub retries: u64,
+    pub bytes: u64,
+    pub duration: Duration,
+    /// The failed file, when the run wrote to it.
+    pub failed_file: Option<String>,
+    pub dry_run: bool,
+    pub interrupted: bool,
+}
+
+fn rate(count: u64, duration: Duration) -> f64 {
+    let seconds = duration.as_secs_f64();
+    if seconds > 0.0 { count as f64 / seconds } else { 0.0 }
+}
+
+fn reasons_json<K: Copy>(map: &BTreeMap<K, Counted>, name: fn(K) -> &'static str) -> Value {
+    map.iter()
+        .map(|(k, c)| (name(*k).to_owned(), c.json()))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+fn write_reasons<K: Copy>(
+    out: &mut dyn Write,
+    map: &BTreeMap<K, Counted>,
+    name: fn(K) -> &'static str,
+) -> std::io::Result<()> {
+    for (key, counted) in map {
+        write!(out, "  {:<24}{:>10}", name(*key), counted.count)?;
+        if !counted.examples.is_empty() {
+            write!(out, "  e.g. {}", counted.examples.join(", "))?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// The `path:line: reason` lines on stderr: the first few in full, then only
+/// a count, so a file of bad lines cannot flood the terminal.
+#[derive(Debug, Default)]
+pub struct ProblemLines {
+    shown: u64,
+    hidden: u64,
+}
+
+impl ProblemLines {
+    /// Reports one problem; `None` when it is over the cap (counted only).
+    pub fn line(&mut self, position: &str, reason: &str, detail: &str) -> Option<String> {
+        if self.shown >= SHOWN_PROBLEMS {
+            self.hidden += 1;
+            return None;
+        }
+        self.shown += 1;
+        Some(format!("{position}: {reason}: {}", printable(detail)))
+    }
+
+    /// The closing count of lines not shown, if any.
+    pub fn rest(&self) -> Option<String> {
+        (self.hidden > 0).then(|| {
+            format!("... and {} more problem lines not shown (counted in the summary)", self.hidden)
+        })
+    }
+}
+
+/// Event-supplied text with control characters made visible, so a line
+/// cannot move the cursor or clear the user's terminal.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problem_lines_are_capped_and_the_rest_counted() {
+        let mut lines = ProblemLines::default();
+        let shown = (0..25)
+            .filter_map(|i| lines.line(&format!("f:{i}"), "no_identity", "x"))
+            .count();
+        assert_eq!(shown as u64, SHOWN_PROBLEMS);
+        assert_eq!(lines.rest().unwrap(), "... and 5 more problem lines not shown (counted in the summary)");
+    }
+
+    #[test]
+    fn control_characters_in_details_are_neutralised() {
+        assert_eq!(printable("a\u{1b}[2Jb\n"), "a\u{fffd}[2Jb\u{fffd}");
+    }
+
+    #[test]
+    fn examples_are_kept_for_listed_reasons_only() {
+        let mut tally = Tally::default();
+        for line in 1..=5 {
+            tally.skip(Skip::Duplicate, &format!("f:{line}"));
+            tally.skip(Skip::UnsupportedType, &format!("f:{line}"));
+        }
+        assert_eq!(tally.skipped[&Skip::Duplicate].examples.len(), 0);
+        assert_eq!(tally.skipped[&Skip::UnsupportedType].examples, ["f:1", "f:2", "f:3"]);
+        assert_eq!(tally.skipped[&Skip::UnsupportedType].count, 5);
+        assert!(!tally.has_problems());
+        tally.reject(Reject::NoEvent, "f:9");
+        assert!(tally.has_problems());
+    }
+}

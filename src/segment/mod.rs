@@ -1,0 +1,348 @@
+//! The Segment message model: one input line becomes one or more messages
+//! (SPEC §3). Owns JSON parsing, batch-envelope expansion, message types and
+//! the accessors the mapping reads through.
+//!
+//! Pure: no I/O.
+
+pub mod lookup;
+pub mod time;
+
+use serde_json::{Map, Value};
+
+/// The message types this tool knows (SPEC §2, §5), read case-insensitively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Identify,
+    Track,
+    Page,
+    Screen,
+    Group,
+    Alias,
+    Delete,
+}
+
+impl Kind {
+    /// Every known type, in the order reports list them.
+    pub const ALL: [Kind; 7] = [
+        Kind::Identify,
+        Kind::Track,
+        Kind::Page,
+        Kind::Screen,
+        Kind::Group,
+        Kind::Alias,
+        Kind::Delete,
+    ];
+
+    /// The lower-case name Segment uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Identify => "identify",
+            Kind::Track => "track",
+            Kind::Page => "page",
+            Kind::Screen => "screen",
+            Kind::Group => "group",
+            Kind::Alias => "alias",
+            Kind::Delete => "delete",
+        }
+    }
+
+    /// The type named by `text`, compared case-insensitively.
+    pub fn from_name(text: &str) -> Option<Kind> {
+        Kind::ALL
+            .into_iter()
+            .find(|kind| kind.name().eq_ignore_ascii_case(text))
+    }
+}
+
+/// One Segment message, with its `type` already read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// The message type; `Err` holds the unknown type's text (empty when
+    /// `type` is missing or not a string).
+    pub kind: Result<Kind, String>,
+    /// Every key of the message as received, in document order, less
+    /// `writeKey` and `_planhat`.
+    pub fields: Map<String, Value>,
+    /// Whether the line's text is not this message's own text (an envelope
+    /// item, or a failed-file line holding the raw text), so that a copy of
+    /// the message must be written from `fields`.
+    pub rewritten: bool,
+}
+
+/// Why a line gave no message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineError {
+    /// Not JSON at all; holds the parser's words.
+    InvalidJson(String),
+    /// JSON, but not an object; holds what it is ("an array").
+    NotAnObject(&'static str),
+}
+
+impl std::fmt::Display for LineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LineError::InvalidJson(why) => write!(f, "invalid JSON: {why}"),
+            LineError::NotAnObject(what) => {
+                write!(f, "expected a JSON object (a Segment message), found {what}")
+            }
+        }
+    }
+}
+
+/// The key the failed file adds to each line it writes (SPEC §6).
+pub const FAILED_KEY: &str = "_planhat";
+
+/// Parses one input line (without its line ending) into messages: one for a
+/// plain message, one per item for a batch envelope (SPEC §3). Each item of
+/// an envelope succeeds or fails on its own.
+pub fn parse_line(line: &[u8]) -> Vec<Result<Message, LineError>> {
+    let value = match serde_json::from_slice::<Value>(line) {
+        Ok(value) => value,
+        Err(error) => return vec![Err(LineError::InvalidJson(json_error_text(&error)))],
+    };
+    let mut object = match value {
+        Value::Object(object) => object,
+        other => return vec![Err(LineError::NotAnObject(json_kind(&other)))],
+    };
+    if let Some(raw) = unparsed_failed_line(&mut object) {
+        let mut messages = parse_line(raw.as_bytes());
+        for message in messages.iter_mut().flatten() {
+            message.rewritten = true;
+        }
+        return messages;
+    }
+    match object.get("batch") {
+        Some(Value::Array(_)) => expand_envelope(object),
+        _ => vec![Ok(message(object, false))],
+    }
+}
+
+/// A line the failed file wrote for input that was not JSON carries the
+/// text under `_planhat.raw` and nothing else; reading it back reads that
+/// text again, so the failed file round-trips and a fixed line can be
+/// pasted over it.
+fn unparsed_failed_line(object: &mut Map<String, Value>) -> Option<String> {
+    if object.len() != 1 {
+        return None;
+    }
+    match object.get_mut(FAILED_KEY)?.get_mut("raw")? {
+        Value::String(raw) => Some(std::mem::take(raw)),
+        _ => None,
+    }
+}
+
+/// serde_json ends its messages with "at line 1 column N"; the line is
+/// always 1 here, so only the column is worth keeping.
+fn json_error_text(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => format!("{} at column {}", &text[..at], error.column()),
+        None => text,
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn message(mut fields: Map<String, Value>, rewritten: bool) -> Message {
+    // writeKey is a Segment secret; _planhat is the failed file's own note.
+    fields.shift_remove("writeKey");
+    fields.shift_remove(FAILED_KEY);
+    let kind = match fields.get("type") {
+        Some(Value::String(text)) => Kind::from_name(text).ok_or_else(|| text.clone()),
+        _ => Err(String::new()),
+    };
+    Message {
+        kind,
+        fields,
+        rewritten,
+    }
+}
+
+/// Expands `{"batch":[...], "context", "integrations", "sentAt", ...}`:
+/// envelope `context` and `integrations` are merged into each message (the
+/// message's own keys win), envelope `sentAt` fills messages lacking one,
+/// and every other envelope key (`writeKey` among them) is dropped.
+fn expand_envelope(mut envelope: Map<String, Value>) -> Vec<Result<Message, LineError>> {
+    let Some(Value::Array(items)) = envelope.shift_remove("batch") else {
+        return Vec::new();
+    };
+    let context = envelope.get("context").and_then(Value::as_object);
+    let integrations = envelope.get("integrations").and_then(Value::as_object);
+    let sent_at = envelope.get("sentAt").filter(|v| !v.is_null());
+    items
+        .into_iter()
+        .map(|item| {
+            let Value::Object(mut fields) = item else {
+                return Err(LineError::NotAnObject(json_kind(&item)));
+            };
+            merge_under(&mut fields, "context", context);
+            merge_under(&mut fields, "integrations", integrations);
+            if let Some(sent_at) = sent_at
+                && fields.get("sentAt").is_none_or(Value::is_null)
+            {
+                fields.insert("sentAt".into(), sent_at.clone());
+            }
+            Ok(message(fields, true))
+        })
+        .collect()
+}
+
+/// Adds the envelope's keys under `key` to the message's object under the
+/// same key, keeping the message's own values.
+fn merge_under(fields: &mut Map<String, Value>, key: &str, envelope: Option<&Map<String, Value>>) {
+    let Some(envelope) = envelope else { return };
+    match fields.get_mut(key) {
+        Some(Value::Object(own)) => {
+            for (name, value) in envelope {
+                if !own.contains_key(name) {
+                    own.insert(name.clone(), value.clone());
+                }
+            }
+        }
+        Some(value) if !value.is_null() => {}
+        _ => {
+            fields.insert(key.into(), Value::Object(envelope.clone()));
+        }
+    }
+}
+
+impl Message {
+    /// A top-level field, read by exact name; null counts as absent.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.fields.get(key).filter(|v| !v.is_null())
+    }
+
+    /// A top-level object field.
+    pub fn object(&self, key: &str) -> Option<&Map<String, Value>> {
+        self.fields.get(key).and_then(Value::as_object)
+    }
+
+    /// The user's traits: `traits` for identify and group, `context.traits`
+    /// for every other type (SPEC §5.1).
+    pub fn traits(&self) -> Option<&Map<String, Value>> {
+        match self.kind {
+            Ok(Kind::Identify | Kind::Group) => self.object("traits"),
+            _ => self.context_traits(),
+        }
+    }
+
+    /// `context.traits`.
+    pub fn context_traits(&self) -> Option<&Map<String, Value>> {
+        self.object("context")?.get("traits")?.as_object()
+    }
+
+    /// A key of `context`, null counting as absent.
+    pub fn context(&self, key: &str) -> Option<&Value> {
+        self.object("context")?.get(key).filter(|v| !v.is_null())
+    }
+
+    /// `messageId` as text, when it has one.
+    pub fn message_id(&self) -> Option<String> {
+        lookup::id_text(self.get("messageId"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn one(line: &str) -> Result<Message, LineError> {
+        let mut all = parse_line(line.as_bytes());
+        assert_eq!(all.len(), 1, "{line}");
+        all.remove(0)
+    }
+
+    #[test]
+    fn type_is_read_case_insensitively() {
+        assert_eq!(one(r#"{"type":"Track"}"#).unwrap().kind, Ok(Kind::Track));
+        assert_eq!(one(r#"{"type":"IDENTIFY"}"#).unwrap().kind, Ok(Kind::Identify));
+        assert_eq!(one(r#"{"type":"custom"}"#).unwrap().kind, Err("custom".into()));
+        assert_eq!(one(r#"{"event":"x"}"#).unwrap().kind, Err(String::new()));
+        assert_eq!(one(r#"{"type":3}"#).unwrap().kind, Err(String::new()));
+    }
+
+    #[test]
+    fn invalid_json_and_non_objects_are_line_errors() {
+        assert!(matches!(one("{\"type\":"), Err(LineError::InvalidJson(_))));
+        assert_eq!(one("[1,2]"), Err(LineError::NotAnObject("an array")));
+        assert_eq!(one("\"text\""), Err(LineError::NotAnObject("a string")));
+        assert!(matches!(one("{\"a\":NaN}"), Err(LineError::InvalidJson(_))));
+    }
+
+    #[test]
+    fn an_unpaired_surrogate_escape_is_invalid_json_with_a_column() {
+        let Err(LineError::InvalidJson(why)) = one(r#"{"type":"track","event":"\ud83d"}"#) else {
+            panic!("expected invalid JSON");
+        };
+        assert!(why.contains("escape"), "{why}");
+        assert!(why.contains("column"), "{why}");
+        assert!(!why.contains("line 1"), "{why}");
+    }
+
+    #[test]
+    fn write_key_and_failed_note_are_removed() {
+        let message = one(r#"{"type":"track","writeKey":"secret","_planhat":{"reason":"x"},"event":"e"}"#).unwrap();
+        assert_eq!(message.fields, *json!({"type":"track","event":"e"}).as_object().unwrap());
+    }
+
+    #[test]
+    fn envelope_items_get_merged_context_integrations_and_sent_at() {
+        let line = r#"{"batch":[
+            {"type":"track","event":"a","context":{"ip":"1.1.1.1"},"integrations":{"Planhat":false}},
+            {"type":"identify","sentAt":"2024-01-01T00:00:00Z","writeKey":"k2"},
+            {"type":"page","context":null}
+        ],"context":{"ip":"9.9.9.9","library":{"name":"x"}},"integrations":{"All":true},
+          "sentAt":"2024-02-02T00:00:00Z","writeKey":"secret","messageId":"envelope"}"#
+            .replace('\n', "");
+        let messages: Vec<Message> = parse_line(line.as_bytes())
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(messages.len(), 3);
+        assert_eq!(
+            Value::Object(messages[0].fields.clone()),
+            json!({"type":"track","event":"a",
+                "context":{"ip":"1.1.1.1","library":{"name":"x"}},
+                "integrations":{"Planhat":false,"All":true},
+                "sentAt":"2024-02-02T00:00:00Z"})
+        );
+        assert_eq!(messages[1].get("sentAt"), Some(&json!("2024-01-01T00:00:00Z")));
+        assert!(messages[1].get("writeKey").is_none());
+        assert_eq!(messages[2].context("ip"), Some(&json!("9.9.9.9")));
+        assert!(!line.is_empty() && messages.iter().all(|m| m.get("messageId").is_none()));
+    }
+
+    #[test]
+    fn a_bad_envelope_item_fails_alone() {
+        let results = parse_line(br#"{"batch":[{"type":"track"},[1],{"type":"page"}]}"#);
+        assert_eq!(results.len(), 3);
+        assert!(results[0].is_ok() && results[2].is_ok());
+        assert_eq!(results[1], Err(LineError::NotAnObject("an array")));
+    }
+
+    #[test]
+    fn a_failed_file_line_for_unparsed_input_reads_its_raw_text_again() {
+        let line = r#"{"_planhat":{"reason":"invalid_json","raw":"{\"type\":\"track\",\"event\":\"fixed\"}"}}"#;
+        assert_eq!(one(line).unwrap().get("event"), Some(&json!("fixed")));
+        let still_bad = r#"{"_planhat":{"reason":"invalid_json","raw":"{oops"}}"#;
+        assert!(matches!(one(still_bad), Err(LineError::InvalidJson(_))));
+    }
+
+    #[test]
+    fn traits_come_from_context_for_events() {
+        let track = one(r#"{"type":"track","traits":{"email":"no"},"context":{"traits":{"email":"yes"}}}"#).unwrap();
+        assert_eq!(lookup::find(track.traits().unwrap(), "email"), Some(&json!("yes")));
+        let identify = one(r#"{"type":"identify","traits":{"email":"yes"}}"#).unwrap();
+        assert_eq!(lookup::find(identify.traits().unwrap(), "email"), Some(&json!("yes")));
+    }
+}

@@ -1,0 +1,311 @@
+//! The HTTP sender (SPEC §6): one shared ureq agent, one request in flight,
+//! retries with backoff and `Retry-After`, pacing of the main API, batch
+//! splitting on 400/413/422, and reading of bulk-upsert answers. Waiting
+//! goes through a [`Clock`], so tests never sleep for real.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Result, bail};
+use serde_json::Value;
+
+use super::policy::{self, Disposition};
+use super::{Counters, ItemFailure, Transport};
+use crate::config::Secret;
+use crate::planhat::items::Route;
+use crate::planhat::{Batch, Endpoints, TENANT_TOKEN_PLACEHOLDER};
+
+/// Time and chance, as the sender sees them.
+pub trait Clock {
+    fn now(&self) -> Instant;
+    fn wall(&self) -> SystemTime;
+    fn sleep(&mut self, duration: Duration);
+    /// A uniform draw in [0, 1), for jitter.
+    fn random(&mut self) -> f64;
+}
+
+/// The real clock, with a small xorshift generator for jitter (it needs to
+/// spread retries, not to be unpredictable).
+pub struct SystemClock {
+    state: u64,
+}
+
+impl SystemClock {
+    pub fn new() -> SystemClock {
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        SystemClock {
+            state: (nanos ^ u64::from(std::process::id())) | 1,
+        }
+    }
+}
+
+impl Default for SystemClock {
+    fn default() -> SystemClock {
+        SystemClock::new()
+    }
+}
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn wall(&self) -> SystemTime {
+        SystemTime::now()
+    }
+
+    fn sleep(&mut self, duration: Duration) {
+        std::thread::sleep(duration);
+    }
+
+    fn random(&mut self) -> f64 {
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        (self.state >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Settings of the HTTP sender.
+pub struct HttpSettings {
+    pub endpoints: Endpoints,
+    pub tenant_token: Secret,
+    pub api_token: Option<Secret>,
+    pub max_retries: u32,
+    pub timeout: Duration,
+    /// Main-API requests per minute.
+    pub api_rate: u32,
+}
+
+/// How a request ended after its retries.
+enum Answer {
+    Status { status: u16, body: String },
+    /// No answer: the transport failed every time.
+    Unreachable(String),
+}
+
+/// Sends batches to Planhat over HTTP.
+pub struct Http<'c> {
+    agent: ureq::Agent,
+    settings: HttpSettings,
+    clock: Box<dyn Clock + 'c>,
+    /// Earliest time the next main-API request may start.
+    next_api_slot: Option<Instant>,
+    counters: Counters,
+}
+
+/// How much of an answer's body is kept for messages.
+const MESSAGE_CHARS: usize = 300;
+/// Bulk-upsert answers list keys of every item; this is plenty for 5000.
+const ANSWER_LIMIT: u64 = 64 << 20;
+
+impl<'c> Http<'c> {
+    pub fn new(settings: HttpSettings, clock: Box<dyn Clock + 'c>) -> Http<'c> {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(settings.timeout))
+            .http_status_as_error(false)
+            .user_agent(concat!("segment-planhat/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        Http {
+            agent,
+            settings,
+            clock,
+            next_api_slot: None,
+            counters: Counters::default(),
+        }
+    }
+
+    /// Delivers `part` (entries `offset..` of the batch being delivered),
+    /// halving it on a 400/413/422 until the refused item stands alone.
+    fn deliver_part(&mut self, part: &Batch, offset: usize, failures: &mut Vec<ItemFailure>) -> Result<()> {
+        let fail_all = |failures: &mut Vec<ItemFailure>, reason: String, status: Option<u16>, message: String| {
+            failures.extend((0..part.entries.len()).map(|i| ItemFailure {
+                index: offset + i,
+                reason: reason.clone(),
+                status,
+                message: message.clone(),
+            }));
+        };
+        let (status, body) = match self.request(part)? {
+            Answer::Status { status, body } => (status, body),
+            Answer::Unreachable(why) => {
+                let message = format!("no answer after {} retries: {why}", self.settings.max_retries);
+                fail_all(failures, "retries_exhausted".into(), None, message);
+                return Ok(());
+            }
+        };
+        let message = self.redact(&snippet(&body));
+        match policy::classify(status) {
+            Disposition::Accepted if part.route == Route::Activity => {}
+            Disposition::Accepted => {
+                let items: Vec<Value> = part
+                    .entries
+                    .iter()
+                    .map(|e| serde_json::from_slice(part.item(e)).unwrap_or(Value::Null))
+                    .collect();
+                for (index, why) in policy::upsert_failures(status, &body, &items) {
+                    failures.push(ItemFailure {
+                        index: offset + index,
+                        reason: "item_error".into(),
+                        status: Some(status),
+                        message: self.redact(&snippet(&why)),
+                    });
+                }
+            }
+            Disposition::Split if part.entries.len() > 1 => {
+                let (first, second) = part.halves();
+                self.deliver_part(&first, offset, failures)?;
+                self.deliver_part(&second, offset + first.entries.len(), failures)?;
+            }
+            Disposition::Abort => bail!(self.auth_error(part.route, status, &message)),
+            Disposition::Retry => {
+                let message = format!("still HTTP {status} after {} retries: {message}", self.settings.max_retries);
+                fail_all(failures, "retries_exhausted".into(), Some(status), message);
+            }
+            Disposition::Split | Disposition::Fail => {
+                fail_all(failures, format!("http_{status}"), Some(status), message);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends one request, retrying what is worth retrying.
+    fn request(&mut self, part: &Batch) -> Result<Answer> {
+        let mut retry = 0;
+        loop {
+            self.pace(part.route);
+            self.counters.requests += 1;
+            self.counters.bytes += part.body.len() as u64;
+            let (wait, last) = match self.send_once(part) {
+                Ok((status, retry_after, body)) => {
+                    if policy::classify(status) != Disposition::Retry {
+                        return Ok(Answer::Status { status, body });
+                    }
+                    let after = retry_after.and_then(|h| policy::retry_after(&h, self.clock.wall()));
+                    (after, Answer::Status { status, body })
+                }
+                Err(error) if is_transient(&error) => (None, Answer::Unreachable(self.redact(&error.to_string()))),
+                Err(error) => bail!(
+                    "cannot reach Planhat at {}: {}",
+                    self.redact(&self.url(part.route)),
+                    self.redact(&error.to_string())
+                ),
+            };
+            if retry >= self.settings.max_retries {
+                return Ok(last);
+            }
+            let delay = policy::backoff(retry, self.clock.random(), wait);
+            self.clock.sleep(delay);
+            retry += 1;
+            self.counters.retries += 1;
+        }
+    }
+
+    /// One HTTP exchange: the status, a `Retry-After` header and the body.
+    fn send_once(&mut self, part: &Batch) -> Result<(u16, Option<String>, String), ureq::Error> {
+        let url = self.url(part.route);
+        let request = match part.route {
+            Route::Activity => self.agent.post(&url),
+            Route::EndUser | Route::Company => self.agent.put(&url),
+        };
+        let request = match (&self.settings.api_token, part.route) {
+            (Some(token), Route::EndUser | Route::Company) => {
+                request.header("Authorization", format!("Bearer {}", token.expose()))
+            }
+            _ => request,
+        };
+        let mut response = request.content_type("application/json").send(&part.body[..])?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response.body_mut().with_config().limit(ANSWER_LIMIT).read_to_string()?;
+        Ok((status, retry_after, body))
+    }
+
+    fn url(&self, route: Route) -> String {
+        self.settings
+            .endpoints
+            .url(route, self.settings.tenant_token.expose())
+    }
+
+    /// Waits until the main API may take another request: `--api-rate` per
+    /// minute, evenly spaced, because Planhat's quota is per minute and
+    /// bursts only earn 429s.
+    fn pace(&mut self, route: Route) {
+        if !Endpoints::is_main_api(route) {
+            return;
+        }
+        let now = self.clock.now();
+        if let Some(slot) = self.next_api_slot
+            && slot > now
+        {
+            self.clock.sleep(slot - now);
+        }
+        let interval = Duration::from_secs(60) / self.settings.api_rate.max(1);
+        self.next_api_slot = Some(self.clock.now() + interval);
+    }
+
+    fn auth_error(&self, route: Route, status: u16, message: &str) -> String {
+        let (token, flag, env) = match route {
+            Route::Activity => ("tenant token", "--tenant-token", "PLANHAT_TENANT_TOKEN"),
+            Route::EndUser | Route::Company => ("API token", "--api-token", "PLANHAT_API_TOKEN"),
+        };
+        format!(
+            "Planhat refused the {token} (HTTP {status}) at {} {}: {message}\n\
+             hint: check {flag} / {env}; if your Planhat account is in another region, \
+             pass --subdomain (api-eu, api-us2, ...) as in your app's address (app-eu.planhat.com → api-eu)",
+            Endpoints::method(route),
+            self.redact(&self.url(route)),
+        )
+    }
+
+    /// Replaces any token in `text` by a placeholder: URLs carry the tenant
+    /// token, and an answer might echo either token.
+    fn redact(&self, text: &str) -> String {
+        let mut text = text.replace(self.settings.tenant_token.expose(), TENANT_TOKEN_PLACEHOLDER);
+        if let Some(api) = &self.settings.api_token {
+            text = text.replace(api.expose(), "{apiToken}");
+        }
+        text
+    }
+}
+
+impl Transport for Http<'_> {
+    fn deliver(&mut self, batch: &Batch) -> Result<Vec<ItemFailure>> {
+        let mut failures = Vec::new();
+        self.deliver_part(batch, 0, &mut failures)?;
+        Ok(failures)
+    }
+
+    fn counters(&self) -> Counters {
+        self.counters
+    }
+}
+
+/// Errors that another try may not meet: the connection, not the request.
+fn is_transient(error: &ureq::Error) -> bool {
+    matches!(
+        error,
+        ureq::Error::Timeout(_)
+            | ureq::Error::Io(_)
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::HostNotFound
+            | ureq::Error::Protocol(_)
+            | ureq::Error::BodyStalled
+    )
+}
+
+/// The start of an answer's body, on one line, for messages.
+fn snippet(body: &str) -> String {
+    let one_line: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.char_indices().nth(MESSAGE_CHARS) {
+        Some((cut, _)) => format!("{}…", &one_line[..cut]),
+        None if one_line.is_empty() => "(empty answer)".into(),
+        None => one_line,
+    }
+}

@@ -1,0 +1,200 @@
+//! Delivery (SPEC §6): items are collected into batches, and each closed
+//! batch is handed to a transport — the HTTP sender, or the dry-run printer,
+//! which writes the same request to stdout instead. Items Planhat refuses
+//! and messages the mapping rejects go to the failed file.
+
+pub mod http;
+pub mod policy;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::failed::{FailedFile, Note, Original};
+use crate::planhat::items::Item;
+use crate::planhat::{Batch, Batcher, Endpoints, Limits, Origin, render_dry_run};
+use crate::report::live::Reporter;
+use crate::segment::time::EventTime;
+
+/// An item Planhat did not accept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemFailure {
+    /// The item's index in its batch.
+    pub index: usize,
+    /// `http_400`, `item_error`, `retries_exhausted`, ...
+    pub reason: String,
+    pub status: Option<u16>,
+    pub message: String,
+}
+
+/// Request counts for the summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub requests: u64,
+    pub retries: u64,
+    pub bytes: u64,
+}
+
+/// Something that carries batches to Planhat, or shows them.
+pub trait Transport {
+    /// Delivers a closed batch, returning the items that failed. An error
+    /// stops the run (a refused token, an unusable URL); nothing in the
+    /// batch then counts as delivered.
+    fn deliver(&mut self, batch: &Batch) -> Result<Vec<ItemFailure>>;
+
+    fn counters(&self) -> Counters;
+}
+
+/// The dry-run transport: prints each request as one JSON line.
+pub struct DryRun<'w> {
+    out: &'w mut dyn Write,
+    endpoints: Endpoints,
+    pretty: bool,
+    line: Vec<u8>,
+    counters: Counters,
+}
+
+impl<'w> DryRun<'w> {
+    pub fn new(out: &'w mut dyn Write, endpoints: Endpoints, pretty: bool) -> DryRun<'w> {
+        DryRun {
+            out,
+            endpoints,
+            pretty,
+            line: Vec::new(),
+            counters: Counters::default(),
+        }
+    }
+}
+
+impl Transport for DryRun<'_> {
+    fn deliver(&mut self, batch: &Batch) -> Result<Vec<ItemFailure>> {
+        self.line.clear();
+        render_dry_run(batch, &self.endpoints, self.pretty, &mut self.line);
+        self.out.write_all(&self.line).context("writing to stdout")?;
+        self.counters.requests += 1;
+        self.counters.bytes += batch.body.len() as u64;
+        Ok(Vec::new())
+    }
+
+    fn counters(&self) -> Counters {
+        self.counters
+    }
+}
+
+/// Batching, flushing and failure accounting around a transport.
+pub struct Delivery<'a> {
+    batcher: Batcher,
+    transport: Box<dyn Transport + 'a>,
+    /// `None` in a dry-run, which writes nothing but stdout and stderr.
+    failed: Option<FailedFile>,
+    flush_interval: Duration,
+    /// When the open batch received its first item.
+    open_since: Option<Instant>,
+}
+
+impl<'a> Delivery<'a> {
+    pub fn new(
+        limits: Limits,
+        transport: Box<dyn Transport + 'a>,
+        failed: Option<FailedFile>,
+        flush_interval: Duration,
+    ) -> Delivery<'a> {
+        Delivery {
+            batcher: Batcher::new(limits),
+            transport,
+            failed,
+            flush_interval,
+            open_since: None,
+        }
+    }
+
+    /// Adds an item; sends whatever batches that closes.
+    pub fn item(&mut self, item: &Item, origin: Origin, original: &[u8], report: &mut Reporter) -> Result<()> {
+        for batch in self.batcher.push(item, origin, original) {
+            self.open_since = None;
+            self.send(&batch, report)?;
+        }
+        if self.batcher.has_open() && self.open_since.is_none() {
+            self.open_since = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    /// When the open batch is due by the flush interval.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.open_since.map(|since| since + self.flush_interval)
+    }
+
+    /// Sends the open batch, if any: at a deadline and at the end of input.
+    pub fn flush(&mut self, report: &mut Reporter) -> Result<()> {
+        self.open_since = None;
+        if let Some(batch) = self.batcher.take() {
+            self.send(&batch, report)?;
+        }
+        self.flush_failed()
+    }
+
+    /// Records a message that will not be sent because it was rejected.
+    pub fn reject(&mut self, original: Original<'_>, reason: &str, detail: &str, position: &str) -> Result<()> {
+        let Some(failed) = &mut self.failed else {
+            return Ok(());
+        };
+        let at = now_text();
+        let note = Note {
+            reason,
+            status: None,
+            message: detail,
+            source: position,
+            at: &at,
+        };
+        failed.write(original, &note)
+    }
+
+    fn send(&mut self, batch: &Batch, report: &mut Reporter) -> Result<()> {
+        let mut failures = self.transport.deliver(batch)?;
+        failures.sort_by_key(|failure| failure.index);
+        let at = now_text();
+        let mut failures = failures.iter().peekable();
+        for (index, entry) in batch.entries.iter().enumerate() {
+            let Some(failure) = failures.next_if(|f| f.index == index) else {
+                report.tally.delivered += 1;
+                continue;
+            };
+            let position = report.position(entry.origin);
+            report.fail(&position, &failure.reason, &failure.message);
+            if let Some(failed) = &mut self.failed {
+                let note = Note {
+                    reason: &failure.reason,
+                    status: failure.status,
+                    message: &failure.message,
+                    source: &position,
+                    at: &at,
+                };
+                failed.write(Original::Message(batch.original(entry)), &note)?;
+            }
+        }
+        report.counters = self.transport.counters();
+        self.flush_failed()
+    }
+
+    fn flush_failed(&mut self) -> Result<()> {
+        match &mut self.failed {
+            Some(failed) => failed.flush(),
+            None => Ok(()),
+        }
+    }
+
+    /// The failed file's path, once something was written to it.
+    pub fn failed_path(&self) -> Option<String> {
+        self.failed.as_ref().and_then(FailedFile::written_path)
+    }
+}
+
+/// The current time as the failed file records it.
+fn now_text() -> String {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    EventTime::from_millis(millis).map_or_else(String::new, |t| t.to_string())
+}

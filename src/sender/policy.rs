@@ -1,0 +1,220 @@
+//! The delivery rules that decide from an answer what happens next (SPEC
+//! §6): which statuses are retried and after how long, which split a batch,
+//! which stop the run, and which items a bulk-upsert answer names as failed.
+//!
+//! Pure: no I/O, no clock; randomness and the current time are passed in.
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+
+/// What to do with an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Accepted (2xx); upsert answers are still read for item errors.
+    Accepted,
+    /// Try again later.
+    Retry,
+    /// Refused because of what the batch holds: split it, or fail the item.
+    Split,
+    /// The token is refused: stop the run.
+    Abort,
+    /// Refused for another reason: fail the items.
+    Fail,
+}
+
+/// Classifies an HTTP status.
+pub fn classify(status: u16) -> Disposition {
+    match status {
+        200..=299 => Disposition::Accepted,
+        408 | 429 | 500 | 502 | 503 | 504 => Disposition::Retry,
+        400 | 413 | 422 => Disposition::Split,
+        401 | 403 => Disposition::Abort,
+        _ => Disposition::Fail,
+    }
+}
+
+/// Backoff base and cap (SPEC §6).
+const BASE: Duration = Duration::from_secs(1);
+const CAP: Duration = Duration::from_secs(60);
+/// A server asking for more than this is not waited on longer: the run would
+/// look hung, and the next try will be told again.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(15 * 60);
+
+/// How long to wait before retry number `retry` (0 for the first), with
+/// full jitter: a uniform draw between zero and the capped exponential,
+/// `random` being that draw's fraction in [0, 1). A `Retry-After` the server
+/// gave wins.
+pub fn backoff(retry: u32, random: f64, retry_after: Option<Duration>) -> Duration {
+    if let Some(wait) = retry_after {
+        return wait.min(MAX_RETRY_AFTER);
+    }
+    let ceiling = BASE.saturating_mul(2u32.saturating_pow(retry.min(16))).min(CAP);
+    ceiling.mul_f64(random.clamp(0.0, 1.0))
+}
+
+/// Reads a `Retry-After` header: delay-seconds, or an HTTP date (IMF-fixdate,
+/// `Sun, 06 Nov 1994 08:49:37 GMT`) measured from `now`. A date in the past
+/// means "now".
+pub fn retry_after(header: &str, now: SystemTime) -> Option<Duration> {
+    let header = header.trim();
+    if let Ok(seconds) = header.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = http_date(header)?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Parses an IMF-fixdate, the form HTTP/1.1 servers must send.
+fn http_date(text: &str) -> Option<SystemTime> {
+    // "Sun, 06 Nov 1994 08:49:37 GMT"
+    let mut parts = text.split_whitespace();
+    let _weekday = parts.next()?.strip_suffix(',')?;
+    let day: u32 = parts.next()?.parse().ok()?;
+    let month = parts.next()?;
+    let year: i64 = parts.next()?.parse().ok()?;
+    let time = parts.next()?;
+    if parts.next()? != "GMT" || parts.next().is_some() {
+        return None;
+    }
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS.iter().position(|m| *m == month)? + 1;
+    let mut clock = time.split(':').map(|p| p.parse::<u64>().ok());
+    let (h, m, s) = (clock.next()??, clock.next()??, clock.next()??);
+    if h > 23 || m > 59 || s > 60 || !(1..=31).contains(&day) {
+        return None;
+    }
+    let text = format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z");
+    let millis = crate::segment::time::EventTime::parse_str(&text)?.millis();
+    let millis = u64::try_from(millis).ok()?;
+    Some(SystemTime::UNIX_EPOCH + Duration::from_millis(millis))
+}
+
+/// Which items a bulk-upsert answer names as failed (SPEC §6): those named
+/// in a non-empty `createdErrors`, `updatedErrors` or `permissionErrors`.
+/// `items` are the request's items; each is named by its `externalId` or
+/// `email` appearing anywhere in an error entry. Returns the failed items'
+/// indexes with the error's text. An error that names no item of the
+/// request fails them all: upserts are idempotent, so sending a few again
+/// is safe, while calling an unnamed failure delivered would lose it. A 206
+/// that lists no errors is treated the same way.
+pub fn upsert_failures(status: u16, answer: &str, items: &[Value]) -> Vec<(usize, String)> {
+    let answer: Value = serde_json::from_str(answer).unwrap_or(Value::Null);
+    let errors: Vec<&Value> = ["createdErrors", "updatedErrors", "permissionErrors"]
+        .iter()
+        .filter_map(|key| answer.get(*key)?.as_array())
+        .flatten()
+        .collect();
+    if errors.is_empty() {
+        return if status == 206 {
+            let why = "Planhat answered 206 (partial) without naming the failed items".to_owned();
+            (0..items.len()).map(|i| (i, why.clone())).collect()
+        } else {
+            Vec::new()
+        };
+    }
+    let mut failed = Vec::new();
+    for error in errors {
+        let mut names = HashSet::new();
+        collect_text(error, &mut names);
+        let text = error.to_string();
+        let named: Vec<usize> = items
+            .iter()
+            .enumerate()
+            .filter(|(_, item)| {
+                ["externalId", "email"]
+                    .iter()
+                    .any(|key| item.get(*key).and_then(Value::as_str).is_some_and(|v| names.contains(v)))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let targets = if named.is_empty() { (0..items.len()).collect() } else { named };
+        failed.extend(targets.into_iter().map(|i| (i, text.clone())));
+    }
+    failed.sort_by_key(|(i, _)| *i);
+    failed.dedup_by_key(|(i, _)| *i);
+    failed
+}
+
+fn collect_text<'a>(value: &'a Value, into: &mut HashSet<&'a str>) {
+    match value {
+        Value::String(text) => {
+            into.insert(text);
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_text(v, into)),
+        Value::Object(map) => map.values().for_each(|v| collect_text(v, into)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn statuses_are_classified_as_the_spec_says() {
+        for status in [200, 201, 204, 206] {
+            assert_eq!(classify(status), Disposition::Accepted, "{status}");
+        }
+        for status in [408, 429, 500, 502, 503, 504] {
+            assert_eq!(classify(status), Disposition::Retry, "{status}");
+        }
+        for status in [400, 413, 422] {
+            assert_eq!(classify(status), Disposition::Split, "{status}");
+        }
+        assert_eq!(classify(401), Disposition::Abort);
+        assert_eq!(classify(403), Disposition::Abort);
+        for status in [404, 405, 409, 501, 505] {
+            assert_eq!(classify(status), Disposition::Fail, "{status}");
+        }
+    }
+
+    #[test]
+    fn backoff_is_full_jitter_under_a_capped_exponential() {
+        assert_eq!(backoff(0, 0.999_999, None), Duration::from_secs(1).mul_f64(0.999_999));
+        assert_eq!(backoff(3, 0.5, None), Duration::from_secs(4));
+        assert_eq!(backoff(3, 0.0, None), Duration::ZERO);
+        assert_eq!(backoff(10, 1.0, None), Duration::from_secs(60));
+        assert_eq!(backoff(u32::MAX, 1.0, None), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn retry_after_wins_over_backoff_but_is_bounded() {
+        assert_eq!(backoff(0, 0.0, Some(Duration::from_secs(7))), Duration::from_secs(7));
+        assert_eq!(backoff(0, 0.0, Some(Duration::from_secs(86_400))), MAX_RETRY_AFTER);
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_or_an_http_date() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
+        assert_eq!(retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(retry_after("Sun, 06 Nov 1994 08:49:47 GMT", now), Some(Duration::from_secs(10)));
+        assert_eq!(retry_after("Sun, 06 Nov 1994 08:49:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(retry_after("soon", now), None);
+        assert_eq!(retry_after("Sun, 06 Nov 1994 08:49:47 CET", now), None);
+    }
+
+    #[test]
+    fn upsert_errors_fail_only_the_items_they_name() {
+        let items = [json!({"externalId":"u1"}), json!({"email":"b@x.io"}), json!({"externalId":"u3"})];
+        let answer = json!({"created":1,"createdErrors":[{"externalId":"u1","error":"bad"}],
+            "updatedErrors":[{"item":{"email":"b@x.io"},"message":"dup"}],"permissionErrors":[]});
+        let failed = upsert_failures(206, &answer.to_string(), &items);
+        assert_eq!(failed.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0, 1]);
+        assert!(failed[0].1.contains("bad"));
+    }
+
+    #[test]
+    fn unattributable_upsert_errors_fail_every_item() {
+        let items = [json!({"externalId":"u1"}), json!({"externalId":"u2"})];
+        let answer = json!({"permissionErrors":[{"error":"no access to custom fields"}]});
+        assert_eq!(upsert_failures(200, &answer.to_string(), &items).len(), 2);
+        assert_eq!(upsert_failures(206, "{}", &items).len(), 2);
+        assert!(upsert_failures(200, r#"{"created":2,"createdErrors":[]}"#, &items).is_empty());
+        assert!(upsert_failures(200, "not json", &items).is_empty());
+    }
+}
