@@ -14,8 +14,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// API calls and sends them in batches, with the original event times.
 #[derive(Debug, Parser)]
 #[command(name = "segment-planhat", version, max_term_width = 100)]
-#[command(after_help = "Exit codes: 0 all delivered or skipped by policy; 1 some messages \
-rejected or failed; 2 usage, configuration, authentication or fatal I/O error; 130 interrupted.")]
+#[command(
+    after_help = "Exit codes: 0 all delivered or skipped by policy; 1 some messages \
+rejected or failed; 2 usage, configuration, authentication or fatal I/O error; 130 interrupted."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -44,7 +46,12 @@ pub struct MappingArgs {
     pub paths: Vec<PathBuf>,
 
     /// Planhat tenant token (needed to send activities).
-    #[arg(long, env = "PLANHAT_TENANT_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    #[arg(
+        long,
+        env = "PLANHAT_TENANT_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
     pub tenant_token: Option<String>,
 
     /// Read the tenant token from a file.
@@ -58,7 +65,12 @@ pub struct MappingArgs {
 
     /// Planhat API access token; with it, identify and group also update
     /// end-user and company profiles.
-    #[arg(long, env = "PLANHAT_API_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    #[arg(
+        long,
+        env = "PLANHAT_API_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
     pub api_token: Option<String>,
 
     /// Read the API access token from a file.
@@ -72,7 +84,12 @@ pub struct MappingArgs {
 
     /// Main API host label: https://<SUBDOMAIN>.planhat.com (api-eu, api-us2, ... for
     /// other clusters).
-    #[arg(long, env = "PLANHAT_SUBDOMAIN", default_value = "api", value_name = "LABEL")]
+    #[arg(
+        long,
+        env = "PLANHAT_SUBDOMAIN",
+        default_value = "api",
+        value_name = "LABEL"
+    )]
     pub subdomain: String,
 
     /// Base URL of the main API, replacing the one built from --subdomain.
@@ -84,7 +101,12 @@ pub struct MappingArgs {
     pub analytics_url: Option<String>,
 
     /// The `source` written on every item; an empty label omits it.
-    #[arg(long, env = "PLANHAT_SOURCE_LABEL", default_value = "Segment", value_name = "TEXT")]
+    #[arg(
+        long,
+        env = "PLANHAT_SOURCE_LABEL",
+        default_value = "Segment",
+        value_name = "TEXT"
+    )]
     pub source_label: String,
 
     /// Send messages even when their `integrations` object turns Planhat off.
@@ -93,11 +115,21 @@ pub struct MappingArgs {
 
     /// Skip a message whose messageId is among the last N distinct ones; 0 turns
     /// deduplication off.
-    #[arg(long, env = "PLANHAT_DEDUPE_WINDOW", default_value_t = 1_000_000, value_name = "N")]
+    #[arg(
+        long,
+        env = "PLANHAT_DEDUPE_WINDOW",
+        default_value_t = 1_000_000,
+        value_name = "N"
+    )]
     pub dedupe_window: usize,
 
     /// Keep only these message types (comma-separated).
-    #[arg(long, env = "PLANHAT_TYPES", value_delimiter = ',', value_name = "TYPE,...")]
+    #[arg(
+        long,
+        env = "PLANHAT_TYPES",
+        value_delimiter = ',',
+        value_name = "TYPE,..."
+    )]
     pub types: Vec<MessageType>,
 
     /// Keep only events at or after this time (RFC 3339 or a date, UTC when no
@@ -152,11 +184,21 @@ pub struct SendArgs {
     pub flush_interval: Duration,
 
     /// Append rejected and failed messages to this file (created only when needed).
-    #[arg(long, env = "PLANHAT_FAILED", default_value = "planhat-failed.ndjson", value_name = "PATH")]
+    #[arg(
+        long,
+        env = "PLANHAT_FAILED",
+        default_value = "planhat-failed.ndjson",
+        value_name = "PATH"
+    )]
     pub failed: PathBuf,
 
     /// Retries of a request after a 408, 429, 5xx or transport error.
-    #[arg(long, env = "PLANHAT_MAX_RETRIES", default_value_t = 8, value_name = "N")]
+    #[arg(
+        long,
+        env = "PLANHAT_MAX_RETRIES",
+        default_value_t = 8,
+        value_name = "N"
+    )]
     pub max_retries: u32,
 
     /// Timeout of each request (e.g. 30s).

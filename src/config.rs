@@ -133,7 +133,11 @@ fn validate(args: ValidateArgs) -> Result<ValidateConfig> {
 }
 
 fn common(args: MappingArgs) -> Result<Common> {
-    let tenant_token = token(args.tenant_token, args.tenant_token_file.as_deref(), "tenant")?;
+    let tenant_token = token(
+        args.tenant_token,
+        args.tenant_token_file.as_deref(),
+        "tenant",
+    )?;
     let api_token = token(args.api_token, args.api_token_file.as_deref(), "API")?;
     let endpoints = endpoints(&args.subdomain, args.api_url, args.analytics_url)?;
     let filters = Filters {
@@ -192,13 +196,20 @@ fn time_flag(flag: &str, value: Option<&str>) -> Result<Option<EventTime>> {
 /// A token from its option (or environment twin) or its file. The file's
 /// surrounding whitespace, such as a final newline, is not part of it.
 fn token(value: Option<String>, file: Option<&Path>, which: &str) -> Result<Option<Secret>> {
-    let flag = if which == "tenant" { "tenant-token" } else { "api-token" };
+    let flag = if which == "tenant" {
+        "tenant-token"
+    } else {
+        "api-token"
+    };
     if let Some(path) = file {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the {which} token file {}", path.display()))?;
         let text = text.trim();
         if text.is_empty() {
-            bail!(Usage(format!("the {which} token file {} is empty", path.display())));
+            bail!(Usage(format!(
+                "the {which} token file {} is empty",
+                path.display()
+            )));
         }
         return Ok(Some(Secret(text.to_owned())));
     }
@@ -212,12 +223,18 @@ fn token(value: Option<String>, file: Option<&Path>, which: &str) -> Result<Opti
     }
 }
 
-fn endpoints(subdomain: &str, api_url: Option<String>, analytics_url: Option<String>) -> Result<Endpoints> {
+fn endpoints(
+    subdomain: &str,
+    api_url: Option<String>,
+    analytics_url: Option<String>,
+) -> Result<Endpoints> {
     let api = match api_url {
         Some(url) => base_url("--api-url", &url)?,
         None => {
             let valid = !subdomain.is_empty()
-                && subdomain.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+                && subdomain
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
             if !valid {
                 bail!(Usage(format!(
                     "--subdomain {subdomain:?} is not a host label: use lower-case letters, digits \
@@ -238,13 +255,17 @@ fn endpoints(subdomain: &str, api_url: Option<String>, analytics_url: Option<Str
 /// machine (tokens would otherwise cross the network in clear text).
 fn base_url(flag: &str, url: &str) -> Result<String> {
     let trimmed = url.trim().trim_end_matches('/');
-    let (scheme, rest) = trimmed
-        .split_once("://")
-        .ok_or_else(|| Usage(format!("{flag} {url:?} is not a URL; expected https://host[:port]")))?;
+    let (scheme, rest) = trimmed.split_once("://").ok_or_else(|| {
+        Usage(format!(
+            "{flag} {url:?} is not a URL; expected https://host[:port]"
+        ))
+    })?;
     let authority = rest.split('/').next().unwrap_or_default();
     let host = host_of(authority);
     if host.is_empty() || authority.contains('@') {
-        bail!(Usage(format!("{flag} {url:?} has no host (or holds credentials)")));
+        bail!(Usage(format!(
+            "{flag} {url:?} has no host (or holds credentials)"
+        )));
     }
     match scheme.to_ascii_lowercase().as_str() {
         "https" => {}
@@ -253,7 +274,9 @@ fn base_url(flag: &str, url: &str) -> Result<String> {
             "{flag} {url:?} uses plain http to a host that is not this machine; use https \
              (tokens must not cross the network in clear text)"
         ))),
-        _ => bail!(Usage(format!("{flag} {url:?} must start with https:// (or http:// for localhost)"))),
+        _ => bail!(Usage(format!(
+            "{flag} {url:?} must start with https:// (or http:// for localhost)"
+        ))),
     }
     Ok(trimmed.to_owned())
 }
@@ -297,7 +320,10 @@ mod tests {
 
     #[test]
     fn plain_http_is_only_for_loopback() {
-        assert_eq!(base_url("--api-url", "http://127.0.0.1:8080/").unwrap(), "http://127.0.0.1:8080");
+        assert_eq!(
+            base_url("--api-url", "http://127.0.0.1:8080/").unwrap(),
+            "http://127.0.0.1:8080"
+        );
         assert!(base_url("--api-url", "http://localhost:1").is_ok());
         assert!(base_url("--api-url", "http://[::1]:9/").is_ok());
         assert!(base_url("--api-url", "https://proxy.example.com/planhat").is_ok());

@@ -60,6 +60,9 @@ mod tests {
         assert_eq!(exit_code(&Ok(Status::Interrupted)), 130);
         assert_eq!(exit_code(&Err(Usage("bad".into()).into())), 2);
         let pipe = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
-        assert_eq!(exit_code(&Err(anyhow::Error::new(pipe).context("writing"))), 0);
+        assert_eq!(
+            exit_code(&Err(anyhow::Error::new(pipe).context("writing"))),
+            0
+        );
     }
 }

@@ -150,7 +150,9 @@ mod tests {
     #[test]
     fn a_message_keeps_its_keys_and_gains_the_note() {
         let line = render(
-            Original::Message(br#"{"type":"track","writeKey":"s","_planhat":{"reason":"old"},"event":"E"}"#),
+            Original::Message(
+                br#"{"type":"track","writeKey":"s","_planhat":{"reason":"old"},"event":"E"}"#,
+            ),
             &note(),
         );
         let value: Value = serde_json::from_slice(&line).unwrap();
@@ -181,10 +183,13 @@ mod tests {
         let mut file = FailedFile::new(path.clone());
         file.flush().unwrap();
         assert!(!path.exists());
-        file.write(Original::Message(br#"{"type":"track"}"#), &note()).unwrap();
+        file.write(Original::Message(br#"{"type":"track"}"#), &note())
+            .unwrap();
         file.flush().unwrap();
         let mut second = FailedFile::new(path.clone());
-        second.write(Original::Message(br#"{"type":"page"}"#), &note()).unwrap();
+        second
+            .write(Original::Message(br#"{"type":"page"}"#), &note())
+            .unwrap();
         second.flush().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 2);

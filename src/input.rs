@@ -185,7 +185,11 @@ fn read_all(sources: &[Source], sender: &SyncSender<Event>, counter: &Arc<Atomic
             inner: raw,
             counter: Arc::clone(counter),
         };
-        let keep_going = read_source(index, BufReader::with_capacity(READ_BUFFER, counted), sender);
+        let keep_going = read_source(
+            index,
+            BufReader::with_capacity(READ_BUFFER, counted),
+            sender,
+        );
         if !keep_going {
             return;
         }
@@ -244,7 +248,8 @@ impl LineSplitter {
             }
             self.number += 1;
             self.add_span(start);
-            let full = self.chunk.data.len() >= CHUNK_BYTES || self.chunk.spans.len() >= CHUNK_LINES;
+            let full =
+                self.chunk.data.len() >= CHUNK_BYTES || self.chunk.spans.len() >= CHUNK_LINES;
             // An empty buffer means the next read goes to the source and may
             // wait (a live pipe): hand over what we have first.
             let may_block = reader.fill_buf().map(<[u8]>::is_empty).unwrap_or(true);
@@ -318,9 +323,16 @@ mod tests {
                 Event::Lines(chunk) => chunk
                     .spans
                     .iter()
-                    .map(|span| (span.line, String::from_utf8_lossy(chunk.text(span)).into_owned()))
+                    .map(|span| {
+                        (
+                            span.line,
+                            String::from_utf8_lossy(chunk.text(span)).into_owned(),
+                        )
+                    })
                     .collect::<Vec<_>>(),
-                Event::Unreadable { line, error, .. } => vec![(line, format!("unreadable: {error}"))],
+                Event::Unreadable { line, error, .. } => {
+                    vec![(line, format!("unreadable: {error}"))]
+                }
             })
             .collect()
     }
@@ -337,7 +349,11 @@ mod tests {
         let lines = lines_of(b"\xEF\xBB\xBF{\"a\":1}\r\n\r\n   \n{\"b\":2}\n{\"c\":3}");
         assert_eq!(
             lines,
-            [(1, "{\"a\":1}".into()), (4, "{\"b\":2}".into()), (5, "{\"c\":3}".into())]
+            [
+                (1, "{\"a\":1}".into()),
+                (4, "{\"b\":2}".into()),
+                (5, "{\"c\":3}".into())
+            ]
         );
     }
 
@@ -366,13 +382,24 @@ mod tests {
         let root = dir.path();
         std::fs::create_dir_all(root.join("b/inner")).unwrap();
         std::fs::create_dir_all(root.join(".hidden")).unwrap();
-        for name in ["b/inner/2.gz", "a.ndjson", "b/1.gz", ".secret", ".hidden/x", "b/.dot"] {
+        for name in [
+            "b/inner/2.gz",
+            "a.ndjson",
+            "b/1.gz",
+            ".secret",
+            ".hidden/x",
+            "b/.dot",
+        ] {
             std::fs::write(root.join(name), b"").unwrap();
         }
         let labels: Vec<String> = resolve(&[root.to_path_buf()])
             .unwrap()
             .iter()
-            .map(|s| s.label().trim_start_matches(&root.display().to_string()).to_owned())
+            .map(|s| {
+                s.label()
+                    .trim_start_matches(&root.display().to_string())
+                    .to_owned()
+            })
             .collect();
         assert_eq!(labels, ["/a.ndjson", "/b/1.gz", "/b/inner/2.gz"]);
     }

@@ -80,7 +80,12 @@ fn validate(config: ValidateConfig, out: &mut dyn Write, err: &mut dyn Write) ->
     Ok(status(tally))
 }
 
-fn send(config: SendConfig, out: &mut dyn Write, err: &mut dyn Write, clock: Box<dyn Clock>) -> Result<Status> {
+fn send(
+    config: SendConfig,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    clock: Box<dyn Clock>,
+) -> Result<Status> {
     let common = &config.common;
     let labels = common.sources.iter().map(Source::label).collect();
     let total_bytes = common
@@ -97,24 +102,33 @@ fn send(config: SendConfig, out: &mut dyn Write, err: &mut dyn Write, clock: Box
         (false, false) => Display::StatusLines,
     };
     let report = Reporter::new(Tally::default(), labels, display, total_bytes, err);
-    let (transport, failed): (Box<dyn Transport + '_>, _) = match (&common.tenant_token, config.dry_run) {
-        (Some(tenant_token), false) => {
-            let settings = HttpSettings {
-                endpoints: common.endpoints.clone(),
-                tenant_token: tenant_token.clone(),
-                api_token: common.api_token.clone(),
-                max_retries: config.max_retries,
-                timeout: config.timeout,
-                api_rate: config.api_rate,
-            };
-            (Box::new(Http::new(settings, clock)), Some(FailedFile::new(config.failed.clone())))
-        }
-        _ => (Box::new(DryRun::new(out, common.endpoints.clone(), config.pretty)), None),
-    };
+    let (transport, failed): (Box<dyn Transport + '_>, _) =
+        match (&common.tenant_token, config.dry_run) {
+            (Some(tenant_token), false) => {
+                let settings = HttpSettings {
+                    endpoints: common.endpoints.clone(),
+                    tenant_token: tenant_token.clone(),
+                    api_token: common.api_token.clone(),
+                    max_retries: config.max_retries,
+                    timeout: config.timeout,
+                    api_rate: config.api_rate,
+                };
+                (
+                    Box::new(Http::new(settings, clock)),
+                    Some(FailedFile::new(config.failed.clone())),
+                )
+            }
+            _ => (
+                Box::new(DryRun::new(out, common.endpoints.clone(), config.pretty)),
+                None,
+            ),
+        };
     let delivery = Delivery::new(config.limits, transport, failed, config.flush_interval);
     let mut pipeline = Pipeline::new(common, report, Some(delivery));
     let result = pipeline.run(common.sources.clone());
-    let Pipeline { report, delivery, .. } = pipeline;
+    let Pipeline {
+        report, delivery, ..
+    } = pipeline;
     let mut report = report;
     report.finish();
     let facts = RunFacts {
@@ -132,14 +146,19 @@ fn send(config: SendConfig, out: &mut dyn Write, err: &mut dyn Write, clock: Box
     }
     if let Some(path) = &config.summary_json {
         let json = serde_json::to_vec_pretty(&report.tally.summary_json(&facts))?;
-        std::fs::write(path, json).with_context(|| format!("writing the summary to {}", path.display()))?;
+        std::fs::write(path, json)
+            .with_context(|| format!("writing the summary to {}", path.display()))?;
     }
     result?;
     Ok(status(&report.tally))
 }
 
 fn status(tally: &Tally) -> Status {
-    if tally.has_problems() { Status::Problems } else { Status::Clean }
+    if tally.has_problems() {
+        Status::Problems
+    } else {
+        Status::Clean
+    }
 }
 
 /// The one loop: lines in, messages mapped, items batched and delivered.
@@ -151,7 +170,11 @@ struct Pipeline<'a, 'w> {
 }
 
 impl<'a, 'w> Pipeline<'a, 'w> {
-    fn new(common: &Common, report: Reporter<'w>, delivery: Option<Delivery<'a>>) -> Pipeline<'a, 'w> {
+    fn new(
+        common: &Common,
+        report: Reporter<'w>,
+        delivery: Option<Delivery<'a>>,
+    ) -> Pipeline<'a, 'w> {
         Pipeline {
             mapper: Mapper::new(common.mapping.clone()),
             report,
@@ -165,29 +188,49 @@ impl<'a, 'w> Pipeline<'a, 'w> {
     fn run(&mut self, sources: Vec<Source>) -> Result<()> {
         let reader = input::spawn(sources);
         loop {
-            let wake = [self.delivery.as_ref().and_then(Delivery::deadline), self.report.next_status()]
-                .into_iter()
-                .flatten()
-                .min();
+            let wake = [
+                self.delivery.as_ref().and_then(Delivery::deadline),
+                self.report.next_status(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let event = match wake {
-                Some(at) => reader.events.recv_timeout(at.saturating_duration_since(Instant::now())),
-                None => reader.events.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                Some(at) => reader
+                    .events
+                    .recv_timeout(at.saturating_duration_since(Instant::now())),
+                None => reader
+                    .events
+                    .recv()
+                    .map_err(|_| RecvTimeoutError::Disconnected),
             };
             self.report.tick(reader.bytes_read.load(Ordering::Relaxed));
             match event {
                 Ok(Event::Lines(chunk)) => {
                     for span in &chunk.spans {
-                        let origin = Origin { source: chunk.source, line: span.line };
+                        let origin = Origin {
+                            source: chunk.source,
+                            line: span.line,
+                        };
                         self.line(origin, chunk.text(span))?;
                     }
                 }
-                Ok(Event::Unreadable { source, line, error }) => {
+                Ok(Event::Unreadable {
+                    source,
+                    line,
+                    error,
+                }) => {
                     let position = self.report.position(Origin { source, line });
                     let detail = format!("cannot read further: {error}");
                     self.report.reject(Reject::Unreadable, &position, &detail);
                 }
                 Err(RecvTimeoutError::Timeout) => {
-                    if self.delivery.as_ref().and_then(Delivery::deadline).is_some_and(|d| d <= Instant::now()) {
+                    if self
+                        .delivery
+                        .as_ref()
+                        .and_then(Delivery::deadline)
+                        .is_some_and(|d| d <= Instant::now())
+                    {
                         self.flush()?;
                     }
                 }
@@ -218,10 +261,13 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                     continue;
                 }
             };
-            self.report.tally.count_type(message.kind.as_ref().map_or("unknown", |k| k.name()));
+            self.report
+                .tally
+                .count_type(message.kind.as_ref().map_or("unknown", |k| k.name()));
             let original: &[u8] = if message.rewritten {
                 self.original.clear();
-                serde_json::to_writer(&mut self.original, &message.fields).context("copying a message")?;
+                serde_json::to_writer(&mut self.original, &message.fields)
+                    .context("copying a message")?;
                 &self.original
             } else {
                 text
@@ -251,7 +297,13 @@ impl<'a, 'w> Pipeline<'a, 'w> {
         Ok(())
     }
 
-    fn reject(&mut self, origin: Origin, reason: Reject, detail: &str, original: Original) -> Result<()> {
+    fn reject(
+        &mut self,
+        origin: Origin,
+        reason: Reject,
+        detail: &str,
+        original: Original,
+    ) -> Result<()> {
         let position = self.report.position(origin);
         self.report.reject(reason, &position, detail);
         match &mut self.delivery {
@@ -269,9 +321,15 @@ fn count_item(tally: &mut Tally, item: &Item, time: Option<segment::time::EventT
             if activity.date.is_none() {
                 tally.no_time += 1;
             }
-            (mapping::identity::user_key(&activity.who), activity.who.company.as_deref())
+            (
+                mapping::identity::user_key(&activity.who),
+                activity.who.company.as_deref(),
+            )
         }
-        Item::EndUser(user) => (mapping::identity::user_key(&user.who), user.who.company.as_deref()),
+        Item::EndUser(user) => (
+            mapping::identity::user_key(&user.who),
+            user.who.company.as_deref(),
+        ),
         Item::Company(company) => (None, Some(company.external_id.as_str())),
     };
     if let Some(distinct) = &mut tally.distinct {

@@ -1,1 +1,7 @@
+//! The integration tests, in one binary to save link time: the CLI run as a
+//! user runs it, golden dry-run outputs, and delivery against a mock Planhat.
 
+mod support;
+
+mod cli;
+mod golden;

@@ -124,11 +124,15 @@ mod tests {
     use crate::segment::parse_line;
 
     fn message(line: &str) -> Message {
-        parse_line(line.as_bytes()).remove(0).expect("test line parses")
+        parse_line(line.as_bytes())
+            .remove(0)
+            .expect("test line parses")
     }
 
     fn enabled(integrations: &str) -> bool {
-        planhat_enabled(&message(&format!(r#"{{"type":"track","integrations":{integrations}}}"#)))
+        planhat_enabled(&message(&format!(
+            r#"{{"type":"track","integrations":{integrations}}}"#
+        )))
     }
 
     #[test]
@@ -168,7 +172,10 @@ mod tests {
         assert!(!window.is_repeat("b"));
         assert!(window.is_repeat("a"), "a repeat does not refresh or evict");
         assert!(!window.is_repeat("c"));
-        assert!(!window.is_repeat("a"), "a was the oldest and left the window");
+        assert!(
+            !window.is_repeat("a"),
+            "a was the oldest and left the window"
+        );
         assert!(window.is_repeat("c"));
     }
 

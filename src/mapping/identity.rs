@@ -89,7 +89,11 @@ fn email_in(object: Option<&Map<String, Value>>) -> Option<&str> {
 fn name(traits: Option<&Map<String, Value>>) -> Option<String> {
     let traits = traits?;
     let trait_text = |key| text(find(traits, key));
-    match (trait_text("name"), trait_text("firstname"), trait_text("lastname")) {
+    match (
+        trait_text("name"),
+        trait_text("firstname"),
+        trait_text("lastname"),
+    ) {
         (Some(name), _, _) => Some(name.to_owned()),
         (None, Some(first), Some(last)) => Some(format!("{first} {last}")),
         _ => None,
@@ -102,7 +106,9 @@ mod tests {
     use crate::segment::parse_line;
 
     fn message(line: &str) -> Message {
-        parse_line(line.as_bytes()).remove(0).expect("test line parses")
+        parse_line(line.as_bytes())
+            .remove(0)
+            .expect("test line parses")
     }
 
     fn who(line: &str) -> Who {
@@ -123,7 +129,9 @@ mod tests {
 
     #[test]
     fn track_reads_traits_from_context_only() {
-        let w = who(r#"{"type":"track","traits":{"userId":"no"},"context":{"traits":{"userId":"yes"}}}"#);
+        let w = who(
+            r#"{"type":"track","traits":{"userId":"no"},"context":{"traits":{"userId":"yes"}}}"#,
+        );
         assert_eq!(w.external_id.as_deref(), Some("yes"));
     }
 
@@ -136,19 +144,36 @@ mod tests {
         let line = r#"{"type":"track","userId":"x@y.io","properties":{"email":"p@y.io"}}"#;
         assert_eq!(who(line).email.as_deref(), Some("p@y.io"));
         let line = r#"{"type":"identify","userId":"x@y.io","properties":{"email":"p@y.io"}}"#;
-        assert_eq!(who(line).email.as_deref(), Some("x@y.io"), "identify has no properties email");
+        assert_eq!(
+            who(line).email.as_deref(),
+            Some("x@y.io"),
+            "identify has no properties email"
+        );
         assert_eq!(who(r#"{"type":"track","userId":"u_42"}"#).email, None);
         let line = r#"{"type":"track","context":{"traits":{"E-Mail":7,"email":"late@y.io"}}}"#;
-        assert_eq!(who(line).email, None, "the first match decides even when it is not text");
+        assert_eq!(
+            who(line).email,
+            None,
+            "the first match decides even when it is not text"
+        );
     }
 
     #[test]
     fn name_is_name_or_both_first_and_last() {
         let name = |traits: &str| who(&format!(r#"{{"type":"identify","traits":{traits}}}"#)).name;
-        assert_eq!(name(r#"{"name":"Ana Lopez","firstName":"X","lastName":"Y"}"#).as_deref(), Some("Ana Lopez"));
-        assert_eq!(name(r#"{"first_name":"Ana","Last Name":"Lopez"}"#).as_deref(), Some("Ana Lopez"));
+        assert_eq!(
+            name(r#"{"name":"Ana Lopez","firstName":"X","lastName":"Y"}"#).as_deref(),
+            Some("Ana Lopez")
+        );
+        assert_eq!(
+            name(r#"{"first_name":"Ana","Last Name":"Lopez"}"#).as_deref(),
+            Some("Ana Lopez")
+        );
         assert_eq!(name(r#"{"firstName":"Ana"}"#), None);
-        assert_eq!(name(r#"{"name":"","firstName":"Ana","lastName":"Lopez"}"#).as_deref(), Some("Ana Lopez"));
+        assert_eq!(
+            name(r#"{"name":"","firstName":"Ana","lastName":"Lopez"}"#).as_deref(),
+            Some("Ana Lopez")
+        );
     }
 
     #[test]
@@ -158,11 +183,15 @@ mod tests {
         let company = |line: &str| resolve(&message(line), &memory).company;
         let line = r#"{"type":"track","userId":"u1","context":{"groupId":"ctx","traits":{"company":{"id":"co"},"companyId":"cid"}}}"#;
         assert_eq!(company(line).as_deref(), Some("ctx"));
-        let line = r#"{"type":"identify","userId":"u1","traits":{"companyId":"cid","company":{"id":7}}}"#;
+        let line =
+            r#"{"type":"identify","userId":"u1","traits":{"companyId":"cid","company":{"id":7}}}"#;
         assert_eq!(company(line).as_deref(), Some("7"));
         let line = r#"{"type":"identify","userId":"u1","traits":{"company_id":"cid","company":{"name":"Acme"}}}"#;
         assert_eq!(company(line).as_deref(), Some("cid"));
-        assert_eq!(company(r#"{"type":"page","userId":"u1"}"#).as_deref(), Some("remembered"));
+        assert_eq!(
+            company(r#"{"type":"page","userId":"u1"}"#).as_deref(),
+            Some("remembered")
+        );
         assert_eq!(company(r#"{"type":"page","userId":"u2"}"#), None);
     }
 
@@ -170,7 +199,10 @@ mod tests {
     fn memory_knows_email_only_users_by_email() {
         let mut memory = CompanyMemory::default();
         memory.learn("a@x.io", "acme");
-        let w = resolve(&message(r#"{"type":"track","context":{"traits":{"email":"a@x.io"}}}"#), &memory);
+        let w = resolve(
+            &message(r#"{"type":"track","context":{"traits":{"email":"a@x.io"}}}"#),
+            &memory,
+        );
         assert_eq!(w.company.as_deref(), Some("acme"));
         memory.learn("a@x.io", "other");
         assert_eq!(memory.company_of("a@x.io"), Some("other"));

@@ -126,6 +126,9 @@ impl Reject {
 }
 
 /// What became of one message.
+// Built and consumed once per message on the stack; boxing the item would
+// cost an allocation per message for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome<'m> {
     Send(Item<'m>),
@@ -233,7 +236,6 @@ impl Mapper {
             None => Outcome::Reject(Reject::NoEvent, "track has no \"event\" name".into()),
         }
     }
-
 }
 
 /// A group call teaches the memory, and with an API token upserts the
@@ -244,17 +246,17 @@ fn group<'m>(
     message: &'m Message,
     source: Option<&'m str>,
 ) -> Outcome<'m> {
-        let Some(group_id) = crate::segment::lookup::id_text(message.get("groupId")) else {
-            return Outcome::Reject(Reject::NoGroupId, "group has no \"groupId\"".into());
-        };
-        if let Some(user) = crate::segment::lookup::id_text(message.get("userId")) {
-            memory.learn(&user, &group_id);
-        }
-        if !profiles {
-            return Outcome::Skip(Skip::GroupAssociation);
-        }
-        let item = profile::company(group_id, message.traits(), source);
-        Outcome::Send(Item::Company(item))
+    let Some(group_id) = crate::segment::lookup::id_text(message.get("groupId")) else {
+        return Outcome::Reject(Reject::NoGroupId, "group has no \"groupId\"".into());
+    };
+    if let Some(user) = crate::segment::lookup::id_text(message.get("userId")) {
+        memory.learn(&user, &group_id);
+    }
+    if !profiles {
+        return Outcome::Skip(Skip::GroupAssociation);
+    }
+    let item = profile::company(group_id, message.traits(), source);
+    Outcome::Send(Item::Company(item))
 }
 
 /// The activity item for a track, page or screen, or for an identify sent

@@ -107,7 +107,10 @@ mod tests {
     use serde_json::json;
 
     fn object(value: Value) -> Map<String, Value> {
-        value.as_object().expect("test literal is an object").clone()
+        value
+            .as_object()
+            .expect("test literal is an object")
+            .clone()
     }
 
     #[test]
@@ -143,7 +146,10 @@ mod tests {
         assert_eq!(user.first_name, Some("Ana"));
         assert_eq!(user.last_name, Some("Lopez"));
         assert_eq!(user.position, Some("CFO"));
-        assert_eq!(user.phone, None, "a reserved text trait that is not text is dropped");
+        assert_eq!(
+            user.phone, None,
+            "a reserved text trait that is not text is dropped"
+        );
         assert_eq!(
             Value::Object(user.custom),
             json!({"company.name": "Acme", "company.plan": "pro", "plan": "gold"})
@@ -162,7 +168,10 @@ mod tests {
         let traits = object(json!({"Name": "Acme", "employees": 120, "address": {"city": "Oslo"}}));
         let item = company("acct_9".into(), Some(&traits), Some("Segment"));
         assert_eq!(item.name, Some("Acme"));
-        assert_eq!(Value::Object(item.custom), json!({"employees": 120, "address.city": "Oslo"}));
+        assert_eq!(
+            Value::Object(item.custom),
+            json!({"employees": 120, "address.city": "Oslo"})
+        );
         let bare = company("acct_9".into(), None, None);
         assert_eq!(bare.name, None);
         assert!(bare.custom.is_empty());

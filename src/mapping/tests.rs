@@ -26,7 +26,9 @@ fn run(options: Options, messages: &[Value]) -> Vec<Value> {
     parsed
         .iter()
         .map(|m| match mapper.map(m).outcome {
-            Outcome::Send(item) => json!({"route": item.route().name(), "item": serde_json::to_value(&item).unwrap()}),
+            Outcome::Send(item) => {
+                json!({"route": item.route().name(), "item": serde_json::to_value(&item).unwrap()})
+            }
             Outcome::Skip(reason) => json!(reason.name()),
             Outcome::Reject(reason, _) => json!(reason.name()),
         })
@@ -54,24 +56,45 @@ fn track_becomes_an_activity_with_both_id_spellings() {
 
 #[test]
 fn track_without_event_is_rejected_no_event() {
-    let out = one(options(false), json!({"type":"track","userId":"u1","event":""}));
+    let out = one(
+        options(false),
+        json!({"type":"track","userId":"u1","event":""}),
+    );
     assert_eq!(out, json!("no_event"));
 }
 
 #[test]
 fn info_is_never_null() {
-    let out = one(options(false), json!({"type":"track","userId":"u1","event":"E","properties":null}));
+    let out = one(
+        options(false),
+        json!({"type":"track","userId":"u1","event":"E","properties":null}),
+    );
     assert_eq!(out["item"]["info"], json!({}));
 }
 
 #[test]
 fn page_action_uses_category_and_name() {
     let action = |page: Value| one(options(false), page)["item"]["action"].clone();
-    assert_eq!(action(json!({"type":"page","userId":"u","name":"Install","category":"Docs"})), "Viewed Docs Install Page");
-    assert_eq!(action(json!({"type":"page","userId":"u","name":"Install","category":null})), "Viewed Install Page");
-    assert_eq!(action(json!({"type":"page","userId":"u","category":"Docs"})), "Loaded a Page");
-    assert_eq!(action(json!({"type":"screen","userId":"u","name":"Home","category":"Main"})), "Viewed Home Screen");
-    assert_eq!(action(json!({"type":"screen","userId":"u"})), "Loaded a Screen");
+    assert_eq!(
+        action(json!({"type":"page","userId":"u","name":"Install","category":"Docs"})),
+        "Viewed Docs Install Page"
+    );
+    assert_eq!(
+        action(json!({"type":"page","userId":"u","name":"Install","category":null})),
+        "Viewed Install Page"
+    );
+    assert_eq!(
+        action(json!({"type":"page","userId":"u","category":"Docs"})),
+        "Loaded a Page"
+    );
+    assert_eq!(
+        action(json!({"type":"screen","userId":"u","name":"Home","category":"Main"})),
+        "Viewed Home Screen"
+    );
+    assert_eq!(
+        action(json!({"type":"screen","userId":"u"})),
+        "Loaded a Screen"
+    );
 }
 
 #[test]
@@ -147,8 +170,17 @@ fn group_without_api_token_is_skipped_but_teaches_the_company() {
 
 #[test]
 fn group_without_group_id_is_rejected() {
-    assert_eq!(one(options(true), json!({"type":"group","userId":"u1"})), json!("no_group_id"));
-    assert_eq!(one(options(false), json!({"type":"group","userId":"u1","groupId":""})), json!("no_group_id"));
+    assert_eq!(
+        one(options(true), json!({"type":"group","userId":"u1"})),
+        json!("no_group_id")
+    );
+    assert_eq!(
+        one(
+            options(false),
+            json!({"type":"group","userId":"u1","groupId":""})
+        ),
+        json!("no_group_id")
+    );
 }
 
 #[test]
@@ -182,23 +214,33 @@ fn a_later_group_call_replaces_the_remembered_company() {
 
 #[test]
 fn anonymous_events_are_rejected_no_identity_and_anonymous_id_never_sent() {
-    let out = one(options(false), json!({"type":"page","anonymousId":"a1","name":"Home"}));
+    let out = one(
+        options(false),
+        json!({"type":"page","anonymousId":"a1","name":"Home"}),
+    );
     assert_eq!(out, json!("no_identity"));
-    let out = one(options(false), json!({"type":"page","anonymousId":"a1","properties":{"email":"a@x.io"}}));
+    let out = one(
+        options(false),
+        json!({"type":"page","anonymousId":"a1","properties":{"email":"a@x.io"}}),
+    );
     assert_eq!(out["item"]["email"], "a@x.io");
     assert!(!out.to_string().contains("a1"));
 }
 
 #[test]
 fn an_email_user_id_gives_both_external_id_and_email() {
-    let out = one(options(false), json!({"type":"track","userId":"ana@x.io","event":"E"}));
+    let out = one(
+        options(false),
+        json!({"type":"track","userId":"ana@x.io","event":"E"}),
+    );
     assert_eq!(out["item"]["externalId"], "ana@x.io");
     assert_eq!(out["item"]["email"], "ana@x.io");
 }
 
 #[test]
 fn bad_timestamps_reject_activities_but_not_upserts() {
-    let track = json!({"type":"track","userId":"u","event":"E","timestamp":"2015-2-02T00:30:08.276Z"});
+    let track =
+        json!({"type":"track","userId":"u","event":"E","timestamp":"2015-2-02T00:30:08.276Z"});
     assert_eq!(one(options(false), track), json!("bad_timestamp"));
     let group = json!({"type":"group","groupId":"g","timestamp":"yesterday"});
     assert_eq!(one(options(true), group)["route"], "company");
@@ -208,12 +250,21 @@ fn bad_timestamps_reject_activities_but_not_upserts() {
 fn event_time_falls_back_through_the_four_fields() {
     let date = |fields: Value| {
         let mut m = json!({"type":"track","userId":"u","event":"E"});
-        m.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
+        m.as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
         one(options(false), m)["item"].get("date").cloned()
     };
-    assert_eq!(date(json!({"timestamp":null,"originalTimestamp":"","receivedAt":"2024-01-01T00:00:00Z","sentAt":"2025-01-01"})),
-        Some(json!("2024-01-01T00:00:00.000Z")));
-    assert_eq!(date(json!({"sentAt":1374193002})), Some(json!("2013-07-19T00:16:42.000Z")));
+    assert_eq!(
+        date(
+            json!({"timestamp":null,"originalTimestamp":"","receivedAt":"2024-01-01T00:00:00Z","sentAt":"2025-01-01"})
+        ),
+        Some(json!("2024-01-01T00:00:00.000Z"))
+    );
+    assert_eq!(
+        date(json!({"sentAt":1374193002})),
+        Some(json!("2013-07-19T00:16:42.000Z"))
+    );
     assert_eq!(date(json!({})), None, "no time: date omitted");
 }
 
@@ -223,7 +274,10 @@ fn check_order_duplicate_first_then_type_then_integrations_then_filters() {
         types: Some(vec![Kind::Track]),
         ..Filters::default()
     };
-    let opts = Options { filters, ..options(false) };
+    let opts = Options {
+        filters,
+        ..options(false)
+    };
     let out = run(
         opts,
         &[
@@ -270,17 +324,30 @@ fn skipped_messages_teach_nothing() {
 
 #[test]
 fn ignore_integrations_sends_disabled_messages() {
-    let opts = Options { ignore_integrations: true, ..options(false) };
-    let out = one(opts, json!({"type":"track","userId":"u","event":"E","integrations":{"Planhat":false}}));
+    let opts = Options {
+        ignore_integrations: true,
+        ..options(false)
+    };
+    let out = one(
+        opts,
+        json!({"type":"track","userId":"u","event":"E","integrations":{"Planhat":false}}),
+    );
     assert_eq!(out["route"], "activity");
 }
 
 #[test]
 fn since_and_until_filter_by_event_time() {
     let at = |t: &str| EventTime::parse_str(t).unwrap();
-    let filters = Filters { since: Some(at("2024-01-01")), until: Some(at("2024-02-01")), ..Filters::default() };
+    let filters = Filters {
+        since: Some(at("2024-01-01")),
+        until: Some(at("2024-02-01")),
+        ..Filters::default()
+    };
     let out = run(
-        Options { filters, ..options(false) },
+        Options {
+            filters,
+            ..options(false)
+        },
         &[
             json!({"type":"track","userId":"u","event":"E","timestamp":"2023-12-31T23:59:59Z"}),
             json!({"type":"track","userId":"u","event":"E","timestamp":"2024-01-15T00:00:00Z"}),
@@ -295,16 +362,28 @@ fn since_and_until_filter_by_event_time() {
 #[test]
 fn source_label_can_change_or_disappear() {
     let msg = json!({"type":"track","userId":"u","event":"E"});
-    let custom = Options { source_label: Some("Backfill".into()), ..options(false) };
+    let custom = Options {
+        source_label: Some("Backfill".into()),
+        ..options(false)
+    };
     assert_eq!(one(custom, msg.clone())["item"]["source"], "Backfill");
-    let none = Options { source_label: None, ..options(false) };
+    let none = Options {
+        source_label: None,
+        ..options(false)
+    };
     assert!(one(none, msg)["item"].get("source").is_none());
 }
 
 #[test]
 fn dedupe_window_zero_sends_repeats() {
     let msg = json!({"type":"track","messageId":"m","userId":"u","event":"E"});
-    let out = run(Options { dedupe_window: 0, ..options(false) }, &[msg.clone(), msg]);
+    let out = run(
+        Options {
+            dedupe_window: 0,
+            ..options(false)
+        },
+        &[msg.clone(), msg],
+    );
     assert_eq!(out[1]["route"], "activity");
 }
 
@@ -320,12 +399,24 @@ fn numeric_ids_are_text_everywhere() {
 
 #[test]
 fn a_boolean_user_id_is_no_identity() {
-    assert_eq!(one(options(false), json!({"type":"track","userId":true,"event":"E"})), json!("no_identity"));
+    assert_eq!(
+        one(
+            options(false),
+            json!({"type":"track","userId":true,"event":"E"})
+        ),
+        json!("no_identity")
+    );
 }
 
 #[test]
 fn a_20_kb_property_value_is_passed_through() {
     let big = "é".repeat(10_000);
-    let out = one(options(false), json!({"type":"track","userId":"u","event":"E","properties":{"blob":big}}));
-    assert_eq!(out["item"]["info"]["blob"].as_str().map(str::len), Some(20_000));
+    let out = one(
+        options(false),
+        json!({"type":"track","userId":"u","event":"E","properties":{"blob":big}}),
+    );
+    assert_eq!(
+        out["item"]["info"]["blob"].as_str().map(str::len),
+        Some(20_000)
+    );
 }

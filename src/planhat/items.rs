@@ -146,7 +146,11 @@ impl Serialize for Activity<'_> {
         entry(&mut map, "companyExternalId", who.company.as_deref())?;
         entry(&mut map, "cId", who.company.as_deref())?;
         entry(&mut map, "action", self.action.as_deref())?;
-        entry(&mut map, "date", self.date.map(|d| d.to_string()).as_deref())?;
+        entry(
+            &mut map,
+            "date",
+            self.date.map(|d| d.to_string()).as_deref(),
+        )?;
         entry(&mut map, "info", self.info.as_ref())?;
         entry(&mut map, "source", self.source)?;
         entry(&mut map, "weight", self.weight.as_ref())?;

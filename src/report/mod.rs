@@ -110,7 +110,10 @@ impl Tally {
     }
 
     pub fn fail(&mut self, reason: &str, position: &str) {
-        self.failed.entry(reason.to_owned()).or_default().add(Some(position));
+        self.failed
+            .entry(reason.to_owned())
+            .or_default()
+            .add(Some(position));
     }
 
     fn skipped_total(&self) -> u64 {
@@ -155,7 +158,12 @@ impl Tally {
     fn routes_json(&self) -> Value {
         Route::ALL
             .iter()
-            .map(|route| (route.name().to_owned(), json!(self.routes.get(route).copied().unwrap_or(0))))
+            .map(|route| {
+                (
+                    route.name().to_owned(),
+                    json!(self.routes.get(route).copied().unwrap_or(0)),
+                )
+            })
             .collect::<serde_json::Map<_, _>>()
             .into()
     }
@@ -168,7 +176,12 @@ impl Tally {
         }
         writeln!(out, "would send    {}", self.mapped())?;
         for route in Route::ALL {
-            writeln!(out, "  {:<24}{:>10}", route.name(), self.routes.get(&route).copied().unwrap_or(0))?;
+            writeln!(
+                out,
+                "  {:<24}{:>10}",
+                route.name(),
+                self.routes.get(&route).copied().unwrap_or(0)
+            )?;
         }
         writeln!(out, "skipped       {}", self.skipped_total())?;
         write_reasons(out, &self.skipped, Skip::name)?;
@@ -217,8 +230,16 @@ impl Tally {
 
     /// The final summary of `send` as text, for stderr.
     pub fn write_summary(&self, run: &RunFacts, out: &mut dyn Write) -> std::io::Result<()> {
-        let verb = if run.dry_run { "would send" } else { "delivered" };
-        let sent = if run.dry_run { self.mapped() } else { self.delivered };
+        let verb = if run.dry_run {
+            "would send"
+        } else {
+            "delivered"
+        };
+        let sent = if run.dry_run {
+            self.mapped()
+        } else {
+            self.delivered
+        };
         writeln!(
             out,
             "{} messages in {:.1}s ({:.0}/s): {verb} {sent} items in {} requests ({} retries, {} bytes)",
@@ -244,16 +265,35 @@ impl Tally {
                 })
                 .collect()
         };
-        line(out, "skipped", self.skipped_total(), parts(self.skipped.iter().map(|(k, c)| (k.name(), c)).collect()))?;
-        line(out, "rejected", self.rejected_total(), parts(self.rejected.iter().map(|(k, c)| (k.name(), c)).collect()))?;
-        line(out, "failed", self.failed_total(), parts(self.failed.iter().map(|(k, c)| (k.as_str(), c)).collect()))?;
+        line(
+            out,
+            "skipped",
+            self.skipped_total(),
+            parts(self.skipped.iter().map(|(k, c)| (k.name(), c)).collect()),
+        )?;
+        line(
+            out,
+            "rejected",
+            self.rejected_total(),
+            parts(self.rejected.iter().map(|(k, c)| (k.name(), c)).collect()),
+        )?;
+        line(
+            out,
+            "failed",
+            self.failed_total(),
+            parts(self.failed.iter().map(|(k, c)| (k.as_str(), c)).collect()),
+        )?;
         if let Some(path) = &run.failed_file
             && self.has_problems()
         {
             writeln!(out, "  see {path} for every rejected and failed message")?;
         }
         if self.no_time > 0 {
-            writeln!(out, "  warning: {} activities had no time; Planhat dates them on receipt", self.no_time)?;
+            writeln!(
+                out,
+                "  warning: {} activities had no time; Planhat dates them on receipt",
+                self.no_time
+            )?;
         }
         if run.interrupted {
             writeln!(out, "  interrupted: the rest of the input was not read")?;
@@ -277,7 +317,11 @@ pub struct RunFacts {
 
 fn rate(count: u64, duration: Duration) -> f64 {
     let seconds = duration.as_secs_f64();
-    if seconds > 0.0 { count as f64 / seconds } else { 0.0 }
+    if seconds > 0.0 {
+        count as f64 / seconds
+    } else {
+        0.0
+    }
 }
 
 fn reasons_json<K: Copy>(map: &BTreeMap<K, Counted>, name: fn(K) -> &'static str) -> Value {
@@ -324,7 +368,10 @@ impl ProblemLines {
     /// The closing count of lines not shown, if any.
     pub fn rest(&self) -> Option<String> {
         (self.hidden > 0).then(|| {
-            format!("... and {} more problem lines not shown (counted in the summary)", self.hidden)
+            format!(
+                "... and {} more problem lines not shown (counted in the summary)",
+                self.hidden
+            )
         })
     }
 }
@@ -348,7 +395,10 @@ mod tests {
             .filter_map(|i| lines.line(&format!("f:{i}"), "no_identity", "x"))
             .count();
         assert_eq!(shown as u64, SHOWN_PROBLEMS);
-        assert_eq!(lines.rest().unwrap(), "... and 5 more problem lines not shown (counted in the summary)");
+        assert_eq!(
+            lines.rest().unwrap(),
+            "... and 5 more problem lines not shown (counted in the summary)"
+        );
     }
 
     #[test]
@@ -364,7 +414,10 @@ mod tests {
             tally.skip(Skip::UnsupportedType, &format!("f:{line}"));
         }
         assert_eq!(tally.skipped[&Skip::Duplicate].examples.len(), 0);
-        assert_eq!(tally.skipped[&Skip::UnsupportedType].examples, ["f:1", "f:2", "f:3"]);
+        assert_eq!(
+            tally.skipped[&Skip::UnsupportedType].examples,
+            ["f:1", "f:2", "f:3"]
+        );
         assert_eq!(tally.skipped[&Skip::UnsupportedType].count, 5);
         assert!(!tally.has_problems());
         tally.reject(Reject::NoEvent, "f:9");

@@ -43,7 +43,9 @@ pub fn find<'a>(object: &'a Map<String, Value>, wanted: &str) -> Option<&'a Valu
 /// The first given value under any of `wanted`'s spellings, looked up in
 /// `object` when it is one (null, absent or a non-object holds nothing).
 pub fn find_in<'a>(object: Option<&'a Value>, wanted: &str) -> Option<&'a Value> {
-    object.and_then(Value::as_object).and_then(|o| find(o, wanted))
+    object
+        .and_then(Value::as_object)
+        .and_then(|o| find(o, wanted))
 }
 
 /// A non-empty string value.
@@ -92,7 +94,10 @@ mod tests {
     use serde_json::json;
 
     fn object(value: Value) -> Map<String, Value> {
-        value.as_object().expect("test literal is an object").clone()
+        value
+            .as_object()
+            .expect("test literal is an object")
+            .clone()
     }
 
     #[test]
@@ -116,7 +121,8 @@ mod tests {
 
     #[test]
     fn first_given_match_in_document_order_wins() {
-        let traits = object(json!({"Email": null, "e-mail": "", "EMAIL": "a@x.io", "email": "b@x.io"}));
+        let traits =
+            object(json!({"Email": null, "e-mail": "", "EMAIL": "a@x.io", "email": "b@x.io"}));
         assert_eq!(find(&traits, "email"), Some(&json!("a@x.io")));
         let none = object(json!({"email": null, "Email": ""}));
         assert_eq!(find(&none, "email"), None);
@@ -126,10 +132,7 @@ mod tests {
     fn find_in_ignores_values_that_are_not_objects() {
         assert_eq!(find_in(Some(&json!("text")), "email"), None);
         assert_eq!(find_in(None, "email"), None);
-        assert_eq!(
-            find_in(Some(&json!({"id": 7})), "id"),
-            Some(&json!(7))
-        );
+        assert_eq!(find_in(Some(&json!({"id": 7})), "id"), Some(&json!(7)));
     }
 
     #[test]
@@ -138,8 +141,14 @@ mod tests {
         assert_eq!(id_text(Some(&json!(12345.0))), Some("12345".into()));
         assert_eq!(id_text(Some(&json!(-7))), Some("-7".into()));
         assert_eq!(id_text(Some(&json!(12.5))), Some("12.5".into()));
-        assert_eq!(id_text(Some(&json!(18446744073709551615u64))), Some("18446744073709551615".into()));
-        assert_eq!(id_text(Some(&json!(1e20))), Some("100000000000000000000".into()));
+        assert_eq!(
+            id_text(Some(&json!(18446744073709551615u64))),
+            Some("18446744073709551615".into())
+        );
+        assert_eq!(
+            id_text(Some(&json!(1e20))),
+            Some("100000000000000000000".into())
+        );
     }
 
     #[test]

@@ -83,7 +83,10 @@ impl std::fmt::Display for LineError {
         match self {
             LineError::InvalidJson(why) => write!(f, "invalid JSON: {why}"),
             LineError::NotAnObject(what) => {
-                write!(f, "expected a JSON object (a Segment message), found {what}")
+                write!(
+                    f,
+                    "expected a JSON object (a Segment message), found {what}"
+                )
             }
         }
     }
@@ -265,8 +268,14 @@ mod tests {
     #[test]
     fn type_is_read_case_insensitively() {
         assert_eq!(one(r#"{"type":"Track"}"#).unwrap().kind, Ok(Kind::Track));
-        assert_eq!(one(r#"{"type":"IDENTIFY"}"#).unwrap().kind, Ok(Kind::Identify));
-        assert_eq!(one(r#"{"type":"custom"}"#).unwrap().kind, Err("custom".into()));
+        assert_eq!(
+            one(r#"{"type":"IDENTIFY"}"#).unwrap().kind,
+            Ok(Kind::Identify)
+        );
+        assert_eq!(
+            one(r#"{"type":"custom"}"#).unwrap().kind,
+            Err("custom".into())
+        );
         assert_eq!(one(r#"{"event":"x"}"#).unwrap().kind, Err(String::new()));
         assert_eq!(one(r#"{"type":3}"#).unwrap().kind, Err(String::new()));
     }
@@ -291,8 +300,13 @@ mod tests {
 
     #[test]
     fn write_key_and_failed_note_are_removed() {
-        let message = one(r#"{"type":"track","writeKey":"secret","_planhat":{"reason":"x"},"event":"e"}"#).unwrap();
-        assert_eq!(message.fields, *json!({"type":"track","event":"e"}).as_object().unwrap());
+        let message =
+            one(r#"{"type":"track","writeKey":"secret","_planhat":{"reason":"x"},"event":"e"}"#)
+                .unwrap();
+        assert_eq!(
+            message.fields,
+            *json!({"type":"track","event":"e"}).as_object().unwrap()
+        );
     }
 
     #[test]
@@ -316,7 +330,10 @@ mod tests {
                 "integrations":{"Planhat":false,"All":true},
                 "sentAt":"2024-02-02T00:00:00Z"})
         );
-        assert_eq!(messages[1].get("sentAt"), Some(&json!("2024-01-01T00:00:00Z")));
+        assert_eq!(
+            messages[1].get("sentAt"),
+            Some(&json!("2024-01-01T00:00:00Z"))
+        );
         assert!(messages[1].get("writeKey").is_none());
         assert_eq!(messages[2].context("ip"), Some(&json!("9.9.9.9")));
         assert!(!line.is_empty() && messages.iter().all(|m| m.get("messageId").is_none()));
@@ -340,9 +357,17 @@ mod tests {
 
     #[test]
     fn traits_come_from_context_for_events() {
-        let track = one(r#"{"type":"track","traits":{"email":"no"},"context":{"traits":{"email":"yes"}}}"#).unwrap();
-        assert_eq!(lookup::find(track.traits().unwrap(), "email"), Some(&json!("yes")));
+        let track =
+            one(r#"{"type":"track","traits":{"email":"no"},"context":{"traits":{"email":"yes"}}}"#)
+                .unwrap();
+        assert_eq!(
+            lookup::find(track.traits().unwrap(), "email"),
+            Some(&json!("yes"))
+        );
         let identify = one(r#"{"type":"identify","traits":{"email":"yes"}}"#).unwrap();
-        assert_eq!(lookup::find(identify.traits().unwrap(), "email"), Some(&json!("yes")));
+        assert_eq!(
+            lookup::find(identify.traits().unwrap(), "email"),
+            Some(&json!("yes"))
+        );
     }
 }

@@ -51,7 +51,9 @@ const TIME_FIELDS: [&str; 4] = ["timestamp", "originalTimestamp", "receivedAt", 
 impl EventTime {
     /// `None` outside the years 0000 to 9999.
     pub fn from_millis(millis: i64) -> Option<EventTime> {
-        (MIN_MILLIS..END_MILLIS).contains(&millis).then_some(EventTime(millis))
+        (MIN_MILLIS..END_MILLIS)
+            .contains(&millis)
+            .then_some(EventTime(millis))
     }
 
     pub fn millis(self) -> i64 {
@@ -68,12 +70,18 @@ impl EventTime {
             Value::String(text) => EventTime::parse_str(text).map(Some).ok_or(InvalidTime),
             Value::Number(number) => {
                 let n = number.as_f64().ok_or(InvalidTime)?;
-                let millis = if n.abs() < SECONDS_BELOW { n * 1000.0 } else { n };
+                let millis = if n.abs() < SECONDS_BELOW {
+                    n * 1000.0
+                } else {
+                    n
+                };
                 let millis = millis.floor();
                 if !millis.is_finite() || millis.abs() > 1e17 {
                     return Err(InvalidTime);
                 }
-                EventTime::from_millis(millis as i64).map(Some).ok_or(InvalidTime)
+                EventTime::from_millis(millis as i64)
+                    .map(Some)
+                    .ok_or(InvalidTime)
             }
             _ => Err(InvalidTime),
         }
@@ -84,7 +92,10 @@ impl EventTime {
     /// means UTC). The fraction may have any length and is cut to
     /// milliseconds. A leap second (`:60`) is refused.
     pub fn parse_str(text: &str) -> Option<EventTime> {
-        let mut p = Cursor { bytes: text.as_bytes(), at: 0 };
+        let mut p = Cursor {
+            bytes: text.as_bytes(),
+            at: 0,
+        };
         let year = p.digits(4)?;
         p.expect(b'-')?;
         let month = p.digits(2)?;
@@ -155,7 +166,9 @@ impl fmt::Display for EventTime {
 /// timestamp rather than a time from a less precise field.
 pub fn message_time(message: &Map<String, Value>) -> Result<Option<EventTime>, BadTimestamp> {
     for field in TIME_FIELDS {
-        let Some(value) = message.get(field) else { continue };
+        let Some(value) = message.get(field) else {
+            continue;
+        };
         match EventTime::from_json(value) {
             Ok(None) => continue,
             Ok(Some(time)) => return Ok(Some(time)),
@@ -294,10 +307,22 @@ mod tests {
     #[test]
     fn rfc3339_forms_seen_in_segment_exports() {
         assert_eq!(utc("2015-12-12T19:11:01.249Z"), "2015-12-12T19:11:01.249Z");
-        assert_eq!(utc("2026-11-28T12:16:50.746+00:00"), "2026-11-28T12:16:50.746Z");
-        assert_eq!(utc("2026-11-28T12:16:50.946929+00:00"), "2026-11-28T12:16:50.946Z");
-        assert_eq!(utc("2026-11-28T07:19:20.811-05:00"), "2026-11-28T12:19:20.811Z");
-        assert_eq!(utc("2024-02-13T09:47:35.123456789-07:00"), "2024-02-13T16:47:35.123Z");
+        assert_eq!(
+            utc("2026-11-28T12:16:50.746+00:00"),
+            "2026-11-28T12:16:50.746Z"
+        );
+        assert_eq!(
+            utc("2026-11-28T12:16:50.946929+00:00"),
+            "2026-11-28T12:16:50.946Z"
+        );
+        assert_eq!(
+            utc("2026-11-28T07:19:20.811-05:00"),
+            "2026-11-28T12:19:20.811Z"
+        );
+        assert_eq!(
+            utc("2024-02-13T09:47:35.123456789-07:00"),
+            "2024-02-13T16:47:35.123Z"
+        );
         assert_eq!(utc("2020-05-06T07:08:09Z"), "2020-05-06T07:08:09.000Z");
     }
 
@@ -307,7 +332,10 @@ mod tests {
         assert_eq!(utc("2024-01-02"), "2024-01-02T00:00:00.000Z");
         assert_eq!(utc("2024-01-02 03:04:05z"), "2024-01-02T03:04:05.000Z");
         assert_eq!(utc("2024-01-02t03:04"), "2024-01-02T03:04:00.000Z");
-        assert_eq!(utc("2024-01-02T03:04:05.5+0530"), "2024-01-01T21:34:05.500Z");
+        assert_eq!(
+            utc("2024-01-02T03:04:05.5+0530"),
+            "2024-01-01T21:34:05.500Z"
+        );
     }
 
     #[test]
@@ -371,17 +399,24 @@ mod tests {
 
     #[test]
     fn message_time_takes_the_first_present_field_and_never_falls_back_past_a_bad_one() {
-        let time = |v: Value| message_time(v.as_object().unwrap()).map(|t| t.map(|t| t.to_string()));
+        let time =
+            |v: Value| message_time(v.as_object().unwrap()).map(|t| t.map(|t| t.to_string()));
         let all = json!({"sentAt":"2024-04-04","receivedAt":"2024-03-03","originalTimestamp":"2024-02-02","timestamp":"2024-01-01"});
         assert_eq!(time(all), Ok(Some("2024-01-01T00:00:00.000Z".into())));
         let skip = json!({"timestamp":null,"originalTimestamp":"","receivedAt":"2024-03-03","sentAt":"2024-04-04"});
         assert_eq!(time(skip), Ok(Some("2024-03-03T00:00:00.000Z".into())));
-        assert_eq!(time(json!({"sentAt":"2024-04-04"})), Ok(Some("2024-04-04T00:00:00.000Z".into())));
+        assert_eq!(
+            time(json!({"sentAt":"2024-04-04"})),
+            Ok(Some("2024-04-04T00:00:00.000Z".into()))
+        );
         assert_eq!(time(json!({})), Ok(None));
         let bad = json!({"timestamp":"2015-2-02T00:30:08.276Z","receivedAt":"2024-03-03"});
         let error = time(bad).unwrap_err();
         assert_eq!(error.field, "timestamp");
-        assert_eq!(error.to_string(), "timestamp \"2015-2-02T00:30:08.276Z\" is not a recognised time");
+        assert_eq!(
+            error.to_string(),
+            "timestamp \"2015-2-02T00:30:08.276Z\" is not a recognised time"
+        );
     }
 
     #[test]

@@ -80,7 +80,10 @@ pub struct HttpSettings {
 
 /// How a request ended after its retries.
 enum Answer {
-    Status { status: u16, body: String },
+    Status {
+        status: u16,
+        body: String,
+    },
     /// No answer: the transport failed every time.
     Unreachable(String),
 }
@@ -119,8 +122,16 @@ impl<'c> Http<'c> {
 
     /// Delivers `part` (entries `offset..` of the batch being delivered),
     /// halving it on a 400/413/422 until the refused item stands alone.
-    fn deliver_part(&mut self, part: &Batch, offset: usize, failures: &mut Vec<ItemFailure>) -> Result<()> {
-        let fail_all = |failures: &mut Vec<ItemFailure>, reason: String, status: Option<u16>, message: String| {
+    fn deliver_part(
+        &mut self,
+        part: &Batch,
+        offset: usize,
+        failures: &mut Vec<ItemFailure>,
+    ) -> Result<()> {
+        let fail_all = |failures: &mut Vec<ItemFailure>,
+                        reason: String,
+                        status: Option<u16>,
+                        message: String| {
             failures.extend((0..part.entries.len()).map(|i| ItemFailure {
                 index: offset + i,
                 reason: reason.clone(),
@@ -131,7 +142,10 @@ impl<'c> Http<'c> {
         let (status, body) = match self.request(part)? {
             Answer::Status { status, body } => (status, body),
             Answer::Unreachable(why) => {
-                let message = format!("no answer after {} retries: {why}", self.settings.max_retries);
+                let message = format!(
+                    "no answer after {} retries: {why}",
+                    self.settings.max_retries
+                );
                 fail_all(failures, "retries_exhausted".into(), None, message);
                 return Ok(());
             }
@@ -161,7 +175,10 @@ impl<'c> Http<'c> {
             }
             Disposition::Abort => bail!(self.auth_error(part.route, status, &message)),
             Disposition::Retry => {
-                let message = format!("still HTTP {status} after {} retries: {message}", self.settings.max_retries);
+                let message = format!(
+                    "still HTTP {status} after {} retries: {message}",
+                    self.settings.max_retries
+                );
                 fail_all(failures, "retries_exhausted".into(), Some(status), message);
             }
             Disposition::Split | Disposition::Fail => {
@@ -183,10 +200,13 @@ impl<'c> Http<'c> {
                     if policy::classify(status) != Disposition::Retry {
                         return Ok(Answer::Status { status, body });
                     }
-                    let after = retry_after.and_then(|h| policy::retry_after(&h, self.clock.wall()));
+                    let after =
+                        retry_after.and_then(|h| policy::retry_after(&h, self.clock.wall()));
                     (after, Answer::Status { status, body })
                 }
-                Err(error) if is_transient(&error) => (None, Answer::Unreachable(self.redact(&error.to_string()))),
+                Err(error) if is_transient(&error) => {
+                    (None, Answer::Unreachable(self.redact(&error.to_string())))
+                }
                 Err(error) => bail!(
                     "cannot reach Planhat at {}: {}",
                     self.redact(&self.url(part.route)),
@@ -216,14 +236,20 @@ impl<'c> Http<'c> {
             }
             _ => request,
         };
-        let mut response = request.content_type("application/json").send(&part.body[..])?;
+        let mut response = request
+            .content_type("application/json")
+            .send(&part.body[..])?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = response.body_mut().with_config().limit(ANSWER_LIMIT).read_to_string()?;
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(ANSWER_LIMIT)
+            .read_to_string()?;
         Ok((status, retry_after, body))
     }
 
@@ -267,7 +293,10 @@ impl<'c> Http<'c> {
     /// Replaces any token in `text` by a placeholder: URLs carry the tenant
     /// token, and an answer might echo either token.
     fn redact(&self, text: &str) -> String {
-        let mut text = text.replace(self.settings.tenant_token.expose(), TENANT_TOKEN_PLACEHOLDER);
+        let mut text = text.replace(
+            self.settings.tenant_token.expose(),
+            TENANT_TOKEN_PLACEHOLDER,
+        );
         if let Some(api) = &self.settings.api_token {
             text = text.replace(api.expose(), "{apiToken}");
         }

@@ -71,7 +71,9 @@ impl Transport for DryRun<'_> {
     fn deliver(&mut self, batch: &Batch) -> Result<Vec<ItemFailure>> {
         self.line.clear();
         render_dry_run(batch, &self.endpoints, self.pretty, &mut self.line);
-        self.out.write_all(&self.line).context("writing to stdout")?;
+        self.out
+            .write_all(&self.line)
+            .context("writing to stdout")?;
         self.counters.requests += 1;
         self.counters.bytes += batch.body.len() as u64;
         Ok(Vec::new())
@@ -110,7 +112,13 @@ impl<'a> Delivery<'a> {
     }
 
     /// Adds an item; sends whatever batches that closes.
-    pub fn item(&mut self, item: &Item, origin: Origin, original: &[u8], report: &mut Reporter) -> Result<()> {
+    pub fn item(
+        &mut self,
+        item: &Item,
+        origin: Origin,
+        original: &[u8],
+        report: &mut Reporter,
+    ) -> Result<()> {
         for batch in self.batcher.push(item, origin, original) {
             self.open_since = None;
             self.send(&batch, report)?;
@@ -136,7 +144,13 @@ impl<'a> Delivery<'a> {
     }
 
     /// Records a message that will not be sent because it was rejected.
-    pub fn reject(&mut self, original: Original<'_>, reason: &str, detail: &str, position: &str) -> Result<()> {
+    pub fn reject(
+        &mut self,
+        original: Original<'_>,
+        reason: &str,
+        detail: &str,
+        position: &str,
+    ) -> Result<()> {
         let Some(failed) = &mut self.failed else {
             return Ok(());
         };

@@ -50,7 +50,9 @@ pub fn backoff(retry: u32, random: f64, retry_after: Option<Duration>) -> Durati
     if let Some(wait) = retry_after {
         return wait.min(MAX_RETRY_AFTER);
     }
-    let ceiling = BASE.saturating_mul(2u32.saturating_pow(retry.min(16))).min(CAP);
+    let ceiling = BASE
+        .saturating_mul(2u32.saturating_pow(retry.min(16)))
+        .min(CAP);
     ceiling.mul_f64(random.clamp(0.0, 1.0))
 }
 
@@ -125,13 +127,19 @@ pub fn upsert_failures(status: u16, answer: &str, items: &[Value]) -> Vec<(usize
             .iter()
             .enumerate()
             .filter(|(_, item)| {
-                ["externalId", "email"]
-                    .iter()
-                    .any(|key| item.get(*key).and_then(Value::as_str).is_some_and(|v| names.contains(v)))
+                ["externalId", "email"].iter().any(|key| {
+                    item.get(*key)
+                        .and_then(Value::as_str)
+                        .is_some_and(|v| names.contains(v))
+                })
             })
             .map(|(i, _)| i)
             .collect();
-        let targets = if named.is_empty() { (0..items.len()).collect() } else { named };
+        let targets = if named.is_empty() {
+            (0..items.len()).collect()
+        } else {
+            named
+        };
         failed.extend(targets.into_iter().map(|i| (i, text.clone())));
     }
     failed.sort_by_key(|(i, _)| *i);
@@ -175,7 +183,10 @@ mod tests {
 
     #[test]
     fn backoff_is_full_jitter_under_a_capped_exponential() {
-        assert_eq!(backoff(0, 0.999_999, None), Duration::from_secs(1).mul_f64(0.999_999));
+        assert_eq!(
+            backoff(0, 0.999_999, None),
+            Duration::from_secs(1).mul_f64(0.999_999)
+        );
         assert_eq!(backoff(3, 0.5, None), Duration::from_secs(4));
         assert_eq!(backoff(3, 0.0, None), Duration::ZERO);
         assert_eq!(backoff(10, 1.0, None), Duration::from_secs(60));
@@ -184,23 +195,39 @@ mod tests {
 
     #[test]
     fn retry_after_wins_over_backoff_but_is_bounded() {
-        assert_eq!(backoff(0, 0.0, Some(Duration::from_secs(7))), Duration::from_secs(7));
-        assert_eq!(backoff(0, 0.0, Some(Duration::from_secs(86_400))), MAX_RETRY_AFTER);
+        assert_eq!(
+            backoff(0, 0.0, Some(Duration::from_secs(7))),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            backoff(0, 0.0, Some(Duration::from_secs(86_400))),
+            MAX_RETRY_AFTER
+        );
     }
 
     #[test]
     fn retry_after_takes_seconds_or_an_http_date() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
         assert_eq!(retry_after("120", now), Some(Duration::from_secs(120)));
-        assert_eq!(retry_after("Sun, 06 Nov 1994 08:49:47 GMT", now), Some(Duration::from_secs(10)));
-        assert_eq!(retry_after("Sun, 06 Nov 1994 08:49:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:49:47 GMT", now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:49:00 GMT", now),
+            Some(Duration::ZERO)
+        );
         assert_eq!(retry_after("soon", now), None);
         assert_eq!(retry_after("Sun, 06 Nov 1994 08:49:47 CET", now), None);
     }
 
     #[test]
     fn upsert_errors_fail_only_the_items_they_name() {
-        let items = [json!({"externalId":"u1"}), json!({"email":"b@x.io"}), json!({"externalId":"u3"})];
+        let items = [
+            json!({"externalId":"u1"}),
+            json!({"email":"b@x.io"}),
+            json!({"externalId":"u3"}),
+        ];
         let answer = json!({"created":1,"createdErrors":[{"externalId":"u1","error":"bad"}],
             "updatedErrors":[{"item":{"email":"b@x.io"},"message":"dup"}],"permissionErrors":[]});
         let failed = upsert_failures(206, &answer.to_string(), &items);

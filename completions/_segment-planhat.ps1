@@ -1,0 +1,112 @@
+
+using namespace System.Management.Automation
+using namespace System.Management.Automation.Language
+
+Register-ArgumentCompleter -Native -CommandName 'segment-planhat' -ScriptBlock {
+    param($wordToComplete, $commandAst, $cursorPosition)
+
+    $commandElements = $commandAst.CommandElements
+    $command = @(
+        'segment-planhat'
+        for ($i = 1; $i -lt $commandElements.Count; $i++) {
+            $element = $commandElements[$i]
+            if ($element -isnot [StringConstantExpressionAst] -or
+                $element.StringConstantType -ne [StringConstantType]::BareWord -or
+                $element.Value.StartsWith('-') -or
+                $element.Value -eq $wordToComplete) {
+                break
+        }
+        $element.Value
+    }) -join ';'
+
+    $completions = @(switch ($command) {
+        'segment-planhat' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('send', 'send', [CompletionResultType]::ParameterValue, 'Translate messages and send them to Planhat (or print them with --dry-run)')
+            [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Read and map messages without sending; report what would happen')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'segment-planhat;send' {
+            [CompletionResult]::new('--tenant-token', '--tenant-token', [CompletionResultType]::ParameterName, 'Planhat tenant token (needed to send activities)')
+            [CompletionResult]::new('--tenant-token-file', '--tenant-token-file', [CompletionResultType]::ParameterName, 'Read the tenant token from a file')
+            [CompletionResult]::new('--api-token', '--api-token', [CompletionResultType]::ParameterName, 'Planhat API access token; with it, identify and group also update end-user and company profiles')
+            [CompletionResult]::new('--api-token-file', '--api-token-file', [CompletionResultType]::ParameterName, 'Read the API access token from a file')
+            [CompletionResult]::new('--subdomain', '--subdomain', [CompletionResultType]::ParameterName, 'Main API host label: https://<SUBDOMAIN>.planhat.com (api-eu, api-us2, ... for other clusters)')
+            [CompletionResult]::new('--api-url', '--api-url', [CompletionResultType]::ParameterName, 'Base URL of the main API, replacing the one built from --subdomain')
+            [CompletionResult]::new('--analytics-url', '--analytics-url', [CompletionResultType]::ParameterName, 'Base URL of the analytics API [default: https://analytics.planhat.com]')
+            [CompletionResult]::new('--source-label', '--source-label', [CompletionResultType]::ParameterName, 'The `source` written on every item; an empty label omits it')
+            [CompletionResult]::new('--dedupe-window', '--dedupe-window', [CompletionResultType]::ParameterName, 'Skip a message whose messageId is among the last N distinct ones; 0 turns deduplication off')
+            [CompletionResult]::new('--types', '--types', [CompletionResultType]::ParameterName, 'Keep only these message types (comma-separated)')
+            [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Keep only events at or after this time (RFC 3339 or a date, UTC when no zone is given)')
+            [CompletionResult]::new('--until', '--until', [CompletionResultType]::ParameterName, 'Keep only events before this time')
+            [CompletionResult]::new('--batch-size', '--batch-size', [CompletionResultType]::ParameterName, 'Items per activity request (upserts hold at most 5000)')
+            [CompletionResult]::new('--max-body-bytes', '--max-body-bytes', [CompletionResultType]::ParameterName, 'Bytes per request body (Planhat''s hard limit is 32 MB)')
+            [CompletionResult]::new('--flush-interval', '--flush-interval', [CompletionResultType]::ParameterName, 'Send a batch once its oldest event has waited this long (e.g. 2s, 500ms)')
+            [CompletionResult]::new('--failed', '--failed', [CompletionResultType]::ParameterName, 'Append rejected and failed messages to this file (created only when needed)')
+            [CompletionResult]::new('--max-retries', '--max-retries', [CompletionResultType]::ParameterName, 'Retries of a request after a 408, 429, 5xx or transport error')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Timeout of each request (e.g. 30s)')
+            [CompletionResult]::new('--api-rate', '--api-rate', [CompletionResultType]::ParameterName, 'Requests per minute to the main API (/endusers, /companies); Planhat''s soft quota is 200')
+            [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'When to draw the progress bar on stderr')
+            [CompletionResult]::new('--summary-json', '--summary-json', [CompletionResultType]::ParameterName, 'Also write the final summary as JSON to this file')
+            [CompletionResult]::new('--ignore-integrations', '--ignore-integrations', [CompletionResultType]::ParameterName, 'Send messages even when their `integrations` object turns Planhat off')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print the requests that would be sent, one JSON object per line, and send nothing. Needs no token')
+            [CompletionResult]::new('--pretty', '--pretty', [CompletionResultType]::ParameterName, 'Indent --dry-run output')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'segment-planhat;validate' {
+            [CompletionResult]::new('--tenant-token', '--tenant-token', [CompletionResultType]::ParameterName, 'Planhat tenant token (needed to send activities)')
+            [CompletionResult]::new('--tenant-token-file', '--tenant-token-file', [CompletionResultType]::ParameterName, 'Read the tenant token from a file')
+            [CompletionResult]::new('--api-token', '--api-token', [CompletionResultType]::ParameterName, 'Planhat API access token; with it, identify and group also update end-user and company profiles')
+            [CompletionResult]::new('--api-token-file', '--api-token-file', [CompletionResultType]::ParameterName, 'Read the API access token from a file')
+            [CompletionResult]::new('--subdomain', '--subdomain', [CompletionResultType]::ParameterName, 'Main API host label: https://<SUBDOMAIN>.planhat.com (api-eu, api-us2, ... for other clusters)')
+            [CompletionResult]::new('--api-url', '--api-url', [CompletionResultType]::ParameterName, 'Base URL of the main API, replacing the one built from --subdomain')
+            [CompletionResult]::new('--analytics-url', '--analytics-url', [CompletionResultType]::ParameterName, 'Base URL of the analytics API [default: https://analytics.planhat.com]')
+            [CompletionResult]::new('--source-label', '--source-label', [CompletionResultType]::ParameterName, 'The `source` written on every item; an empty label omits it')
+            [CompletionResult]::new('--dedupe-window', '--dedupe-window', [CompletionResultType]::ParameterName, 'Skip a message whose messageId is among the last N distinct ones; 0 turns deduplication off')
+            [CompletionResult]::new('--types', '--types', [CompletionResultType]::ParameterName, 'Keep only these message types (comma-separated)')
+            [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Keep only events at or after this time (RFC 3339 or a date, UTC when no zone is given)')
+            [CompletionResult]::new('--until', '--until', [CompletionResultType]::ParameterName, 'Keep only events before this time')
+            [CompletionResult]::new('--ignore-integrations', '--ignore-integrations', [CompletionResultType]::ParameterName, 'Send messages even when their `integrations` object turns Planhat off')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the report as one JSON object')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'segment-planhat;completions' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'segment-planhat;help' {
+            [CompletionResult]::new('send', 'send', [CompletionResultType]::ParameterValue, 'Translate messages and send them to Planhat (or print them with --dry-run)')
+            [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Read and map messages without sending; report what would happen')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'segment-planhat;help;send' {
+            break
+        }
+        'segment-planhat;help;validate' {
+            break
+        }
+        'segment-planhat;help;completions' {
+            break
+        }
+        'segment-planhat;help;help' {
+            break
+        }
+    })
+
+    $completions.Where{ $_.CompletionText -like "$wordToComplete*" } |
+        Sort-Object -Property ListItemText
+}

@@ -1,0 +1,98 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[segment-planhat] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'segment-planhat'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'segment-planhat'= {
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand send 'Translate messages and send them to Planhat (or print them with --dry-run)'
+            cand validate 'Read and map messages without sending; report what would happen'
+            cand completions 'Print a shell completion script'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'segment-planhat;send'= {
+            cand --tenant-token 'Planhat tenant token (needed to send activities)'
+            cand --tenant-token-file 'Read the tenant token from a file'
+            cand --api-token 'Planhat API access token; with it, identify and group also update end-user and company profiles'
+            cand --api-token-file 'Read the API access token from a file'
+            cand --subdomain 'Main API host label: https://<SUBDOMAIN>.planhat.com (api-eu, api-us2, ... for other clusters)'
+            cand --api-url 'Base URL of the main API, replacing the one built from --subdomain'
+            cand --analytics-url 'Base URL of the analytics API [default: https://analytics.planhat.com]'
+            cand --source-label 'The `source` written on every item; an empty label omits it'
+            cand --dedupe-window 'Skip a message whose messageId is among the last N distinct ones; 0 turns deduplication off'
+            cand --types 'Keep only these message types (comma-separated)'
+            cand --since 'Keep only events at or after this time (RFC 3339 or a date, UTC when no zone is given)'
+            cand --until 'Keep only events before this time'
+            cand --batch-size 'Items per activity request (upserts hold at most 5000)'
+            cand --max-body-bytes 'Bytes per request body (Planhat''s hard limit is 32 MB)'
+            cand --flush-interval 'Send a batch once its oldest event has waited this long (e.g. 2s, 500ms)'
+            cand --failed 'Append rejected and failed messages to this file (created only when needed)'
+            cand --max-retries 'Retries of a request after a 408, 429, 5xx or transport error'
+            cand --timeout 'Timeout of each request (e.g. 30s)'
+            cand --api-rate 'Requests per minute to the main API (/endusers, /companies); Planhat''s soft quota is 200'
+            cand --progress 'When to draw the progress bar on stderr'
+            cand --summary-json 'Also write the final summary as JSON to this file'
+            cand --ignore-integrations 'Send messages even when their `integrations` object turns Planhat off'
+            cand --dry-run 'Print the requests that would be sent, one JSON object per line, and send nothing. Needs no token'
+            cand --pretty 'Indent --dry-run output'
+            cand -q 'Print only errors on stderr'
+            cand --quiet 'Print only errors on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'segment-planhat;validate'= {
+            cand --tenant-token 'Planhat tenant token (needed to send activities)'
+            cand --tenant-token-file 'Read the tenant token from a file'
+            cand --api-token 'Planhat API access token; with it, identify and group also update end-user and company profiles'
+            cand --api-token-file 'Read the API access token from a file'
+            cand --subdomain 'Main API host label: https://<SUBDOMAIN>.planhat.com (api-eu, api-us2, ... for other clusters)'
+            cand --api-url 'Base URL of the main API, replacing the one built from --subdomain'
+            cand --analytics-url 'Base URL of the analytics API [default: https://analytics.planhat.com]'
+            cand --source-label 'The `source` written on every item; an empty label omits it'
+            cand --dedupe-window 'Skip a message whose messageId is among the last N distinct ones; 0 turns deduplication off'
+            cand --types 'Keep only these message types (comma-separated)'
+            cand --since 'Keep only events at or after this time (RFC 3339 or a date, UTC when no zone is given)'
+            cand --until 'Keep only events before this time'
+            cand --ignore-integrations 'Send messages even when their `integrations` object turns Planhat off'
+            cand --json 'Print the report as one JSON object'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'segment-planhat;completions'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'segment-planhat;help'= {
+            cand send 'Translate messages and send them to Planhat (or print them with --dry-run)'
+            cand validate 'Read and map messages without sending; report what would happen'
+            cand completions 'Print a shell completion script'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'segment-planhat;help;send'= {
+        }
+        &'segment-planhat;help;validate'= {
+        }
+        &'segment-planhat;help;completions'= {
+        }
+        &'segment-planhat;help;help'= {
+        }
+    ]
+    $completions[$command]
+}
