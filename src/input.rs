@@ -197,7 +197,7 @@ fn read_all(sources: &[Source], sender: &SyncSender<Event>, counter: &Arc<Atomic
 }
 
 /// Reads one source; false when the receiver is gone.
-fn read_source(index: usize, mut raw: impl BufRead, sender: &SyncSender<Event>) -> bool {
+fn read_source<R: Read>(index: usize, mut raw: BufReader<R>, sender: &SyncSender<Event>) -> bool {
     let is_gzip = match raw.fill_buf() {
         Ok(head) => head.starts_with(&[0x1f, 0x8b]),
         Err(_) => false,
@@ -239,7 +239,11 @@ impl LineSplitter {
     }
 
     /// Splits the source into lines. Ok(false) when the receiver is gone.
-    fn run(&mut self, mut reader: impl BufRead, sender: &SyncSender<Event>) -> io::Result<bool> {
+    fn run<R: Read>(
+        &mut self,
+        mut reader: BufReader<R>,
+        sender: &SyncSender<Event>,
+    ) -> io::Result<bool> {
         loop {
             let start = self.chunk.data.len();
             let read = reader.read_until(b'\n', &mut self.chunk.data)?;
@@ -252,7 +256,7 @@ impl LineSplitter {
                 self.chunk.data.len() >= CHUNK_BYTES || self.chunk.spans.len() >= CHUNK_LINES;
             // An empty buffer means the next read goes to the source and may
             // wait (a live pipe): hand over what we have first.
-            let may_block = reader.fill_buf().map(<[u8]>::is_empty).unwrap_or(true);
+            let may_block = reader.buffer().is_empty();
             if (full || may_block) && !self.flush(sender) {
                 return Ok(false);
             }
@@ -315,7 +319,11 @@ mod tests {
 
     fn lines_of(bytes: &[u8]) -> Vec<(u64, String)> {
         let (sender, receiver) = sync_channel(1000);
-        assert!(read_source(0, io::Cursor::new(bytes.to_vec()), &sender));
+        assert!(read_source(
+            0,
+            BufReader::new(io::Cursor::new(bytes.to_vec())),
+            &sender
+        ));
         drop(sender);
         receiver
             .iter()

@@ -527,3 +527,22 @@ fn completions_are_committed_and_match_the_binary() {
         );
     }
 }
+
+#[test]
+fn a_terminal_on_stdin_is_refused_with_a_hint_instead_of_waiting() {
+    // util-linux `script` gives the command a pseudo-terminal as stdin.
+    let binary = assert_cmd::cargo::cargo_bin("segment-planhat");
+    let output = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!("{} send --dry-run", binary.display()),
+            "/dev/null",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("util-linux `script` is installed (see .ci/run)");
+    let text = stdout_of(&output);
+    assert!(text.contains("standard input is a terminal"), "{text}");
+    assert!(text.contains("zcat"), "{text}");
+    assert_eq!(output.status.code(), Some(2), "{text}");
+}

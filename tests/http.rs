@@ -1,0 +1,609 @@
+//! Delivery against an in-process mock Planhat on 127.0.0.1 (SPEC §6, §9):
+//! retries, Retry-After, splitting around a poisoned item, partial upsert
+//! errors, the order rule, 401, pacing, the failed file and the summary.
+//! The sender's clock is a fake, so no test sleeps through a backoff.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use clap::Parser;
+use serde_json::{Value, json};
+
+use crate::support::mock_planhat::{Fault, MockConfig, MockPlanhat};
+use crate::support::{bin, stderr_of, stdout_of};
+use segment_planhat::error::Status;
+use segment_planhat::sender::http::Clock;
+
+const TENANT: &str = "tenant-token-7f3a";
+const API: &str = "api-token-91bc";
+
+/// A clock whose sleeps only move its own time forward, and remember how
+/// long they were.
+#[derive(Clone)]
+struct FakeClock {
+    start: Instant,
+    slept: Arc<Mutex<Vec<Duration>>>,
+}
+
+impl FakeClock {
+    fn new() -> FakeClock {
+        FakeClock {
+            start: Instant::now(),
+            slept: Arc::default(),
+        }
+    }
+
+    fn sleeps(&self) -> Vec<Duration> {
+        self.slept.lock().unwrap().clone()
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.sleeps().iter().sum()
+    }
+}
+
+impl Clock for FakeClock {
+    fn now(&self) -> Instant {
+        self.start + self.elapsed()
+    }
+
+    fn wall(&self) -> SystemTime {
+        SystemTime::now() + self.elapsed()
+    }
+
+    fn sleep(&mut self, duration: Duration) {
+        self.slept.lock().unwrap().push(duration);
+    }
+
+    fn random(&mut self) -> f64 {
+        0.5
+    }
+}
+
+fn mock() -> MockPlanhat {
+    MockPlanhat::start(MockConfig {
+        tenant_token: Some(TENANT.into()),
+        api_token: Some(API.into()),
+        ..MockConfig::default()
+    })
+    .expect("the mock starts")
+}
+
+struct Outcome {
+    result: anyhow::Result<Status>,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `send` in-process against the mock, with the fake clock.
+fn send(mock: &MockPlanhat, clock: &FakeClock, dir: &Path, extra: &[&str]) -> Outcome {
+    let mut args = vec![
+        "segment-planhat".to_owned(),
+        "send".into(),
+        "--tenant-token".into(),
+        TENANT.into(),
+        "--api-url".into(),
+        mock.url(),
+        "--analytics-url".into(),
+        mock.url(),
+        "--progress".into(),
+        "never".into(),
+        "--failed".into(),
+        dir.join("failed.ndjson").display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    let cli = segment_planhat::cli::Cli::try_parse_from(args).expect("test arguments parse");
+    let config = segment_planhat::config::resolve(cli).expect("test settings resolve");
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let result =
+        segment_planhat::run_with_clock(config, &mut out, &mut err, Box::new(clock.clone()));
+    Outcome {
+        result,
+        stdout: String::from_utf8(out).unwrap(),
+        stderr: String::from_utf8(err).unwrap(),
+    }
+}
+
+fn write_input(dir: &Path, lines: &[Value]) -> PathBuf {
+    let path = dir.join("events.ndjson");
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn tracks(count: usize) -> Vec<Value> {
+    (0..count)
+        .map(|i| {
+            json!({"type":"track","messageId":format!("m{i}"),"userId":format!("u{}", i % 3),
+                        "event":format!("Event {i}"),"timestamp":"2024-03-01T12:00:00Z"})
+        })
+        .collect()
+}
+
+/// The sorted event names of Segment messages.
+fn events(messages: &[Value]) -> Vec<String> {
+    let mut events: Vec<String> = messages
+        .iter()
+        .filter_map(|m| m["event"].as_str().map(str::to_owned))
+        .collect();
+    events.sort();
+    events
+}
+
+/// The sorted actions of Planhat activity items.
+fn actions(items: &[Value]) -> Vec<String> {
+    let mut actions: Vec<String> = items
+        .iter()
+        .filter_map(|i| i["action"].as_str().map(str::to_owned))
+        .collect();
+    actions.sort();
+    actions
+}
+
+fn failed_lines(dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("failed.ndjson"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn every_message_arrives_exactly_once_through_transient_faults() {
+    let mock = mock();
+    mock.push_fault(Fault::Status {
+        code: 429,
+        retry_after: Some("3".into()),
+        body: "{}".into(),
+    });
+    mock.push_fault(Fault::Status {
+        code: 503,
+        retry_after: None,
+        body: "busy".into(),
+    });
+    mock.push_fault(Fault::Drop);
+    mock.push_fault(Fault::Status {
+        code: 500,
+        retry_after: None,
+        body: "oops".into(),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path(), &tracks(20));
+    let clock = FakeClock::new();
+    let outcome = send(
+        &mock,
+        &clock,
+        dir.path(),
+        &["--batch-size", "5", input.to_str().unwrap()],
+    );
+    assert_eq!(outcome.result.unwrap(), Status::Clean, "{}", outcome.stderr);
+    let expected = events(&tracks(20));
+    assert_eq!(actions(&mock.delivered_items()), expected);
+    assert_eq!(
+        mock.requests().len(),
+        4 + 4,
+        "4 batches, 4 of them retried once"
+    );
+    assert!(
+        clock.sleeps().contains(&Duration::from_secs(3)),
+        "Retry-After honoured: {:?}",
+        clock.sleeps()
+    );
+    assert!(
+        outcome
+            .stderr
+            .contains("delivered 20 items in 8 requests (4 retries"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        !dir.path().join("failed.ndjson").exists(),
+        "created only when needed"
+    );
+}
+
+#[test]
+fn retry_after_as_an_http_date_is_honoured() {
+    let mock = mock();
+    let clock = FakeClock::new();
+    let at = httpdate(clock.wall() + Duration::from_secs(42));
+    mock.push_fault(Fault::Status {
+        code: 503,
+        retry_after: Some(at),
+        body: String::new(),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path(), &tracks(1));
+    let outcome = send(&mock, &clock, dir.path(), &[input.to_str().unwrap()]);
+    assert_eq!(outcome.result.unwrap(), Status::Clean);
+    let waited = clock.sleeps()[0];
+    assert!((41..=42).contains(&waited.as_secs()), "{waited:?}");
+}
+
+/// An IMF-fixdate for a time, as servers send it.
+fn httpdate(time: SystemTime) -> String {
+    let secs = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let millis = i64::try_from(secs * 1000).unwrap();
+    let iso = segment_planhat::segment::time::EventTime::from_millis(millis)
+        .unwrap()
+        .to_string();
+    let (date, clock) = (&iso[..10], &iso[11..19]);
+    let (y, m, d) = (&date[..4], &date[5..7], &date[8..10]);
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][m.parse::<usize>().unwrap() - 1];
+    format!("Mon, {d} {month} {y} {clock} GMT")
+}
+
+#[test]
+fn retries_are_bounded_and_exhausted_items_go_to_the_failed_file() {
+    let mock = mock();
+    mock.always(503);
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path(), &tracks(3));
+    let clock = FakeClock::new();
+    let outcome = send(
+        &mock,
+        &clock,
+        dir.path(),
+        &["--max-retries", "2", input.to_str().unwrap()],
+    );
+    assert_eq!(outcome.result.unwrap(), Status::Problems);
+    assert_eq!(mock.requests().len(), 3, "one try and two retries");
+    assert_eq!(clock.sleeps().len(), 2);
+    assert!(
+        clock.sleeps().iter().all(|d| *d <= Duration::from_secs(2)),
+        "full jitter under 1s, 2s: {:?}",
+        clock.sleeps()
+    );
+    let failed = failed_lines(dir.path());
+    assert_eq!(failed.len(), 3);
+    assert_eq!(failed[0]["_planhat"]["reason"], "retries_exhausted");
+    assert_eq!(failed[0]["_planhat"]["status"], 503);
+    assert_eq!(
+        failed[0]["event"], "Event 0",
+        "the original message is kept"
+    );
+}
+
+#[test]
+fn a_poisoned_item_is_split_out_and_alone_in_the_failed_file() {
+    let mock = mock();
+    mock.poison("POISON");
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = tracks(8);
+    lines[5]["properties"] = json!({"note": "POISON"});
+    lines[5]["writeKey"] = json!("wk-secret");
+    let input = write_input(dir.path(), &lines);
+    let clock = FakeClock::new();
+    let outcome = send(&mock, &clock, dir.path(), &[input.to_str().unwrap()]);
+    assert_eq!(outcome.result.unwrap(), Status::Problems);
+    let mut expected = events(&tracks(8));
+    expected.retain(|a| a != "Event 5");
+    assert_eq!(
+        actions(&mock.delivered_items()),
+        expected,
+        "the other seven arrive once"
+    );
+    let failed = failed_lines(dir.path());
+    assert_eq!(failed.len(), 1);
+    let note = &failed[0]["_planhat"];
+    assert_eq!(note["reason"], "http_400");
+    assert_eq!(note["status"], 400);
+    assert!(
+        note["message"].as_str().unwrap().contains("POISON"),
+        "{note}"
+    );
+    assert_eq!(note["source"], format!("{}:6", input.display()));
+    assert!(note["at"].as_str().unwrap().ends_with('Z'));
+    assert!(failed[0].get("writeKey").is_none());
+    assert!(
+        outcome.stderr.contains(":6: http_400"),
+        "{}",
+        outcome.stderr
+    );
+
+    // Re-sending the failed file, once the cause is fixed, delivers it.
+    let fixed = MockPlanhat::start(MockConfig {
+        tenant_token: Some(TENANT.into()),
+        ..MockConfig::default()
+    })
+    .unwrap();
+    std::fs::rename(
+        dir.path().join("failed.ndjson"),
+        dir.path().join("retry.ndjson"),
+    )
+    .unwrap();
+    let retry = dir.path().join("retry.ndjson");
+    let outcome = send(&fixed, &clock, dir.path(), &[retry.to_str().unwrap()]);
+    assert_eq!(outcome.result.unwrap(), Status::Clean);
+    let delivered = fixed.delivered_items();
+    assert_eq!(actions(&delivered), ["Event 5"]);
+    assert!(!delivered[0].to_string().contains("_planhat"));
+}
+
+#[test]
+fn partial_upsert_errors_fail_only_the_items_named() {
+    let mock = mock();
+    mock.item_error("bad-user");
+    let dir = tempfile::tempdir().unwrap();
+    let lines: Vec<Value> = ["good-1", "bad-user", "good-2"]
+        .iter()
+        .map(|id| json!({"type":"identify","userId":id,"traits":{"email":format!("{id}@x.io")}}))
+        .collect();
+    let input = write_input(dir.path(), &lines);
+    let clock = FakeClock::new();
+    let outcome = send(
+        &mock,
+        &clock,
+        dir.path(),
+        &["--api-token", API, input.to_str().unwrap()],
+    );
+    assert_eq!(outcome.result.unwrap(), Status::Problems);
+    let delivered: Vec<Value> = mock
+        .delivered_items()
+        .iter()
+        .map(|i| i["externalId"].clone())
+        .collect();
+    assert_eq!(delivered, ["good-1", "good-2"]);
+    let failed = failed_lines(dir.path());
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["userId"], "bad-user");
+    assert_eq!(failed[0]["_planhat"]["reason"], "item_error");
+    assert_eq!(failed[0]["_planhat"]["status"], 206);
+    let request = &mock.requests()[0];
+    assert_eq!(
+        request.header("authorization"),
+        Some(format!("Bearer {API}").as_str())
+    );
+}
+
+#[test]
+fn an_identify_upsert_is_sent_before_the_activities_that_follow_it() {
+    let mock = mock();
+    let dir = tempfile::tempdir().unwrap();
+    let lines = vec![
+        json!({"type":"track","userId":"u1","event":"Before"}),
+        json!({"type":"identify","userId":"u1","traits":{"email":"u1@x.io","company":{"id":"c1"}}}),
+        json!({"type":"track","userId":"u1","event":"After"}),
+        json!({"type":"group","userId":"u1","groupId":"c1","traits":{"name":"C"}}),
+        json!({"type":"track","userId":"u1","event":"Last"}),
+    ];
+    let input = write_input(dir.path(), &lines);
+    let clock = FakeClock::new();
+    let outcome = send(
+        &mock,
+        &clock,
+        dir.path(),
+        &["--api-token", API, input.to_str().unwrap()],
+    );
+    assert_eq!(outcome.result.unwrap(), Status::Clean, "{}", outcome.stderr);
+    let paths: Vec<String> = mock
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    let analytics = format!("POST /analytics/bulk/{TENANT}");
+    assert_eq!(
+        paths,
+        [
+            analytics.as_str(),
+            "PUT /endusers",
+            analytics.as_str(),
+            "PUT /companies",
+            analytics.as_str()
+        ]
+    );
+    let after = mock.requests()[2].json();
+    assert_eq!(after[0]["cId"], "c1");
+}
+
+#[test]
+fn main_api_requests_are_paced_to_the_api_rate() {
+    let mock = mock();
+    let dir = tempfile::tempdir().unwrap();
+    let lines: Vec<Value> = (0..3)
+        .map(|i| json!({"type":"group","groupId":format!("c{i}"),"traits":{"name":"C"}}))
+        .collect();
+    let input = write_input(dir.path(), &lines);
+    let clock = FakeClock::new();
+    let args = [
+        "--api-token",
+        API,
+        "--api-rate",
+        "30",
+        "--batch-size",
+        "1",
+        input.to_str().unwrap(),
+    ];
+    let outcome = send(&mock, &clock, dir.path(), &args);
+    assert_eq!(outcome.result.unwrap(), Status::Clean);
+    assert_eq!(mock.requests().len(), 3);
+    // 30 a minute: two seconds between requests, and no wait before the first.
+    assert_eq!(
+        clock.sleeps(),
+        [Duration::from_secs(2), Duration::from_secs(2)]
+    );
+}
+
+#[test]
+fn a_refused_token_stops_the_run_and_marks_nothing_delivered() {
+    let mock = mock();
+    mock.always(401);
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path(), &tracks(12));
+    let summary = dir.path().join("summary.json");
+    let clock = FakeClock::new();
+    let args = [
+        "--batch-size",
+        "5",
+        "--summary-json",
+        summary.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ];
+    let outcome = send(&mock, &clock, dir.path(), &args);
+    let error = format!("{:#}", outcome.result.unwrap_err());
+    assert!(
+        error.contains("tenant token") && error.contains("--subdomain"),
+        "{error}"
+    );
+    assert!(!error.contains(TENANT), "{error}");
+    assert_eq!(
+        mock.requests().len(),
+        1,
+        "no retry and nothing more after a 401"
+    );
+    let summary: Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    assert_eq!(summary["outcomes"]["delivered"], 0);
+    assert!(
+        outcome.stderr.contains("delivered 0 items"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn a_refused_token_exits_2_from_the_binary() {
+    let mock = mock();
+    mock.always(403);
+    let output = bin()
+        .args([
+            "send",
+            "--tenant-token",
+            "t",
+            "--api-token",
+            "wrong-api-token",
+            "--api-url",
+            &mock.url(),
+            "--analytics-url",
+            &mock.url(),
+        ])
+        .args(["--failed", "/dev/null"])
+        .write_stdin(r#"{"type":"group","groupId":"c","traits":{}}"#)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("API token") && stderr.contains("PLANHAT_API_TOKEN"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("wrong-api-token"));
+}
+
+#[test]
+fn a_slow_request_times_out_and_is_retried() {
+    let mock = mock();
+    mock.push_fault(Fault::Delay(Duration::from_secs(2)));
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path(), &tracks(2));
+    let clock = FakeClock::new();
+    let outcome = send(
+        &mock,
+        &clock,
+        dir.path(),
+        &["--timeout", "300ms", input.to_str().unwrap()],
+    );
+    assert_eq!(outcome.result.unwrap(), Status::Clean, "{}", outcome.stderr);
+    assert_eq!(actions(&mock.delivered_items()), events(&tracks(2)));
+    assert!(outcome.stderr.contains("1 retries"), "{}", outcome.stderr);
+}
+
+#[test]
+fn the_flush_interval_delivers_a_slow_pipe_before_it_ends() {
+    let mock = mock();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("segment-planhat"))
+        .args([
+            "send",
+            "--tenant-token",
+            TENANT,
+            "--analytics-url",
+            &mock.url(),
+            "--flush-interval",
+            "200ms",
+            "-q",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, format!("{}\n", tracks(1)[0]).as_bytes()).unwrap();
+    std::io::Write::flush(&mut stdin).unwrap();
+    let arrived = mock.wait_for_requests(1, Duration::from_secs(10));
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        arrived,
+        "nothing arrived while the pipe stayed open: {}",
+        stderr_of(&output)
+    );
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(actions(&mock.delivered_items()), ["Event 0"]);
+}
+
+#[test]
+fn tokens_never_appear_in_outputs_summary_or_failed_file() {
+    let mock = mock();
+    mock.poison("POISON");
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = tracks(3);
+    lines[1]["event"] = json!("POISON");
+    lines.push(json!({"type":"identify","userId":"u1","traits":{"email":"a@x.io"}}));
+    lines.push(json!("not an object"));
+    let input = write_input(dir.path(), &lines);
+    let summary = dir.path().join("summary.json");
+    let clock = FakeClock::new();
+    let args = [
+        "--api-token",
+        API,
+        "--summary-json",
+        summary.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ];
+    let outcome = send(&mock, &clock, dir.path(), &args);
+    assert_eq!(outcome.result.unwrap(), Status::Problems);
+    let summary_text = std::fs::read_to_string(&summary).unwrap();
+    let summary_json: Value = serde_json::from_str(&summary_text).unwrap();
+    assert_eq!(summary_json["outcomes"]["delivered"], 3);
+    assert_eq!(summary_json["outcomes"]["failed"]["http_400"]["count"], 1);
+    assert_eq!(
+        summary_json["outcomes"]["rejected"]["not_an_object"]["count"],
+        1
+    );
+    assert_eq!(
+        summary_json["failed_file"],
+        dir.path().join("failed.ndjson").display().to_string()
+    );
+    let failed = std::fs::read_to_string(dir.path().join("failed.ndjson")).unwrap();
+    for text in [&outcome.stdout, &outcome.stderr, &summary_text, &failed] {
+        assert!(
+            !text.contains(TENANT) && !text.contains(API),
+            "a token leaked: {text}"
+        );
+    }
+    let output = bin()
+        .args([
+            "send",
+            "--tenant-token",
+            TENANT,
+            "--api-token",
+            API,
+            "--analytics-url",
+            &mock.url(),
+            "--api-url",
+            &mock.url(),
+        ])
+        .arg("--failed")
+        .arg(dir.path().join("second.ndjson"))
+        .arg(&input)
+        .output()
+        .unwrap();
+    let all = stdout_of(&output) + &stderr_of(&output);
+    assert!(!all.contains(TENANT) && !all.contains(API), "{all}");
+}
