@@ -546,3 +546,55 @@ fn a_terminal_on_stdin_is_refused_with_a_hint_instead_of_waiting() {
     assert!(text.contains("zcat"), "{text}");
     assert_eq!(output.status.code(), Some(2), "{text}");
 }
+
+#[test]
+fn progress_always_draws_the_bar_on_stderr_without_a_terminal() {
+    let output = bin()
+        .current_dir(repo(""))
+        .args([
+            "send",
+            "--dry-run",
+            "--progress",
+            "always",
+            "examples/events.ndjson",
+        ])
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("100%") && stderr.contains("read 15 · "),
+        "{stderr}"
+    );
+    let quiet = bin()
+        .current_dir(repo(""))
+        .args(["send", "--dry-run", "-q", "examples/events.ndjson"])
+        .output()
+        .unwrap();
+    assert_eq!(stderr_of(&quiet), "", "-q keeps only errors");
+}
+
+#[test]
+fn without_a_terminal_a_status_line_is_printed_every_10_seconds() {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("segment-planhat"))
+        .args(["send", "--dry-run", "--progress", "never"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_millis(10_800) {
+        writeln!(stdin, "{TRACK}").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    let stderr = stderr_of(&output);
+    let status_lines = stderr.lines().filter(|l| l.starts_with("read ")).count();
+    assert_eq!(status_lines, 1, "{stderr}");
+    assert!(
+        stderr.contains(" · sent ") && stderr.contains(" requests · "),
+        "{stderr}"
+    );
+}

@@ -3,7 +3,7 @@
 //! not a terminal, and the `path:line: reason` problem lines, printed so that
 //! they never tear the bar.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
@@ -120,7 +120,7 @@ impl<'w> Reporter<'w> {
         let c = &self.counters;
         let seconds = self.started.elapsed().as_secs_f64().max(0.001);
         format!(
-            "read {}, sent {}, skipped {}, failed {}, {} requests, {} retries, {:.0} msg/s",
+            "read {} · sent {} · skipped {} · failed {} · {} requests · {} retries · {:.0}/s",
             t.messages(),
             t.delivered,
             t.skipped.values().map(|c| c.count).sum::<u64>(),
@@ -152,10 +152,16 @@ impl<'w> Reporter<'w> {
 }
 
 fn progress_bar(total_bytes: Option<u64>) -> ProgressBar {
-    let target = ProgressDrawTarget::term_like(Box::new(Stderr));
+    // indicatif's own target knows the terminal's width; ours draws where
+    // there is no terminal, for `--progress always`.
+    let target = if io::stderr().is_terminal() {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::term_like(Box::new(Stderr))
+    };
     let bar = ProgressBar::with_draw_target(total_bytes, target);
     let template = match total_bytes {
-        Some(_) => "{bar:30} {percent:>3}% ETA {eta} {msg}",
+        Some(_) => "{bar:20} {percent:>3}% ETA {eta} {msg}",
         None => "{spinner} {msg}",
     };
     // No colours in the template, so NO_COLOR has nothing to turn off.
@@ -178,7 +184,7 @@ impl Stderr {
 
 impl TermLike for Stderr {
     fn width(&self) -> u16 {
-        100
+        160
     }
 
     fn move_cursor_up(&self, n: usize) -> io::Result<()> {
