@@ -192,6 +192,15 @@ pub struct SendArgs {
     )]
     pub failed: PathBuf,
 
+    /// Record progress here after each delivered request, and on a rerun skip
+    /// what it records as handled.
+    #[arg(long, env = "PLANHAT_CHECKPOINT", value_name = "PATH")]
+    pub checkpoint: Option<PathBuf>,
+
+    /// With --checkpoint: start over even though inputs changed since it was written.
+    #[arg(long, requires = "checkpoint")]
+    pub restart: bool,
+
     /// Retries of a request after a 408, 429, 5xx or transport error.
     #[arg(
         long,

@@ -63,6 +63,8 @@ pub struct SendConfig {
     pub limits: Limits,
     pub flush_interval: Duration,
     pub failed: PathBuf,
+    pub checkpoint: Option<PathBuf>,
+    pub restart: bool,
     pub max_retries: u32,
     pub timeout: Duration,
     /// Main-API requests per minute.
@@ -116,6 +118,8 @@ fn send(args: SendArgs) -> Result<SendConfig> {
         },
         flush_interval: args.flush_interval,
         failed: args.failed,
+        checkpoint: args.checkpoint,
+        restart: args.restart,
         max_retries: args.max_retries,
         timeout: args.timeout,
         api_rate: args.api_rate,

@@ -16,6 +16,19 @@ impl fmt::Display for Usage {
 
 impl std::error::Error for Usage {}
 
+/// Raised inside delivery when Ctrl-C asks the run to stop: the request in
+/// flight is abandoned between tries, nothing more is sent.
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("interrupted")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
 /// How a run that was not stopped by a fatal error ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {

@@ -89,6 +89,19 @@ impl FailedFile {
         }
         Ok(())
     }
+
+    /// Flushes and makes the file durable, before a checkpoint counts its
+    /// lines as handled: a lost machine must not lose them either.
+    pub fn sync(&mut self) -> Result<()> {
+        self.flush()?;
+        if let Some(writer) = &self.writer {
+            writer
+                .get_ref()
+                .sync_data()
+                .with_context(|| format!("writing the failed file {}", self.path.display()))?;
+        }
+        Ok(())
+    }
 }
 
 /// The failed-file line for a message, ending in a newline.

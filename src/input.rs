@@ -19,7 +19,12 @@ use flate2::bufread::MultiGzDecoder;
 /// Where input comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
-    File { path: PathBuf, size: u64 },
+    File {
+        path: PathBuf,
+        size: u64,
+        /// Modification time, nanoseconds since the Unix epoch.
+        modified_ns: Option<u64>,
+    },
     Stdin,
 }
 
@@ -68,8 +73,19 @@ pub fn resolve(paths: &[PathBuf]) -> Result<Vec<Source>> {
 
 fn file_source(path: PathBuf) -> Result<Source> {
     let file = File::open(&path).with_context(|| format!("{}", path.display()))?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    Ok(Source::File { path, size })
+    let metadata = file
+        .metadata()
+        .with_context(|| format!("{}", path.display()))?;
+    let modified_ns = metadata
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|d| u64::try_from(d.as_nanos()).ok());
+    Ok(Source::File {
+        path,
+        size: metadata.len(),
+        modified_ns,
+    })
 }
 
 fn is_hidden(path: &Path) -> bool {
@@ -132,6 +148,11 @@ pub enum Event {
         line: u64,
         error: String,
     },
+    /// A source was read to its end; `lines` counts them all, blank ones too.
+    End {
+        source: usize,
+        lines: u64,
+    },
 }
 
 /// A handle on the reader thread.
@@ -174,7 +195,11 @@ fn read_all(sources: &[Source], sender: &SyncSender<Event>, counter: &Arc<Atomic
                         line: 0,
                         error: error.to_string(),
                     };
-                    if sender.send(event).is_err() {
+                    let end = Event::End {
+                        source: index,
+                        lines: 0,
+                    };
+                    if sender.send(event).is_err() || sender.send(end).is_err() {
                         return;
                     }
                     continue;
@@ -209,7 +234,7 @@ fn read_source<R: Read>(index: usize, mut raw: BufReader<R>, sender: &SyncSender
     } else {
         lines.run(raw, sender)
     };
-    match result {
+    let keep_going = match result {
         Ok(keep_going) => keep_going,
         Err(error) => {
             let event = Event::Unreadable {
@@ -219,7 +244,12 @@ fn read_source<R: Read>(index: usize, mut raw: BufReader<R>, sender: &SyncSender
             };
             lines.flush(sender) && sender.send(event).is_ok()
         }
-    }
+    };
+    let end = Event::End {
+        source: index,
+        lines: lines.number,
+    };
+    keep_going && sender.send(end).is_ok()
 }
 
 struct LineSplitter {
@@ -341,6 +371,7 @@ mod tests {
                 Event::Unreadable { line, error, .. } => {
                     vec![(line, format!("unreadable: {error}"))]
                 }
+                Event::End { lines, .. } => vec![(lines, "end".to_owned())],
             })
             .collect()
     }
@@ -360,7 +391,8 @@ mod tests {
             [
                 (1, "{\"a\":1}".into()),
                 (4, "{\"b\":2}".into()),
-                (5, "{\"c\":3}".into())
+                (5, "{\"c\":3}".into()),
+                (5, "end".into())
             ]
         );
     }
@@ -370,7 +402,10 @@ mod tests {
         let mut both = gzip(b"{\"a\":1}\n{\"b\":2}\n");
         both.extend(gzip(b"{\"c\":3}\n"));
         let lines = lines_of(&both);
-        assert_eq!(lines.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(
+            lines.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            [1, 2, 3, 3]
+        );
         assert_eq!(lines[2].1, "{\"c\":3}");
     }
 
@@ -379,7 +414,7 @@ mod tests {
         let mut data = gzip(&b"{\"a\":1}\n".repeat(1000));
         data.truncate(data.len() - 10);
         let lines = lines_of(&data);
-        let last = lines.last().unwrap();
+        let last = &lines[lines.len() - 2];
         assert!(last.1.starts_with("unreadable:"), "{last:?}");
         assert!(lines.len() > 1);
     }

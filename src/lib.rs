@@ -6,6 +6,7 @@
 //! codes. This library exists for the binary and its tests; its API is not
 //! stable.
 
+pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -18,14 +19,16 @@ pub mod segment;
 pub mod sender;
 
 use std::io::Write;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use checkpoint::Checkpoint;
 use config::{Common, Config, SendConfig, ValidateConfig};
-use error::Status;
+use error::{Interrupted, Status};
 use failed::{FailedFile, Original};
 use input::{Event, Source};
 use mapping::{Mapper, Outcome, Reject};
@@ -35,39 +38,68 @@ use report::live::{Display, Reporter};
 use report::{RunFacts, Tally};
 use segment::LineError;
 use sender::http::{Clock, Http, HttpSettings, SystemClock};
-use sender::{Delivery, DryRun, Transport};
+use sender::{Delivery, DeliverySetup, DryRun, Transport};
 
-/// Runs a resolved command, writing data to `out` and everything else to
-/// `err`.
-pub fn run(config: Config, out: &mut dyn Write, err: &mut dyn Write) -> Result<Status> {
-    run_with_clock(config, out, err, Box::new(SystemClock::new()))
+/// What a run needs from outside: where data and diagnostics go, the
+/// sender's clock (tests pass one that does not sleep), and the flag Ctrl-C
+/// sets.
+pub struct Io<'a> {
+    pub out: &'a mut dyn Write,
+    pub err: &'a mut dyn Write,
+    pub clock: Box<dyn Clock>,
+    pub interrupt: Arc<AtomicBool>,
 }
 
-/// [`run`], with the sender's clock supplied (tests pass one that does not
-/// sleep).
-pub fn run_with_clock(
-    config: Config,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-    clock: Box<dyn Clock>,
-) -> Result<Status> {
+impl<'a> Io<'a> {
+    /// The real clock, and an interrupt flag set by the caller's handler.
+    pub fn new(
+        out: &'a mut dyn Write,
+        err: &'a mut dyn Write,
+        interrupt: Arc<AtomicBool>,
+    ) -> Io<'a> {
+        let clock = Box::new(SystemClock::new(Arc::clone(&interrupt)));
+        Io {
+            out,
+            err,
+            clock,
+            interrupt,
+        }
+    }
+}
+
+/// Runs a resolved command, writing data to `io.out` and everything else to
+/// `io.err`.
+pub fn run(config: Config, io: Io) -> Result<Status> {
+    let Io {
+        out,
+        err,
+        clock,
+        interrupt,
+    } = io;
     match config {
         Config::Completions(shell) => {
             let mut command = <cli::Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "segment-planhat", out);
             Ok(Status::Clean)
         }
-        Config::Validate(config) => validate(config, out, err),
-        Config::Send(config) => send(config, out, err, clock),
+        Config::Validate(config) => validate(config, out, err, interrupt),
+        Config::Send(config) => send(config, out, err, clock, interrupt),
     }
 }
 
-fn validate(config: ValidateConfig, out: &mut dyn Write, err: &mut dyn Write) -> Result<Status> {
+fn validate(
+    config: ValidateConfig,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    interrupt: Arc<AtomicBool>,
+) -> Result<Status> {
     let ValidateConfig { common, json } = config;
     let labels = common.sources.iter().map(Source::label).collect();
     let report = Reporter::new(Tally::with_distinct(), labels, Display::Quiet, None, err);
-    let mut pipeline = Pipeline::new(&common, report, None);
-    pipeline.run(common.sources.clone())?;
+    let mut pipeline = Pipeline::new(&common, report, None, interrupt);
+    if pipeline.run(common.sources.clone())? == Ending::Interrupted {
+        return Ok(Status::Interrupted);
+    }
     pipeline.report.finish();
     let tally = &pipeline.report.tally;
     if json {
@@ -85,8 +117,17 @@ fn send(
     out: &mut dyn Write,
     err: &mut dyn Write,
     clock: Box<dyn Clock>,
+    interrupt: Arc<AtomicBool>,
 ) -> Result<Status> {
     let common = &config.common;
+    let (checkpoint, skip) = match &config.checkpoint {
+        Some(path) => {
+            let (checkpoint, skip) = Checkpoint::open(path, &common.sources, config.restart)?;
+            // A dry-run shows what a resumed run would send, and writes nothing.
+            ((!config.dry_run).then_some(checkpoint), skip)
+        }
+        None => (None, vec![0; common.sources.len()]),
+    };
     let labels = common.sources.iter().map(Source::label).collect();
     let total_bytes = common
         .sources
@@ -101,7 +142,15 @@ fn send(
         (false, true) => Display::Bar,
         (false, false) => Display::StatusLines,
     };
-    let report = Reporter::new(Tally::default(), labels, display, total_bytes, err);
+    let mut report = Reporter::new(Tally::default(), labels, display, total_bytes, err);
+    if !config.quiet {
+        for (source, lines) in common.sources.iter().zip(&skip).filter(|(_, n)| **n > 0) {
+            report.eprintln(&format!(
+                "skipping {lines} lines of {} already handled",
+                source.label()
+            ));
+        }
+    }
     let (transport, failed): (Box<dyn Transport + '_>, _) =
         match (&common.tenant_token, config.dry_run) {
             (Some(tenant_token), false) => {
@@ -112,6 +161,7 @@ fn send(
                     max_retries: config.max_retries,
                     timeout: config.timeout,
                     api_rate: config.api_rate,
+                    interrupt: Arc::clone(&interrupt),
                 };
                 (
                     Box::new(Http::new(settings, clock)),
@@ -123,14 +173,31 @@ fn send(
                 None,
             ),
         };
-    let delivery = Delivery::new(config.limits, transport, failed, config.flush_interval);
-    let mut pipeline = Pipeline::new(common, report, Some(delivery));
+    let delivery = Delivery::new(DeliverySetup {
+        limits: config.limits,
+        transport,
+        failed,
+        flush_interval: config.flush_interval,
+        checkpoint,
+        sources: common.sources.len(),
+    });
+    let mut pipeline = Pipeline::new(common, report, Some(delivery), interrupt);
+    pipeline.skip = skip;
     let result = pipeline.run(common.sources.clone());
+    // Whatever happened, record what was handled, so that a rerun resumes there.
+    let saved = pipeline
+        .delivery
+        .as_mut()
+        .map_or(Ok(()), Delivery::save_checkpoint);
     let Pipeline {
         report, delivery, ..
     } = pipeline;
     let mut report = report;
     report.finish();
+    let interrupted = match &result {
+        Ok(ending) => *ending == Ending::Interrupted,
+        Err(error) => error.is::<Interrupted>(),
+    };
     let facts = RunFacts {
         requests: report.counters.requests,
         retries: report.counters.retries,
@@ -138,7 +205,7 @@ fn send(
         duration: report.elapsed(),
         failed_file: delivery.as_ref().and_then(Delivery::failed_path),
         dry_run: config.dry_run,
-        interrupted: false,
+        interrupted,
     };
     drop(delivery);
     if !config.quiet {
@@ -148,6 +215,10 @@ fn send(
         let json = serde_json::to_vec_pretty(&report.tally.summary_json(&facts))?;
         std::fs::write(path, json)
             .with_context(|| format!("writing the summary to {}", path.display()))?;
+    }
+    saved?;
+    if interrupted {
+        return Ok(Status::Interrupted);
     }
     result?;
     Ok(status(&report.tally))
@@ -161,12 +232,29 @@ fn status(tally: &Tally) -> Status {
     }
 }
 
+/// How reading ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// Every source was read and every batch sent.
+    Done,
+    /// Ctrl-C: reading stopped and the open batch was not sent.
+    Interrupted,
+}
+
+/// How often the loop looks at the interrupt flag while input is quiet.
+const INTERRUPT_POLL: Duration = Duration::from_millis(100);
+
 /// The one loop: lines in, messages mapped, items batched and delivered.
 struct Pipeline<'a, 'w> {
     mapper: Mapper,
     report: Reporter<'w>,
     delivery: Option<Delivery<'a>>,
     original: Vec<u8>,
+    /// Per source, the leading lines a checkpoint says are handled: they are
+    /// mapped again, to rebuild the dedupe window and the user → company
+    /// memory, and not sent.
+    skip: Vec<u64>,
+    interrupt: Arc<AtomicBool>,
 }
 
 impl<'a, 'w> Pipeline<'a, 'w> {
@@ -174,47 +262,66 @@ impl<'a, 'w> Pipeline<'a, 'w> {
         common: &Common,
         report: Reporter<'w>,
         delivery: Option<Delivery<'a>>,
+        interrupt: Arc<AtomicBool>,
     ) -> Pipeline<'a, 'w> {
         Pipeline {
             mapper: Mapper::new(common.mapping.clone()),
             report,
             delivery,
             original: Vec::new(),
+            skip: vec![0; common.sources.len()],
+            interrupt,
         }
     }
 
+    fn interrupted(&self) -> bool {
+        self.interrupt.load(Ordering::Relaxed)
+    }
+
     /// Reads every source to the end, sending batches when full, when their
-    /// flush interval passes (a slow pipe), and at the end.
-    fn run(&mut self, sources: Vec<Source>) -> Result<()> {
+    /// flush interval passes (a slow pipe), and at the end. Ctrl-C stops it
+    /// between lines, with the open batch unsent.
+    fn run(&mut self, sources: Vec<Source>) -> Result<Ending> {
         let reader = input::spawn(sources);
         loop {
-            let wake = [
-                self.delivery.as_ref().and_then(Delivery::deadline),
-                self.report.next_status(),
-            ]
-            .into_iter()
-            .flatten()
-            .min();
-            let event = match wake {
-                Some(at) => reader
-                    .events
-                    .recv_timeout(at.saturating_duration_since(Instant::now())),
-                None => reader
-                    .events
-                    .recv()
-                    .map_err(|_| RecvTimeoutError::Disconnected),
-            };
+            if self.interrupted() {
+                return Ok(Ending::Interrupted);
+            }
+            let deadline = self.delivery.as_ref().and_then(Delivery::deadline);
+            let wake = [deadline, self.report.next_status()]
+                .into_iter()
+                .flatten()
+                .fold(Instant::now() + INTERRUPT_POLL, Instant::min);
+            let event = reader
+                .events
+                .recv_timeout(wake.saturating_duration_since(Instant::now()));
             self.report.tick(reader.bytes_read.load(Ordering::Relaxed));
             match event {
                 Ok(Event::Lines(chunk)) => {
                     for span in &chunk.spans {
+                        if self.interrupted() {
+                            return Ok(Ending::Interrupted);
+                        }
                         let origin = Origin {
                             source: chunk.source,
                             line: span.line,
                         };
-                        self.line(origin, chunk.text(span))?;
+                        if span.line <= self.skip[chunk.source] {
+                            self.replay(chunk.text(span));
+                        } else {
+                            self.line(origin, chunk.text(span))?;
+                        }
+                        if let Some(delivery) = &mut self.delivery {
+                            delivery.line_done(origin)?;
+                        }
                     }
                 }
+                Ok(Event::End { source, lines }) => {
+                    if let Some(delivery) = &mut self.delivery {
+                        delivery.source_done(source, lines);
+                    }
+                }
+                Ok(Event::Unreadable { source, line, .. }) if line < self.skip[source] => {}
                 Ok(Event::Unreadable {
                     source,
                     line,
@@ -225,19 +332,24 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                     self.report.reject(Reject::Unreadable, &position, &detail);
                 }
                 Err(RecvTimeoutError::Timeout) => {
-                    if self
-                        .delivery
-                        .as_ref()
-                        .and_then(Delivery::deadline)
-                        .is_some_and(|d| d <= Instant::now())
-                    {
+                    if deadline.is_some_and(|d| d <= Instant::now()) {
                         self.flush()?;
                     }
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
             }
         }
-        self.flush()
+        self.flush()?;
+        Ok(Ending::Done)
+    }
+
+    /// Maps a line a checkpoint says is handled, for the memory it teaches,
+    /// and nothing else.
+    fn replay(&mut self, text: &[u8]) {
+        for message in segment::parse_line(text).into_iter().flatten() {
+            self.mapper.map(&message);
+        }
+        self.report.tally.already_handled += 1;
     }
 
     fn flush(&mut self) -> Result<()> {

@@ -15,26 +15,26 @@ use crate::support::{bin, stderr_of, stdout_of};
 use segment_planhat::error::Status;
 use segment_planhat::sender::http::Clock;
 
-const TENANT: &str = "tenant-token-7f3a";
-const API: &str = "api-token-91bc";
+pub(crate) const TENANT: &str = "tenant-token-7f3a";
+pub(crate) const API: &str = "api-token-91bc";
 
 /// A clock whose sleeps only move its own time forward, and remember how
 /// long they were.
 #[derive(Clone)]
-struct FakeClock {
+pub(crate) struct FakeClock {
     start: Instant,
     slept: Arc<Mutex<Vec<Duration>>>,
 }
 
 impl FakeClock {
-    fn new() -> FakeClock {
+    pub(crate) fn new() -> FakeClock {
         FakeClock {
             start: Instant::now(),
             slept: Arc::default(),
         }
     }
 
-    fn sleeps(&self) -> Vec<Duration> {
+    pub(crate) fn sleeps(&self) -> Vec<Duration> {
         self.slept.lock().unwrap().clone()
     }
 
@@ -61,7 +61,7 @@ impl Clock for FakeClock {
     }
 }
 
-fn mock() -> MockPlanhat {
+pub(crate) fn mock() -> MockPlanhat {
     MockPlanhat::start(MockConfig {
         tenant_token: Some(TENANT.into()),
         api_token: Some(API.into()),
@@ -70,14 +70,14 @@ fn mock() -> MockPlanhat {
     .expect("the mock starts")
 }
 
-struct Outcome {
-    result: anyhow::Result<Status>,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Outcome {
+    pub(crate) result: anyhow::Result<Status>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 /// Runs `send` in-process against the mock, with the fake clock.
-fn send(mock: &MockPlanhat, clock: &FakeClock, dir: &Path, extra: &[&str]) -> Outcome {
+pub(crate) fn send(mock: &MockPlanhat, clock: &FakeClock, dir: &Path, extra: &[&str]) -> Outcome {
     let mut args = vec![
         "segment-planhat".to_owned(),
         "send".into(),
@@ -96,8 +96,13 @@ fn send(mock: &MockPlanhat, clock: &FakeClock, dir: &Path, extra: &[&str]) -> Ou
     let cli = segment_planhat::cli::Cli::try_parse_from(args).expect("test arguments parse");
     let config = segment_planhat::config::resolve(cli).expect("test settings resolve");
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let result =
-        segment_planhat::run_with_clock(config, &mut out, &mut err, Box::new(clock.clone()));
+    let io = segment_planhat::Io {
+        out: &mut out,
+        err: &mut err,
+        clock: Box::new(clock.clone()),
+        interrupt: Arc::default(),
+    };
+    let result = segment_planhat::run(config, io);
     Outcome {
         result,
         stdout: String::from_utf8(out).unwrap(),
@@ -105,14 +110,14 @@ fn send(mock: &MockPlanhat, clock: &FakeClock, dir: &Path, extra: &[&str]) -> Ou
     }
 }
 
-fn write_input(dir: &Path, lines: &[Value]) -> PathBuf {
+pub(crate) fn write_input(dir: &Path, lines: &[Value]) -> PathBuf {
     let path = dir.join("events.ndjson");
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
     std::fs::write(&path, text).unwrap();
     path
 }
 
-fn tracks(count: usize) -> Vec<Value> {
+pub(crate) fn tracks(count: usize) -> Vec<Value> {
     (0..count)
         .map(|i| {
             json!({"type":"track","messageId":format!("m{i}"),"userId":format!("u{}", i % 3),
@@ -122,7 +127,7 @@ fn tracks(count: usize) -> Vec<Value> {
 }
 
 /// The sorted event names of Segment messages.
-fn events(messages: &[Value]) -> Vec<String> {
+pub(crate) fn events(messages: &[Value]) -> Vec<String> {
     let mut events: Vec<String> = messages
         .iter()
         .filter_map(|m| m["event"].as_str().map(str::to_owned))
@@ -132,7 +137,7 @@ fn events(messages: &[Value]) -> Vec<String> {
 }
 
 /// The sorted actions of Planhat activity items.
-fn actions(items: &[Value]) -> Vec<String> {
+pub(crate) fn actions(items: &[Value]) -> Vec<String> {
     let mut actions: Vec<String> = items
         .iter()
         .filter_map(|i| i["action"].as_str().map(str::to_owned))
@@ -141,7 +146,7 @@ fn actions(items: &[Value]) -> Vec<String> {
     actions
 }
 
-fn failed_lines(dir: &Path) -> Vec<Value> {
+pub(crate) fn failed_lines(dir: &Path) -> Vec<Value> {
     std::fs::read_to_string(dir.join("failed.ndjson"))
         .unwrap_or_default()
         .lines()

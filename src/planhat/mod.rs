@@ -214,6 +214,11 @@ impl Batcher {
     pub fn has_open(&self) -> bool {
         self.open.is_some()
     }
+
+    /// Where the open batch's first item came from.
+    pub fn first_open_origin(&self) -> Option<Origin> {
+        Some(self.open.as_ref()?.entries.first()?.origin)
+    }
 }
 
 /// The dry-run line for a request (SPEC §2): `{"method","url","body"}`, with

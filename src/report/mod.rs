@@ -57,6 +57,8 @@ pub struct Tally {
     pub delivered: u64,
     /// Activities without any time: Planhat uses the time it receives them.
     pub no_time: u64,
+    /// Lines a checkpoint said were handled by an earlier run.
+    pub already_handled: u64,
     pub earliest: Option<EventTime>,
     pub latest: Option<EventTime>,
     /// Distinct users and companies among would-send items (`validate` only,
@@ -222,6 +224,7 @@ impl Tally {
             "bytes": run.bytes,
             "duration_seconds": run.duration.as_secs_f64(),
             "messages_per_second": rate(self.messages(), run.duration),
+            "already_handled_lines": self.already_handled,
             "failed_file": run.failed_file,
             "dry_run": run.dry_run,
             "interrupted": run.interrupted,
@@ -295,8 +298,18 @@ impl Tally {
                 self.no_time
             )?;
         }
+        if self.already_handled > 0 {
+            writeln!(
+                out,
+                "  resumed: {} lines already handled by an earlier run were not sent again",
+                self.already_handled
+            )?;
+        }
         if run.interrupted {
-            writeln!(out, "  interrupted: the rest of the input was not read")?;
+            writeln!(
+                out,
+                "  interrupted: the rest of the input was not sent; rerun with the same --checkpoint to resume"
+            )?;
         }
         Ok(())
     }

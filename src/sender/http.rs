@@ -3,6 +3,8 @@
 //! splitting on 400/413/422, and reading of bulk-upsert answers. Waiting
 //! goes through a [`Clock`], so tests never sleep for real.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Result, bail};
@@ -11,6 +13,7 @@ use serde_json::Value;
 use super::policy::{self, Disposition};
 use super::{Counters, ItemFailure, Transport};
 use crate::config::Secret;
+use crate::error::Interrupted;
 use crate::planhat::items::Route;
 use crate::planhat::{Batch, Endpoints, TENANT_TOKEN_PLACEHOLDER};
 
@@ -24,25 +27,22 @@ pub trait Clock {
 }
 
 /// The real clock, with a small xorshift generator for jitter (it needs to
-/// spread retries, not to be unpredictable).
+/// spread retries, not to be unpredictable). Its sleeps end early when the
+/// run is interrupted, so Ctrl-C never waits out a long backoff.
 pub struct SystemClock {
     state: u64,
+    interrupt: Arc<AtomicBool>,
 }
 
 impl SystemClock {
-    pub fn new() -> SystemClock {
+    pub fn new(interrupt: Arc<AtomicBool>) -> SystemClock {
         let nanos = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
         SystemClock {
             state: (nanos ^ u64::from(std::process::id())) | 1,
+            interrupt,
         }
-    }
-}
-
-impl Default for SystemClock {
-    fn default() -> SystemClock {
-        SystemClock::new()
     }
 }
 
@@ -56,7 +56,14 @@ impl Clock for SystemClock {
     }
 
     fn sleep(&mut self, duration: Duration) {
-        std::thread::sleep(duration);
+        let end = Instant::now() + duration;
+        while !self.interrupt.load(Ordering::Relaxed) {
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(50)));
+        }
     }
 
     fn random(&mut self) -> f64 {
@@ -76,6 +83,8 @@ pub struct HttpSettings {
     pub timeout: Duration,
     /// Main-API requests per minute.
     pub api_rate: u32,
+    /// Set by Ctrl-C: no new try starts once it is.
+    pub interrupt: Arc<AtomicBool>,
 }
 
 /// How a request ended after its retries.
@@ -193,6 +202,9 @@ impl<'c> Http<'c> {
         let mut retry = 0;
         loop {
             self.pace(part.route);
+            if self.settings.interrupt.load(Ordering::Relaxed) {
+                bail!(Interrupted);
+            }
             self.counters.requests += 1;
             self.counters.bytes += part.body.len() as u64;
             let (wait, last) = match self.send_once(part) {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use crate::checkpoint::{Checkpoint, Handled};
 use crate::failed::{FailedFile, Note, Original};
 use crate::planhat::items::Item;
 use crate::planhat::{Batch, Batcher, Endpoints, Limits, Origin, render_dry_run};
@@ -93,22 +94,73 @@ pub struct Delivery<'a> {
     flush_interval: Duration,
     /// When the open batch received its first item.
     open_since: Option<Instant>,
+    /// `None` without `--checkpoint`, and in a dry-run.
+    checkpoint: Option<Checkpoint>,
+    handled: Handled,
+    /// The first message of a batch that could not be delivered (Ctrl-C, a
+    /// refused token): nothing from it on counts as handled.
+    stalled: Option<Origin>,
+    /// A request was delivered since the checkpoint was last written.
+    unsaved: bool,
+}
+
+/// How a run's delivery is set up.
+pub struct DeliverySetup<'a> {
+    pub limits: Limits,
+    pub transport: Box<dyn Transport + 'a>,
+    pub failed: Option<FailedFile>,
+    pub flush_interval: Duration,
+    pub checkpoint: Option<Checkpoint>,
+    /// How many sources the run reads.
+    pub sources: usize,
 }
 
 impl<'a> Delivery<'a> {
-    pub fn new(
-        limits: Limits,
-        transport: Box<dyn Transport + 'a>,
-        failed: Option<FailedFile>,
-        flush_interval: Duration,
-    ) -> Delivery<'a> {
+    pub fn new(setup: DeliverySetup<'a>) -> Delivery<'a> {
         Delivery {
-            batcher: Batcher::new(limits),
-            transport,
-            failed,
-            flush_interval,
+            batcher: Batcher::new(setup.limits),
+            transport: setup.transport,
+            failed: setup.failed,
+            flush_interval: setup.flush_interval,
             open_since: None,
+            checkpoint: setup.checkpoint,
+            handled: Handled::new(setup.sources),
+            stalled: None,
+            unsaved: false,
         }
+    }
+
+    /// Every message of the line at `origin` went to a batch or was
+    /// otherwise handled. A request delivered while the line was mapped is
+    /// recorded now, so that the line itself counts when it is all sent.
+    pub fn line_done(&mut self, origin: Origin) -> Result<()> {
+        self.handled.line_done(origin);
+        if self.unsaved {
+            self.save_checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// A source was read to its end.
+    pub fn source_done(&mut self, source: usize, lines: u64) {
+        self.handled.source_done(source, lines);
+    }
+
+    /// Writes the checkpoint, if there is one: the failed file first, so
+    /// that every line counted as handled is on disk.
+    pub fn save_checkpoint(&mut self) -> Result<()> {
+        self.unsaved = false;
+        let Some(checkpoint) = &mut self.checkpoint else {
+            return Ok(());
+        };
+        if let Some(failed) = &mut self.failed {
+            failed.sync()?;
+        }
+        let pending = [self.stalled, self.batcher.first_open_origin()]
+            .into_iter()
+            .flatten()
+            .min();
+        checkpoint.save(&self.handled, pending)
     }
 
     /// Adds an item; sends whatever batches that closes.
@@ -139,6 +191,7 @@ impl<'a> Delivery<'a> {
         self.open_since = None;
         if let Some(batch) = self.batcher.take() {
             self.send(&batch, report)?;
+            self.save_checkpoint()?;
         }
         self.flush_failed()
     }
@@ -166,7 +219,15 @@ impl<'a> Delivery<'a> {
     }
 
     fn send(&mut self, batch: &Batch, report: &mut Reporter) -> Result<()> {
-        let mut failures = self.transport.deliver(batch)?;
+        let mut failures = match self.transport.deliver(batch) {
+            Ok(failures) => failures,
+            Err(error) => {
+                let first = batch.entries.first().map(|e| e.origin);
+                self.stalled = self.stalled.or(first);
+                report.counters = self.transport.counters();
+                return Err(error);
+            }
+        };
         failures.sort_by_key(|failure| failure.index);
         let at = now_text();
         let mut failures = failures.iter().peekable();
@@ -189,6 +250,7 @@ impl<'a> Delivery<'a> {
             }
         }
         report.counters = self.transport.counters();
+        self.unsaved = true;
         self.flush_failed()
     }
 

@@ -1,0 +1,327 @@
+//! Safe backfills (SPEC §6): checkpoints, resuming, Ctrl-C, and a process
+//! killed part-way. The crash and interrupt tests run the real binary
+//! against the mock, which answers each request after a delay so that the
+//! signal lands mid-run.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::http::{API, FakeClock, TENANT, events, failed_lines, mock, send, tracks, write_input};
+use crate::support::mock_planhat::{MockConfig, MockPlanhat};
+use crate::support::{bin, stderr_of};
+use segment_planhat::error::Status;
+
+fn slow_mock() -> MockPlanhat {
+    MockPlanhat::start(MockConfig {
+        tenant_token: Some(TENANT.into()),
+        delay: Duration::from_millis(25),
+        ..MockConfig::default()
+    })
+    .unwrap()
+}
+
+/// Starts `send` on `input` against `mock` with a checkpoint in `dir`.
+fn spawn_send(mock: &MockPlanhat, dir: &Path, input: &Path) -> Child {
+    Command::new(assert_cmd::cargo::cargo_bin("segment-planhat"))
+        .args([
+            "send",
+            "--tenant-token",
+            TENANT,
+            "--analytics-url",
+            &mock.url(),
+            "--batch-size",
+            "20",
+        ])
+        .args(["--progress", "never", "--checkpoint"])
+        .arg(dir.join("checkpoint.json"))
+        .arg("--failed")
+        .arg(dir.join("failed.ndjson"))
+        .arg(input)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// How many times each action was delivered.
+fn delivery_counts(items: &[Value]) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for item in items {
+        *counts
+            .entry(item["action"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    counts
+}
+
+fn checkpoint_lines(dir: &Path) -> u64 {
+    let text = std::fs::read_to_string(dir.join("checkpoint.json")).unwrap();
+    let checkpoint: Value = serde_json::from_str(&text).unwrap();
+    checkpoint["sources"][0]["lines"].as_u64().unwrap()
+}
+
+#[test]
+fn a_killed_run_resumed_from_its_checkpoint_loses_nothing_and_repeats_at_most_one_request() {
+    let mock = slow_mock();
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path(), &tracks(600));
+    let mut child = spawn_send(&mock, dir.path(), &input);
+    assert!(
+        mock.wait_for_requests(8, Duration::from_secs(20)),
+        "the run did not start"
+    );
+    child.kill().unwrap(); // SIGKILL: no chance to write anything more
+    child.wait().unwrap();
+    let delivered_before = mock.delivered_items().len();
+    assert!(
+        delivered_before < 600,
+        "the kill came too late to test anything"
+    );
+
+    let output = spawn_send(&mock, dir.path(), &input)
+        .wait_with_output()
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("already handled"), "{stderr}");
+    let counts = delivery_counts(&mock.delivered_items());
+    for event in events(&tracks(600)) {
+        assert!(counts.contains_key(&event), "{event} was lost");
+    }
+    let repeated: usize = counts.values().map(|n| n - 1).sum();
+    assert!(
+        repeated <= 20,
+        "{repeated} items sent twice: more than one request's worth"
+    );
+    assert_eq!(checkpoint_lines(dir.path()), 600);
+}
+
+#[test]
+fn ctrl_c_finishes_the_request_in_flight_records_it_and_exits_130() {
+    let mock = slow_mock();
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path(), &tracks(600));
+    let child = spawn_send(&mock, dir.path(), &input);
+    assert!(
+        mock.wait_for_requests(5, Duration::from_secs(20)),
+        "the run did not start"
+    );
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let output = child.wait_with_output().unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+
+    // The checkpoint says exactly what the mock received: the first N lines.
+    let delivered = mock.delivered_items();
+    let handled = checkpoint_lines(dir.path());
+    assert_eq!(handled as usize, delivered.len(), "{stderr}");
+    assert!(handled < 600);
+    let first: Vec<Value> = tracks(600).into_iter().take(handled as usize).collect();
+    assert_eq!(crate::http::actions(&delivered), events(&first));
+
+    // Resuming completes the set exactly.
+    let output = spawn_send(&mock, dir.path(), &input)
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let counts = delivery_counts(&mock.delivered_items());
+    assert_eq!(counts.len(), 600);
+    assert!(counts.values().all(|n| *n == 1), "something was sent twice");
+}
+
+#[test]
+fn a_changed_input_is_not_resumed_silently() {
+    let mock = mock();
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path(), &tracks(3));
+    let checkpoint = dir.path().join("checkpoint.json");
+    let args = |extra: &[&str]| {
+        let mut command = bin();
+        command
+            .args([
+                "send",
+                "--tenant-token",
+                TENANT,
+                "--analytics-url",
+                &mock.url(),
+                "--checkpoint",
+            ])
+            .arg(&checkpoint)
+            .args(extra)
+            .arg(&input);
+        command
+    };
+    args(&[]).assert().code(0);
+    std::fs::write(
+        &input,
+        format!(
+            "{}\n",
+            tracks(4)
+                .iter()
+                .map(Value::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+    )
+    .unwrap();
+    let output = args(&[]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("changed since the checkpoint") && stderr.contains("--restart"),
+        "{stderr}"
+    );
+    assert_eq!(
+        mock.delivered_items().len(),
+        3,
+        "nothing sent by the refused run"
+    );
+    args(&["--restart"]).assert().code(0);
+    assert_eq!(
+        mock.delivered_items().len(),
+        7,
+        "--restart sends everything again"
+    );
+}
+
+#[test]
+fn stdin_resumes_by_line_count() {
+    let mock = mock();
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = dir.path().join("checkpoint.json");
+    let lines: Vec<String> = tracks(8).iter().map(Value::to_string).collect();
+    let run = |count: usize| {
+        bin()
+            .args([
+                "send",
+                "--tenant-token",
+                TENANT,
+                "--analytics-url",
+                &mock.url(),
+                "--checkpoint",
+            ])
+            .arg(&checkpoint)
+            .write_stdin(lines[..count].join("\n"))
+            .output()
+            .unwrap()
+    };
+    assert_eq!(run(5).status.code(), Some(0));
+    let output = run(8);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(
+        stderr_of(&output).contains("skipping 5 lines of - already handled"),
+        "{}",
+        stderr_of(&output)
+    );
+    let counts = delivery_counts(&mock.delivered_items());
+    assert_eq!(counts.len(), 8);
+    assert!(counts.values().all(|n| *n == 1));
+}
+
+#[test]
+fn messages_in_the_failed_file_count_as_handled_and_are_not_sent_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = tracks(8);
+    lines[2] = json!({"type":"track","anonymousId":"a","event":"Anonymous"});
+    lines[4]["event"] = json!("POISON");
+    lines[6] = json!({"type":"group","userId":"u1","groupId":"c1","traits":{"name":"C"}});
+    let input = write_input(dir.path(), &lines);
+    let checkpoint = dir.path().join("checkpoint.json");
+    let cp = checkpoint.to_str().unwrap();
+    let clock = FakeClock::new();
+
+    // The group's upsert meets a refused API token: the run stops there.
+    let first = mock();
+    first.poison("POISON");
+    let args = [
+        "--batch-size",
+        "2",
+        "--api-token",
+        "wrong",
+        "--checkpoint",
+        cp,
+        input.to_str().unwrap(),
+    ];
+    let outcome = send(&first, &clock, dir.path(), &args);
+    assert!(outcome.result.is_err(), "{}", outcome.stderr);
+    assert_eq!(
+        checkpoint_lines(dir.path()),
+        6,
+        "lines 1-6 handled: delivered, rejected or failed"
+    );
+    assert_eq!(failed_lines(dir.path()).len(), 2);
+
+    let second = mock();
+    let args = [
+        "--batch-size",
+        "2",
+        "--api-token",
+        API,
+        "--checkpoint",
+        cp,
+        input.to_str().unwrap(),
+    ];
+    let outcome = send(&second, &clock, dir.path(), &args);
+    assert_eq!(outcome.result.unwrap(), Status::Clean, "{}", outcome.stderr);
+    let paths: Vec<String> = second.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(
+        paths,
+        ["/companies".to_owned(), format!("/analytics/bulk/{TENANT}")]
+    );
+    assert_eq!(second.delivered_items()[1]["action"], "Event 7");
+    assert_eq!(
+        failed_lines(dir.path()).len(),
+        2,
+        "the failed file is not written twice"
+    );
+    assert_eq!(checkpoint_lines(dir.path()), 8);
+}
+
+#[test]
+fn a_dry_run_with_a_checkpoint_shows_the_resume_and_writes_nothing() {
+    let mock = mock();
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path(), &tracks(3));
+    let checkpoint = dir.path().join("checkpoint.json");
+    bin()
+        .args([
+            "send",
+            "--tenant-token",
+            TENANT,
+            "--analytics-url",
+            &mock.url(),
+            "--checkpoint",
+        ])
+        .arg(&checkpoint)
+        .arg(&input)
+        .assert()
+        .code(0);
+    let before = std::fs::read(&checkpoint).unwrap();
+    std::fs::write(&input, "").unwrap();
+    let more = write_input(dir.path(), &tracks(5));
+    let output = bin()
+        .args(["send", "--dry-run", "--checkpoint"])
+        .arg(&checkpoint)
+        .arg("--restart")
+        .arg(&more)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(
+        std::fs::read(&checkpoint).unwrap(),
+        before,
+        "a dry-run never writes the checkpoint"
+    );
+}
