@@ -37,7 +37,8 @@ complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l subdomain -d 'Main API host label: https://<SUBDOMAIN>.planhat.com (api-eu, api-us2, ... for other clusters)' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l api-url -d 'Base URL of the main API, replacing the one built from --subdomain' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l analytics-url -d 'Base URL of the analytics API [default: https://analytics.planhat.com]' -r
-complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l source-label -d 'The `source` written on every item; an empty label omits it' -r
+complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l source-label -d 'The `source` written on every item; an empty label omits it [default: the mapping file\'s source_label, else Segment]' -r
+complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l map -d 'A mapping file (TOML): event actions, weights and drops, and trait → field mappings. See examples/planhat-map.toml' -r -F
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l dedupe-window -d 'Skip a message whose messageId is among the last N distinct ones; 0 turns deduplication off' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l types -d 'Keep only these message types (comma-separated)' -r -f -a "identify\t''
 track\t''
@@ -73,7 +74,8 @@ complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l subdomain -d 'Main API host label: https://<SUBDOMAIN>.planhat.com (api-eu, api-us2, ... for other clusters)' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l api-url -d 'Base URL of the main API, replacing the one built from --subdomain' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l analytics-url -d 'Base URL of the analytics API [default: https://analytics.planhat.com]' -r
-complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l source-label -d 'The `source` written on every item; an empty label omits it' -r
+complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l source-label -d 'The `source` written on every item; an empty label omits it [default: the mapping file\'s source_label, else Segment]' -r
+complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l map -d 'A mapping file (TOML): event actions, weights and drops, and trait → field mappings. See examples/planhat-map.toml' -r -F
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l dedupe-window -d 'Skip a message whose messageId is among the last N distinct ones; 0 turns deduplication off' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l types -d 'Keep only these message types (comma-separated)' -r -f -a "identify\t''
 track\t''

@@ -100,14 +100,15 @@ pub struct MappingArgs {
     #[arg(long, env = "PLANHAT_ANALYTICS_URL", value_name = "URL")]
     pub analytics_url: Option<String>,
 
-    /// The `source` written on every item; an empty label omits it.
-    #[arg(
-        long,
-        env = "PLANHAT_SOURCE_LABEL",
-        default_value = "Segment",
-        value_name = "TEXT"
-    )]
-    pub source_label: String,
+    /// The `source` written on every item; an empty label omits it [default: the
+    /// mapping file's source_label, else Segment].
+    #[arg(long, env = "PLANHAT_SOURCE_LABEL", value_name = "TEXT")]
+    pub source_label: Option<String>,
+
+    /// A mapping file (TOML): event actions, weights and drops, and trait → field
+    /// mappings. See examples/planhat-map.toml.
+    #[arg(long, env = "PLANHAT_MAP", value_name = "PATH")]
+    pub map: Option<PathBuf>,
 
     /// Send messages even when their `integrations` object turns Planhat off.
     #[arg(long, env = "PLANHAT_IGNORE_INTEGRATIONS")]

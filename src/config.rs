@@ -14,6 +14,7 @@ use anyhow::{Context, Result, bail};
 use crate::cli::{self, MappingArgs, MessageType, ProgressMode, SendArgs, ValidateArgs};
 use crate::error::Usage;
 use crate::input::{self, Source};
+use crate::mapping::rules::Rules;
 use crate::mapping::{self, checks::Filters};
 use crate::planhat::{Endpoints, Limits};
 use crate::segment::Kind;
@@ -149,9 +150,18 @@ fn common(args: MappingArgs) -> Result<Common> {
         since: time_flag("--since", args.since.as_deref())?,
         until: time_flag("--until", args.until.as_deref())?,
     };
+    let rules = match &args.map {
+        Some(path) => rules(path)?,
+        None => Rules::default(),
+    };
+    let source_label = args
+        .source_label
+        .or_else(|| rules.source_label.clone())
+        .unwrap_or_else(|| "Segment".into());
     let mapping = mapping::Options {
         profiles: api_token.is_some(),
-        source_label: Some(args.source_label).filter(|label| !label.is_empty()),
+        source_label: Some(source_label).filter(|label| !label.is_empty()),
+        rules,
         ignore_integrations: args.ignore_integrations,
         dedupe_window: args.dedupe_window,
         filters,
@@ -172,6 +182,13 @@ fn common(args: MappingArgs) -> Result<Common> {
         tenant_token,
         api_token,
     })
+}
+
+/// Reads and checks the mapping file, before any input is read.
+fn rules(path: &Path) -> Result<Rules> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the mapping file {}", path.display()))?;
+    Rules::parse(&text).map_err(|error| Usage(format!("{}:{error}", path.display())).into())
 }
 
 fn kind(message_type: MessageType) -> Kind {

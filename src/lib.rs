@@ -101,6 +101,8 @@ fn validate(
         return Ok(Status::Interrupted);
     }
     pipeline.report.finish();
+    let (rules, hits) = pipeline.mapper.rule_hits();
+    pipeline.report.tally.rules = report::RuleUse::list(rules, hits);
     let tally = &pipeline.report.tally;
     if json {
         serde_json::to_writer_pretty(&mut *out, &tally.validate_json())?;

@@ -598,3 +598,122 @@ fn without_a_terminal_a_status_line_is_printed_every_10_seconds() {
         "{stderr}"
     );
 }
+
+#[test]
+fn mapping_file_errors_name_file_line_and_key_before_any_input_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "[events]\n\"Signed In\" = { acton = \"x\" }\n",
+            "map.toml:2: [events] \"Signed In\".acton: unknown key",
+        ),
+        (
+            "[events]\n\"A\" = { weight = 1 }\n\"B\" = { weight = 0 }\n",
+            "map.toml:3: [events] \"B\".weight: must be a positive number",
+        ),
+        (
+            "[events]\n\"A\" = { weight = \"heavy\" }\n",
+            "map.toml:2: [events] \"A\".weight: must be a positive number",
+        ),
+        (
+            "\n[identify]\njob_title = \"jobTitle\"\n",
+            "map.toml:3: [identify] job_title: Planhat has no field \"jobTitle\"",
+        ),
+        (
+            "[group]\nid = \"externalId\"\n",
+            "map.toml:2: [group] id: externalId identifies the record",
+        ),
+        (
+            "[events]\n\"Viewed ** Page\" = { weight = 2 }\n",
+            "map.toml:2: [events] \"Viewed ** Page\": bad pattern",
+        ),
+        ("weights = 1\n", "map.toml:1: weights: unknown key"),
+        ("[events\n", "map.toml:1: "),
+    ];
+    for (text, expected) in cases {
+        std::fs::write(dir.path().join("map.toml"), text).unwrap();
+        let output = bin()
+            .current_dir(dir.path())
+            .args(["send", "--dry-run", "--map", "map.toml"])
+            .write_stdin(TRACK)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{text}");
+        assert!(output.stdout.is_empty(), "input was read despite {text:?}");
+        let stderr = stderr_of(&output);
+        assert!(stderr.contains(expected), "{text:?}: {stderr}");
+    }
+    bin()
+        .args(["validate", "--map", "no/such/map.toml"])
+        .write_stdin(TRACK)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no/such/map.toml"));
+}
+
+#[test]
+fn validate_reports_how_often_each_mapping_rule_matched() {
+    let output = bin()
+        .current_dir(repo(""))
+        .args([
+            "validate",
+            "--json",
+            "--api-token",
+            "x",
+            "--map",
+            "examples/planhat-map.toml",
+            "examples/events.ndjson",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let report: Value = serde_json::from_str(&stdout_of(&output)).unwrap();
+    let matched = |key: &str| {
+        report["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|rule| rule["key"] == key)
+            .map(|rule| rule["matched"].as_u64().unwrap())
+    };
+    assert_eq!(matched("Signed In"), Some(1));
+    assert_eq!(matched("Viewed * Page"), Some(2));
+    assert_eq!(matched("title"), Some(1));
+    assert_eq!(matched("website"), Some(1));
+    assert_eq!(
+        report["outcomes"]["skipped"]["filtered"]["count"], 1,
+        "Loaded a Page is dropped"
+    );
+    assert_eq!(
+        report["unmatched_rules"],
+        serde_json::json!([
+            "[events] Application Backgrounded",
+            "[events] Application *"
+        ])
+    );
+}
+
+#[test]
+fn the_source_label_flag_wins_over_the_mapping_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("map.toml"),
+        "source_label = \"From File\"\n",
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        let output = bin()
+            .current_dir(dir.path())
+            .args(["send", "--dry-run", "--map", "map.toml"])
+            .args(extra)
+            .write_stdin(TRACK)
+            .output()
+            .unwrap();
+        requests(&stdout_of(&output))[0]["body"][0]
+            .get("source")
+            .cloned()
+    };
+    assert_eq!(run(&[]), Some(Value::from("From File")));
+    assert_eq!(run(&["--source-label", "Flag"]), Some(Value::from("Flag")));
+    assert_eq!(run(&["--source-label", ""]), None);
+}

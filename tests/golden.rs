@@ -1,5 +1,6 @@
-//! Golden tests: each `tests/fixtures/golden/<case>.ndjson` is run through
-//! `send --dry-run` without an API token and with one, and the requests on
+//! Golden tests: each `tests/fixtures/golden/<case>.input.ndjson` is run
+//! through `send --dry-run` without an API token and with one (and with
+//! `--map <case>.map.toml` when that file exists), and the requests on
 //! stdout and the problem lines on stderr are compared with the reviewed
 //! files beside it. `UPDATE_GOLDEN=1 cargo test golden` rewrites them; read
 //! the diff before committing.
@@ -46,11 +47,18 @@ fn dry_run_output_matches_the_reviewed_files() {
             .unwrap()
             .to_string_lossy()
             .replace(".input.ndjson", "");
+        let map = format!("{name}.map.toml");
+        let map_flags: Vec<&str> = if dir.join(&map).exists() {
+            vec!["--map", &map]
+        } else {
+            Vec::new()
+        };
         for (mode, flags) in MODES {
             let output = bin()
                 .current_dir(&dir)
                 .args(["send", "--dry-run", "-q"])
                 .args(flags)
+                .args(&map_flags)
                 .arg(format!("{name}.input.ndjson"))
                 .output()
                 .expect("the binary runs");

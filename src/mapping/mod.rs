@@ -9,6 +9,7 @@
 pub mod checks;
 pub mod identity;
 pub mod profile;
+pub mod rules;
 
 use serde_json::Value;
 
@@ -18,6 +19,7 @@ use crate::segment::time::{BadTimestamp, EventTime, message_time};
 use crate::segment::{Kind, Message};
 use checks::{DedupeWindow, Filters};
 use identity::CompanyMemory;
+use rules::{EventRule, Rules};
 
 /// How messages are translated; resolved once from the settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +33,8 @@ pub struct Options {
     /// How many distinct messageIds the dedupe window holds; 0 is off.
     pub dedupe_window: usize,
     pub filters: Filters,
+    /// The mapping file's rules (SPEC §11); empty without `--map`.
+    pub rules: Rules,
 }
 
 impl Default for Options {
@@ -41,6 +45,7 @@ impl Default for Options {
             ignore_integrations: false,
             dedupe_window: 1_000_000,
             filters: Filters::default(),
+            rules: Rules::default(),
         }
     }
 }
@@ -144,21 +149,41 @@ pub struct Mapped<'m> {
     pub time: Option<EventTime>,
 }
 
+/// How many messages each mapping-file rule applied to, in file order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleHits {
+    pub events: Vec<u64>,
+    pub identify: Vec<u64>,
+    pub group: Vec<u64>,
+}
+
 /// Translates messages one at a time, in input order.
 #[derive(Debug)]
 pub struct Mapper {
     options: Options,
     dedupe: DedupeWindow,
     memory: CompanyMemory,
+    hits: RuleHits,
 }
 
 impl Mapper {
     pub fn new(options: Options) -> Mapper {
+        let rules = &options.rules;
         Mapper {
             dedupe: DedupeWindow::new(options.dedupe_window),
             memory: CompanyMemory::default(),
+            hits: RuleHits {
+                events: vec![0; rules.events.len()],
+                identify: vec![0; rules.identify.len()],
+                group: vec![0; rules.group.len()],
+            },
             options,
         }
+    }
+
+    /// The mapping file's rules and how often each applied so far.
+    pub fn rule_hits(&self) -> (&Rules, &RuleHits) {
+        (&self.options.rules, &self.hits)
     }
 
     /// Decides and builds what `message` becomes. The checks run in SPEC
@@ -182,6 +207,7 @@ impl Mapper {
             options,
             dedupe,
             memory,
+            hits,
         } = self;
         if let Some(id) = message.message_id()
             && dedupe.is_repeat(&id)
@@ -203,13 +229,28 @@ impl Mapper {
         if !options.ignore_integrations && !checks::planhat_enabled(message) {
             return Outcome::Skip(Skip::DisabledByIntegrations);
         }
+        // The name the mapping file's [events] keys match: a track's event, a
+        // view's action.
+        let action = match kind {
+            Kind::Track => text(message.get("event")).map(str::to_owned),
+            Kind::Page | Kind::Screen => Some(view_action(kind, message)),
+            _ => None,
+        };
+        let rule = action.as_deref().and_then(|name| options.rules.event(name));
+        if let Some((index, rule)) = rule {
+            hits.events[index] += 1;
+            if rule.drop {
+                return Outcome::Skip(Skip::Filtered);
+            }
+        }
+        let rule = rule.map(|(_, rule)| rule);
         let known_time = time.as_ref().ok().copied().flatten();
         if options.filters.excludes(kind, known_time) {
             return Outcome::Skip(Skip::Filtered);
         }
         let source = options.source_label.as_deref();
         if kind == Kind::Group {
-            return group(memory, options.profiles, message, source);
+            return group(memory, options, &mut hits.group, message);
         }
         let who = identity::resolve(message, memory);
         let Some(user) = identity::user_key(&who) else {
@@ -223,7 +264,9 @@ impl Mapper {
                 memory.learn(user, &company);
             }
             if options.profiles {
-                let user = profile::end_user(who, message.traits(), source);
+                let rules = &options.rules.identify;
+                let user =
+                    profile::end_user(who, message.traits(), source, rules, &mut hits.identify);
                 return Outcome::Send(Item::EndUser(user));
             }
         }
@@ -231,10 +274,12 @@ impl Mapper {
             Ok(date) => date,
             Err(bad) => return Outcome::Reject(Reject::BadTimestamp, bad.to_string()),
         };
-        match activity(kind, message, who, date, source) {
-            Some(item) => Outcome::Send(Item::Activity(item)),
-            None => Outcome::Reject(Reject::NoEvent, "track has no \"event\" name".into()),
+        if kind == Kind::Track && action.is_none() {
+            return Outcome::Reject(Reject::NoEvent, "track has no \"event\" name".into());
         }
+        Outcome::Send(Item::Activity(activity(
+            kind, message, who, date, source, action, rule,
+        )))
     }
 }
 
@@ -242,9 +287,9 @@ impl Mapper {
 /// company (SPEC §5.4).
 fn group<'m>(
     memory: &mut CompanyMemory,
-    profiles: bool,
+    options: &'m Options,
+    hits: &mut [u64],
     message: &'m Message,
-    source: Option<&'m str>,
 ) -> Outcome<'m> {
     let Some(group_id) = crate::segment::lookup::id_text(message.get("groupId")) else {
         return Outcome::Reject(Reject::NoGroupId, "group has no \"groupId\"".into());
@@ -252,45 +297,50 @@ fn group<'m>(
     if let Some(user) = crate::segment::lookup::id_text(message.get("userId")) {
         memory.learn(&user, &group_id);
     }
-    if !profiles {
+    if !options.profiles {
         return Outcome::Skip(Skip::GroupAssociation);
     }
-    let item = profile::company(group_id, message.traits(), source);
+    let source = options.source_label.as_deref();
+    let item = profile::company(
+        group_id,
+        message.traits(),
+        source,
+        &options.rules.group,
+        hits,
+    );
     Outcome::Send(Item::Company(item))
 }
 
-/// The activity item for a track, page or screen, or for an identify sent
-/// without an API token (identity fields only). `None` for a track without
-/// an event name.
+/// The activity item for a track, page or screen (with its action, which a
+/// mapping-file rule may replace and weigh), or for an identify sent without
+/// an API token (identity fields only).
 fn activity<'m>(
     kind: Kind,
     message: &'m Message,
     who: Who,
     date: Option<EventTime>,
     source: Option<&'m str>,
-) -> Option<Activity<'m>> {
-    let properties = message.object("properties");
-    let (action, info) = match kind {
-        Kind::Track => {
-            let event = text(message.get("event"))?;
-            let info = Info {
-                properties,
-                overrides: Vec::new(),
-                fallbacks: Vec::new(),
-            };
-            (Some(event.to_owned()), Some(info))
-        }
-        Kind::Page | Kind::Screen => (Some(view_action(kind, message)), Some(view_info(message))),
-        _ => (None, None),
+    action: Option<String>,
+    rule: Option<&'m EventRule>,
+) -> Activity<'m> {
+    let info = match kind {
+        Kind::Track => Some(Info {
+            properties: message.object("properties"),
+            overrides: Vec::new(),
+            fallbacks: Vec::new(),
+        }),
+        Kind::Page | Kind::Screen => Some(view_info(message)),
+        _ => None,
     };
-    Some(Activity {
+    let renamed = rule.and_then(|rule| rule.action.clone());
+    Activity {
         who,
-        action,
+        action: renamed.or(action),
         date,
         info,
         source,
-        weight: None,
-    })
+        weight: rule.and_then(|rule| rule.weight.as_ref()),
+    }
 }
 
 /// `Viewed <fullName> Page` (fullName = category + " " + name when both

@@ -420,3 +420,69 @@ fn a_20_kb_property_value_is_passed_through() {
         Some(20_000)
     );
 }
+
+fn with_rules(text: &str, profiles: bool) -> Options {
+    Options {
+        rules: rules::Rules::parse(text).expect("test rules parse"),
+        ..options(profiles)
+    }
+}
+
+#[test]
+fn a_dropped_event_is_filtered_before_any_identity_check() {
+    let opts = with_rules(
+        "[events]\n\"Application Opened\" = { drop = true }\n",
+        false,
+    );
+    let out = one(
+        opts,
+        json!({"type":"track","anonymousId":"a","event":"Application Opened"}),
+    );
+    assert_eq!(out, json!("filtered"));
+}
+
+#[test]
+fn integrations_are_checked_before_the_mapping_file() {
+    let opts = with_rules("[events]\n\"E\" = { drop = true }\n", false);
+    let out = one(
+        opts,
+        json!({"type":"track","userId":"u","event":"E","integrations":{"Planhat":false}}),
+    );
+    assert_eq!(out, json!("disabled_by_integrations"));
+}
+
+#[test]
+fn event_rules_rename_and_weigh_track_and_view_actions() {
+    let opts = with_rules(
+        "[events]\n\"Signed In\" = { action = \"Logged in\", weight = 2 }\n\"Viewed * Page\" = { weight = 0.25 }\n\"Loaded a Screen\" = { action = \"Opened the app\" }\n",
+        false,
+    );
+    let out = run(
+        opts,
+        &[
+            json!({"type":"track","userId":"u","event":"Signed In"}),
+            json!({"type":"page","userId":"u","name":"Home"}),
+            json!({"type":"screen","userId":"u"}),
+            json!({"type":"track","userId":"u","event":"Other"}),
+        ],
+    );
+    assert_eq!(out[0]["item"]["action"], "Logged in");
+    assert_eq!(out[0]["item"]["weight"], json!(2));
+    assert_eq!(out[1]["item"]["weight"], json!(0.25));
+    assert_eq!(out[2]["item"]["action"], "Opened the app");
+    assert!(out[2]["item"].get("weight").is_none());
+    assert!(out[3]["item"].get("weight").is_none());
+}
+
+#[test]
+fn rule_hits_count_the_messages_each_rule_applied_to() {
+    let mut mapper = Mapper::new(with_rules(
+        "[events]\n\"A\" = { weight = 1 }\n\"B*\" = { drop = true }\n",
+        false,
+    ));
+    for event in ["A", "B1", "B2", "C"] {
+        let m = message(json!({"type":"track","userId":"u","event":event}));
+        mapper.map(&m);
+    }
+    assert_eq!(mapper.rule_hits().1.events, [1, 2]);
+}

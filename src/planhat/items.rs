@@ -74,7 +74,8 @@ pub struct Activity<'m> {
     pub date: Option<EventTime>,
     pub info: Option<Info<'m>>,
     pub source: Option<&'m str>,
-    pub weight: Option<f64>,
+    /// From the mapping file, as written there.
+    pub weight: Option<&'m serde_json::Number>,
 }
 
 /// An activity's `info`: the event's properties, plus for page and screen
@@ -97,6 +98,8 @@ pub struct EndUser<'m> {
     pub last_name: Option<&'m str>,
     pub position: Option<&'m str>,
     pub phone: Option<&'m str>,
+    /// Fields the mapping file fills (`tags`, `featured`, ...).
+    pub fields: Vec<(&'static str, Value)>,
     pub source: Option<&'m str>,
     pub custom: Map<String, Value>,
 }
@@ -106,6 +109,8 @@ pub struct EndUser<'m> {
 pub struct Company<'m> {
     pub external_id: String,
     pub name: Option<&'m str>,
+    /// Fields the mapping file fills (`domains`, `phase`, ...).
+    pub fields: Vec<(&'static str, Value)>,
     pub source: Option<&'m str>,
     pub custom: Map<String, Value>,
 }
@@ -153,7 +158,7 @@ impl Serialize for Activity<'_> {
         )?;
         entry(&mut map, "info", self.info.as_ref())?;
         entry(&mut map, "source", self.source)?;
-        entry(&mut map, "weight", self.weight.as_ref())?;
+        entry(&mut map, "weight", self.weight)?;
         map.end()
     }
 }
@@ -193,6 +198,9 @@ impl Serialize for EndUser<'_> {
         entry(&mut map, "lastName", self.last_name)?;
         entry(&mut map, "position", self.position)?;
         entry(&mut map, "phone", self.phone)?;
+        for (field, value) in &self.fields {
+            map.serialize_entry(field, value)?;
+        }
         // Planhat takes a company's externalId in `companyId` with this prefix.
         let company_id = who.company.as_ref().map(|c| format!("extid-{c}"));
         entry(&mut map, "companyId", company_id.as_deref())?;
@@ -209,6 +217,9 @@ impl Serialize for Company<'_> {
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("externalId", &self.external_id)?;
         entry(&mut map, "name", self.name)?;
+        for (field, value) in &self.fields {
+            map.serialize_entry(field, value)?;
+        }
         entry(&mut map, "source", self.source)?;
         if !self.custom.is_empty() {
             map.serialize_entry("custom", &self.custom)?;

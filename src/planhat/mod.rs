@@ -267,6 +267,7 @@ mod tests {
         Item::Company(Company {
             external_id: id.into(),
             name: None,
+            fields: Vec::new(),
             source: None,
             custom: serde_json::Map::new(),
         })

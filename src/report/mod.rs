@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::mapping::{Reject, Skip};
+use crate::mapping::rules::Rules;
+use crate::mapping::{Reject, RuleHits, Skip};
 use crate::planhat::items::Route;
 use crate::segment::time::EventTime;
 
@@ -64,6 +65,42 @@ pub struct Tally {
     /// Distinct users and companies among would-send items (`validate` only,
     /// since they grow with the input).
     pub distinct: Option<Distinct>,
+    /// The mapping file's rules and how many messages each applied to.
+    pub rules: Vec<RuleUse>,
+}
+
+/// How often one mapping-file rule applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleUse {
+    /// `events`, `identify` or `group`.
+    pub section: &'static str,
+    pub key: String,
+    pub matched: u64,
+}
+
+impl RuleUse {
+    /// Every rule of a mapping file with its count, in file order.
+    pub fn list(rules: &Rules, hits: &RuleHits) -> Vec<RuleUse> {
+        let events = rules.events.iter().map(|r| r.key.clone()).zip(&hits.events);
+        let events = events.map(|(key, n)| ("events", key, *n));
+        let identify = rules
+            .identify
+            .iter()
+            .map(|r| r.key.clone())
+            .zip(&hits.identify);
+        let identify = identify.map(|(key, n)| ("identify", key, *n));
+        let group = rules.group.iter().map(|r| r.key.clone()).zip(&hits.group);
+        let group = group.map(|(key, n)| ("group", key, *n));
+        events
+            .chain(identify)
+            .chain(group)
+            .map(|(section, key, matched)| RuleUse {
+                section,
+                key,
+                matched,
+            })
+            .collect()
+    }
 }
 
 /// The distinct people and companies seen.
@@ -154,7 +191,25 @@ impl Tally {
             report["distinct_users"] = json!(distinct.users.len());
             report["distinct_companies"] = json!(distinct.companies.len());
         }
+        if !self.rules.is_empty() {
+            let rules: Vec<Value> = self
+                .rules
+                .iter()
+                .map(|r| json!({"section": r.section, "key": r.key, "matched": r.matched}))
+                .collect();
+            let unmatched: Vec<String> = self.unmatched_rules().collect();
+            report["rules"] = json!(rules);
+            report["unmatched_rules"] = json!(unmatched);
+        }
         report
+    }
+
+    /// The rules that applied to no message, as `[section] key`.
+    fn unmatched_rules(&self) -> impl Iterator<Item = String> + '_ {
+        self.rules
+            .iter()
+            .filter(|r| r.matched == 0)
+            .map(|r| format!("[{}] {}", r.section, r.key))
     }
 
     fn routes_json(&self) -> Value {
@@ -196,6 +251,21 @@ impl Tally {
         match (self.earliest, self.latest) {
             (Some(first), Some(last)) => writeln!(out, "event times   {first} … {last}")?,
             _ => writeln!(out, "event times   none")?,
+        }
+        if !self.rules.is_empty() {
+            writeln!(out, "mapping rules")?;
+            for rule in &self.rules {
+                let name = format!("[{}] {}", rule.section, rule.key);
+                writeln!(out, "  {name:<40}{:>10}", rule.matched)?;
+            }
+            let unmatched: Vec<String> = self.unmatched_rules().collect();
+            if !unmatched.is_empty() {
+                writeln!(
+                    out,
+                    "warning: these rules matched nothing: {}",
+                    unmatched.join(", ")
+                )?;
+            }
         }
         if self.no_time > 0 {
             writeln!(

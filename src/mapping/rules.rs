@@ -1,0 +1,508 @@
+//! The mapping file (`--map`, SPEC §11): per-event actions, weights and
+//! drops, and trait → field mappings for end-user and company upserts. This
+//! module parses the TOML text and answers the mapping's questions; every
+//! mistake in the file is found here, before any input is read, with its
+//! line and key.
+//!
+//! Pure: the caller reads the file.
+
+use serde_json::{Number, Value};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use crate::segment::lookup::normal_key;
+
+/// A mistake in the mapping file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleError {
+    /// 1-based line in the file.
+    pub line: usize,
+    /// The key, as `[events] "Signed In".weight`.
+    pub key: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for RuleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}: {}", self.line, self.message)
+        } else {
+            write!(f, "{}: {}: {}", self.line, self.key, self.message)
+        }
+    }
+}
+
+/// What an `[events]` entry does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRule {
+    /// The key as written: an event name, an action, or a `*` pattern.
+    pub key: String,
+    pub action: Option<String>,
+    /// As written: `5` stays an integer, `0.5` a float.
+    pub weight: Option<Number>,
+    pub drop: bool,
+}
+
+/// Where a mapped trait goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A Planhat field; `list` for the fields that hold arrays.
+    Field { name: &'static str, list: bool },
+    /// `custom.<name>`.
+    Custom(String),
+}
+
+/// One `[identify]` or `[group]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldRule {
+    /// The trait as written.
+    pub key: String,
+    /// The trait in the lookup's normal form (SPEC §5).
+    pub normal: String,
+    pub target: Target,
+}
+
+/// A parsed mapping file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rules {
+    /// `Some("")` omits the source; `None` leaves the default.
+    pub source_label: Option<String>,
+    /// In file order, which is the order patterns are tried in.
+    pub events: Vec<EventRule>,
+    pub identify: Vec<FieldRule>,
+    pub group: Vec<FieldRule>,
+}
+
+/// Planhat's end-user fields a trait may fill (identity fields excluded).
+const END_USER_FIELDS: [(&str, bool); 9] = [
+    ("firstName", false),
+    ("lastName", false),
+    ("position", false),
+    ("phone", false),
+    ("tags", true),
+    ("featured", false),
+    ("primary", false),
+    ("archived", false),
+    ("otherEmails", true),
+];
+
+/// Planhat's company fields a trait may fill.
+const COMPANY_FIELDS: [(&str, bool); 7] = [
+    ("name", false),
+    ("phase", false),
+    ("status", false),
+    ("domains", true),
+    ("tags", true),
+    ("owner", false),
+    ("coOwner", false),
+];
+
+const IDENTITY_FIELDS: [&str; 4] = ["externalId", "email", "companyId", "sourceId"];
+
+impl Rules {
+    /// Parses a mapping file's text.
+    pub fn parse(text: &str) -> Result<Rules, RuleError> {
+        let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        let document = DeTable::parse(text).map_err(|error| RuleError {
+            line: error.span().map_or(1, |span| line_of(span.start)),
+            key: String::new(),
+            message: error.message().trim().to_owned(),
+        })?;
+        let mut rules = Rules::default();
+        for (key, value) in document.get_ref() {
+            let fail = |key: String, message: String| RuleError {
+                line: line_of(value.span().start),
+                key,
+                message,
+            };
+            match (key.get_ref().as_ref(), value.get_ref()) {
+                ("source_label", DeValue::String(label)) => {
+                    rules.source_label = Some(label.to_string())
+                }
+                ("source_label", _) => {
+                    return Err(fail("source_label".into(), "must be a string".into()));
+                }
+                ("events", DeValue::Table(table)) => rules.events = events(table, &line_of)?,
+                ("identify", DeValue::Table(table)) => {
+                    rules.identify = fields(table, "identify", &END_USER_FIELDS, &line_of)?
+                }
+                ("group", DeValue::Table(table)) => {
+                    rules.group = fields(table, "group", &COMPANY_FIELDS, &line_of)?
+                }
+                (name @ ("events" | "identify" | "group"), _) => {
+                    return Err(fail(format!("[{name}]"), "must be a table".into()));
+                }
+                (other, _) => {
+                    return Err(fail(
+                        other.to_owned(),
+                        "unknown key; the file holds source_label, [events], [identify] and [group]".into(),
+                    ));
+                }
+            }
+        }
+        Ok(rules)
+    }
+
+    /// The `[events]` rule for a track event name or a page/screen action:
+    /// an exact key first, else the first pattern in file order. Returns
+    /// its index too, for counting.
+    pub fn event(&self, name: &str) -> Option<(usize, &EventRule)> {
+        let exact = self
+            .events
+            .iter()
+            .position(|rule| !rule.key.contains('*') && rule.key == name);
+        let index = exact.or_else(|| {
+            self.events
+                .iter()
+                .position(|rule| rule.key.contains('*') && glob_matches(&rule.key, name))
+        })?;
+        Some((index, &self.events[index]))
+    }
+}
+
+/// Whether `name` matches `pattern`, where `*` is any run of characters.
+fn glob_matches(pattern: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if parts.len() == 1 {
+        return pattern == name;
+    }
+    if !name.starts_with(first) || name.len() < first.len() + last.len() || !name.ends_with(last) {
+        return false;
+    }
+    let mut rest = &name[first.len()..name.len() - last.len()];
+    for middle in &parts[1..parts.len() - 1] {
+        match rest.find(middle) {
+            Some(at) => rest = &rest[at + middle.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+fn events(table: &DeTable, line_of: &dyn Fn(usize) -> usize) -> Result<Vec<EventRule>, RuleError> {
+    let mut rules = Vec::new();
+    for (key, value) in table {
+        let name = key.get_ref().to_string();
+        let label = format!("[events] {name:?}");
+        let fail = |at: &Spanned<DeValue>, suffix: &str, message: &str| RuleError {
+            line: line_of(at.span().start),
+            key: format!("{label}{suffix}"),
+            message: message.to_owned(),
+        };
+        if name.is_empty() {
+            return Err(fail(value, "", "an empty event name matches nothing"));
+        }
+        if name.contains("**") {
+            return Err(fail(
+                value,
+                "",
+                "bad pattern: use a single * for any run of characters",
+            ));
+        }
+        let DeValue::Table(entry) = value.get_ref() else {
+            return Err(fail(
+                value,
+                "",
+                "must be a table such as { action = \"...\", weight = 2 } or { drop = true }",
+            ));
+        };
+        let mut rule = EventRule {
+            key: name.clone(),
+            action: None,
+            weight: None,
+            drop: false,
+        };
+        for (field, setting) in entry {
+            let suffix = format!(".{}", field.get_ref());
+            match (field.get_ref().as_ref(), setting.get_ref()) {
+                ("action", DeValue::String(action)) if !action.is_empty() => {
+                    rule.action = Some(action.to_string())
+                }
+                ("action", _) => return Err(fail(setting, &suffix, "must be a non-empty string")),
+                ("weight", number) => {
+                    rule.weight = Some(
+                        positive_number(number)
+                            .ok_or_else(|| fail(setting, &suffix, "must be a positive number"))?,
+                    );
+                }
+                ("drop", DeValue::Boolean(drop)) => rule.drop = *drop,
+                ("drop", _) => return Err(fail(setting, &suffix, "must be true or false")),
+                (other, _) => {
+                    return Err(fail(
+                        setting,
+                        &format!(".{other}"),
+                        "unknown key; an event entry holds action, weight and drop",
+                    ));
+                }
+            }
+        }
+        if rule.drop && (rule.action.is_some() || rule.weight.is_some()) {
+            return Err(fail(
+                value,
+                "",
+                "drop = true cannot be combined with action or weight",
+            ));
+        }
+        if !rule.drop && rule.action.is_none() && rule.weight.is_none() {
+            return Err(fail(
+                value,
+                "",
+                "sets nothing: give action, weight or drop = true",
+            ));
+        }
+        rules.push(rule);
+    }
+    Ok(rules)
+}
+
+/// A TOML number above zero, kept as written.
+fn positive_number(value: &DeValue) -> Option<Number> {
+    match value {
+        DeValue::Integer(integer) => {
+            let digits = integer.as_str().replace('_', "");
+            let n = i64::from_str_radix(&digits, integer.radix()).ok()?;
+            (n > 0).then(|| Number::from(n))
+        }
+        DeValue::Float(float) => {
+            let n: f64 = float.as_str().replace('_', "").parse().ok()?;
+            (n.is_finite() && n > 0.0)
+                .then_some(())
+                .and_then(|()| Number::from_f64(n))
+        }
+        _ => None,
+    }
+}
+
+fn fields(
+    table: &DeTable,
+    section: &str,
+    allowed: &[(&'static str, bool)],
+    line_of: &dyn Fn(usize) -> usize,
+) -> Result<Vec<FieldRule>, RuleError> {
+    let mut rules: Vec<FieldRule> = Vec::new();
+    for (key, value) in table {
+        let name = key.get_ref().to_string();
+        let fail = |message: String| RuleError {
+            line: line_of(value.span().start),
+            key: format!("[{section}] {name}"),
+            message,
+        };
+        let DeValue::String(target) = value.get_ref() else {
+            return Err(fail(
+                "must be a field name such as \"position\" or \"custom.Plan\"".into(),
+            ));
+        };
+        let target = match target.strip_prefix("custom.") {
+            Some("") => return Err(fail("custom. needs a field name after it".into())),
+            Some(custom) => Target::Custom(custom.to_owned()),
+            None if IDENTITY_FIELDS.contains(&target.as_ref()) => {
+                return Err(fail(format!(
+                    "{target} identifies the record and cannot be mapped"
+                )));
+            }
+            None => match allowed.iter().find(|(field, _)| *field == target.as_ref()) {
+                Some((field, list)) => Target::Field {
+                    name: field,
+                    list: *list,
+                },
+                None => {
+                    let names: Vec<&str> = allowed.iter().map(|(field, _)| *field).collect();
+                    return Err(fail(format!(
+                        "Planhat has no field {target:?} here; use one of {} or custom.<name>",
+                        names.join(", ")
+                    )));
+                }
+            },
+        };
+        let normal = normal_key(&name);
+        if normal.is_empty() {
+            return Err(fail("a trait name needs letters or digits".into()));
+        }
+        if let Some(other) = rules.iter().find(|rule| rule.normal == normal) {
+            return Err(fail(format!(
+                "the same trait as {:?} (names are compared without case and punctuation)",
+                other.key
+            )));
+        }
+        rules.push(FieldRule {
+            key: name,
+            normal,
+            target,
+        });
+    }
+    Ok(rules)
+}
+
+/// A mapped trait's value for its target (SPEC §11): `None` when the trait
+/// is absent or empty. A list field turns a single value into a
+/// one-element array; other values are kept when they are scalars or arrays
+/// of scalars, and written as JSON text otherwise, as `custom` does.
+pub fn field_value(value: &Value, target: &Target) -> Option<Value> {
+    let is_scalar = |v: &Value| matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_));
+    let empty = match value {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(items) => items.is_empty(),
+        Value::Object(map) => map.is_empty(),
+        _ => false,
+    };
+    if empty {
+        return None;
+    }
+    let kept = match value {
+        Value::Array(items) if items.iter().all(is_scalar) => value.clone(),
+        Value::Array(_) | Value::Object(_) => Value::String(value.to_string()),
+        _ => value.clone(),
+    };
+    Some(match (target, kept) {
+        (Target::Field { list: true, .. }, Value::Array(items)) => Value::Array(items),
+        (Target::Field { list: true, .. }, single) => Value::Array(vec![single]),
+        (_, kept) => kept,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const EXAMPLE: &str = r#"source_label = "Segment"          # §5.2 source; "" omits it
+
+[events]
+"Signed In"            = { action = "Logged in" }
+"Report Built"         = { weight = 5 }
+"Application Backgrounded" = { drop = true }
+"Viewed * Page"        = { weight = 0.5 }
+"Viewed Reports Page"  = { action = "Opened Reports", weight = 2 }
+"*"                    = { weight = 1 }
+
+[identify]
+job_title = "position"
+plan      = "custom.Plan"
+
+[group]
+arr       = "custom.ARR"
+domain    = "domains"
+"#;
+
+    fn error(text: &str) -> RuleError {
+        Rules::parse(text).expect_err("the file is refused")
+    }
+
+    #[test]
+    fn the_spec_example_parses() {
+        let rules = Rules::parse(EXAMPLE).unwrap();
+        assert_eq!(rules.source_label.as_deref(), Some("Segment"));
+        assert_eq!(rules.events.len(), 6);
+        assert_eq!(rules.events[1].weight, Some(Number::from(5)));
+        assert_eq!(rules.events[3].weight, Number::from_f64(0.5));
+        assert!(rules.events[2].drop);
+        assert_eq!(
+            rules.identify[0].target,
+            Target::Field {
+                name: "position",
+                list: false
+            }
+        );
+        assert_eq!(rules.identify[1].target, Target::Custom("Plan".into()));
+        assert_eq!(
+            rules.group[1].target,
+            Target::Field {
+                name: "domains",
+                list: true
+            }
+        );
+        assert_eq!(rules.group[1].normal, "domain");
+    }
+
+    #[test]
+    fn exact_names_win_over_patterns_and_patterns_go_in_file_order() {
+        let rules = Rules::parse(EXAMPLE).unwrap();
+        let action = |name: &str| rules.event(name).map(|(i, _)| rules.events[i].key.clone());
+        assert_eq!(
+            action("Viewed Reports Page").as_deref(),
+            Some("Viewed Reports Page")
+        );
+        assert_eq!(action("Viewed Docs Page").as_deref(), Some("Viewed * Page"));
+        assert_eq!(action("Viewed  Page").as_deref(), Some("Viewed * Page"));
+        assert_eq!(action("Report Built").as_deref(), Some("Report Built"));
+        assert_eq!(
+            action("report built").as_deref(),
+            Some("*"),
+            "names are case-sensitive"
+        );
+        assert_eq!(action("Loaded a Screen").as_deref(), Some("*"));
+    }
+
+    #[test]
+    fn glob_matches_any_run_including_none() {
+        assert!(glob_matches("Viewed * Page", "Viewed Docs Page"));
+        assert!(glob_matches("Viewed *Page", "Viewed Page"));
+        assert!(glob_matches("*Built", "Report Built"));
+        assert!(glob_matches("Order*", "Order"));
+        assert!(glob_matches("a*b*c", "a-b-b-c"));
+        assert!(!glob_matches("a*b*c", "a-c-b"));
+        assert!(!glob_matches("ab*ba", "aba"));
+        assert!(!glob_matches("Viewed * Page", "Viewed Docs Screen"));
+    }
+
+    #[test]
+    fn configuration_errors_name_the_line_and_key() {
+        let e = error("[events]\n\"A\" = { weight = 0 }\n");
+        assert_eq!((e.line, e.key.as_str()), (2, "[events] \"A\".weight"));
+        assert!(e.message.contains("positive"));
+        let e = error("[events]\n\"A\" = { weight = -1.5 }\n");
+        assert!(e.message.contains("positive"), "{e}");
+        let e = error("[events]\n\"A\" = { wieght = 2 }\n");
+        assert_eq!(e.key, "[events] \"A\".wieght");
+        let e = error("source_label = \"x\"\n\n[identify]\njob = \"jobTitle\"\n");
+        assert_eq!((e.line, e.key.as_str()), (4, "[identify] job"));
+        assert!(e.message.contains("position"), "{e}");
+        let e = error("[identify]\nmail = \"email\"\n");
+        assert!(e.message.contains("identifies"), "{e}");
+        let e = error("[group]\nx = \"custom.\"\n");
+        assert!(e.message.contains("custom."), "{e}");
+        let e = error("[events]\n\"Viewed ** Page\" = { weight = 2 }\n");
+        assert!(e.message.contains("pattern"), "{e}");
+        let e = error("mapping = 1\n");
+        assert_eq!((e.line, e.key.as_str()), (1, "mapping"));
+        let e = error("[events]\n\"A\" = { drop = true, weight = 2 }\n");
+        assert!(e.message.contains("drop"), "{e}");
+        let e = error("[identify]\njob_title = \"position\"\nJobTitle = \"phone\"\n");
+        assert_eq!(e.line, 3);
+        let e = error("[events\n");
+        assert_eq!(e.line, 1);
+        assert!(!e.message.is_empty());
+    }
+
+    #[test]
+    fn mapped_values_fit_their_target() {
+        let list = Target::Field {
+            name: "tags",
+            list: true,
+        };
+        let plain = Target::Field {
+            name: "position",
+            list: false,
+        };
+        let custom = Target::Custom("X".into());
+        assert_eq!(field_value(&json!("a"), &list), Some(json!(["a"])));
+        assert_eq!(
+            field_value(&json!(["a", "b"]), &list),
+            Some(json!(["a", "b"]))
+        );
+        assert_eq!(field_value(&json!("CFO"), &plain), Some(json!("CFO")));
+        assert_eq!(
+            field_value(&json!({"a": 1}), &custom),
+            Some(json!("{\"a\":1}"))
+        );
+        assert_eq!(
+            field_value(&json!([1, {"a": 1}]), &custom),
+            Some(json!("[1,{\"a\":1}]"))
+        );
+        assert_eq!(field_value(&json!(12), &custom), Some(json!(12)));
+        assert_eq!(field_value(&json!(""), &custom), None);
+        assert_eq!(field_value(&json!([]), &list), None);
+    }
+}
