@@ -39,6 +39,7 @@ complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l analytics-url -d 'Base URL of the analytics API [default: https://analytics.planhat.com]' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l source-label -d 'The `source` written on every item; an empty label omits it [default: the mapping file\'s source_label, else Segment]' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l map -d 'A mapping file (TOML): event actions, weights and drops, and trait → field mappings. See examples/planhat-map.toml' -r -F
+complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l shard -d 'Keep only shard K of N (K from 0), split by a stable hash of each user\'s identity, to run N processes side by side' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l dedupe-window -d 'Skip a message whose messageId is among the last N distinct ones; 0 turns deduplication off' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l types -d 'Keep only these message types (comma-separated)' -r -f -a "identify\t''
 track\t''
@@ -61,6 +62,7 @@ complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l
 always\t''
 never\t''"
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l summary-json -d 'Also write the final summary as JSON to this file' -r -F
+complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l receiver -d 'Hand each message to Planhat\'s own Segment receiver (https://<SUBDOMAIN>.planhat.com/dock/segment) instead of translating it'
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l ignore-integrations -d 'Send messages even when their `integrations` object turns Planhat off'
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l dry-run -d 'Print the requests that would be sent, one JSON object per line, and send nothing. Needs no token'
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l pretty -d 'Indent --dry-run output'
@@ -76,6 +78,7 @@ complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l analytics-url -d 'Base URL of the analytics API [default: https://analytics.planhat.com]' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l source-label -d 'The `source` written on every item; an empty label omits it [default: the mapping file\'s source_label, else Segment]' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l map -d 'A mapping file (TOML): event actions, weights and drops, and trait → field mappings. See examples/planhat-map.toml' -r -F
+complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l shard -d 'Keep only shard K of N (K from 0), split by a stable hash of each user\'s identity, to run N processes side by side' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l dedupe-window -d 'Skip a message whose messageId is among the last N distinct ones; 0 turns deduplication off' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l types -d 'Keep only these message types (comma-separated)' -r -f -a "identify\t''
 track\t''
@@ -86,6 +89,7 @@ alias\t''
 delete\t''"
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l since -d 'Keep only events at or after this time (RFC 3339 or a date, UTC when no zone is given)' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l until -d 'Keep only events before this time' -r
+complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l receiver -d 'Hand each message to Planhat\'s own Segment receiver (https://<SUBDOMAIN>.planhat.com/dock/segment) instead of translating it'
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l ignore-integrations -d 'Send messages even when their `integrations` object turns Planhat off'
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l json -d 'Print the report as one JSON object'
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -s h -l help -d 'Print help'

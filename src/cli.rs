@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::mapping::checks::Shard;
+
 /// Deliver Segment analytics events to Planhat.
 ///
 /// Reads Segment messages as newline-delimited JSON (files, folders of S3
@@ -109,6 +111,16 @@ pub struct MappingArgs {
     /// mappings. See examples/planhat-map.toml.
     #[arg(long, env = "PLANHAT_MAP", value_name = "PATH")]
     pub map: Option<PathBuf>,
+
+    /// Hand each message to Planhat's own Segment receiver
+    /// (https://<SUBDOMAIN>.planhat.com/dock/segment) instead of translating it.
+    #[arg(long, env = "PLANHAT_RECEIVER")]
+    pub receiver: bool,
+
+    /// Keep only shard K of N (K from 0), split by a stable hash of each user's
+    /// identity, to run N processes side by side.
+    #[arg(long, env = "PLANHAT_SHARD", value_name = "K/N", value_parser = Shard::parse)]
+    pub shard: Option<Shard>,
 
     /// Send messages even when their `integrations` object turns Planhat off.
     #[arg(long, env = "PLANHAT_IGNORE_INTEGRATIONS")]

@@ -162,6 +162,8 @@ fn common(args: MappingArgs) -> Result<Common> {
         profiles: api_token.is_some(),
         source_label: Some(source_label).filter(|label| !label.is_empty()),
         rules,
+        receiver: args.receiver,
+        shard: args.shard,
         ignore_integrations: args.ignore_integrations,
         dedupe_window: args.dedupe_window,
         filters,

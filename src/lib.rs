@@ -101,6 +101,7 @@ fn validate(
         return Ok(Status::Interrupted);
     }
     pipeline.report.finish();
+    pipeline.report.tally.shard = pipeline.mapper.shard().map(|s| (s.index, s.count));
     let (rules, hits) = pipeline.mapper.rule_hits();
     pipeline.report.tally.rules = report::RuleUse::list(rules, hits);
     let tally = &pipeline.report.tally;
@@ -366,6 +367,10 @@ impl<'a, 'w> Pipeline<'a, 'w> {
         for parsed in segment::parse_line(text) {
             let message = match parsed {
                 Ok(message) => message,
+                Err(_) if !self.mapper.owns_unparsed(text) => {
+                    self.report.tally.other_shards += 1;
+                    continue;
+                }
                 Err(error) => {
                     let reason = match error {
                         LineError::InvalidJson(_) => Reject::InvalidJson,
@@ -375,6 +380,11 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                     continue;
                 }
             };
+            let mapped = self.mapper.map(&message);
+            if mapped.outcome == Outcome::OtherShard {
+                self.report.tally.other_shards += 1;
+                continue;
+            }
             self.report
                 .tally
                 .count_type(message.kind.as_ref().map_or("unknown", |k| k.name()));
@@ -386,8 +396,8 @@ impl<'a, 'w> Pipeline<'a, 'w> {
             } else {
                 text
             };
-            let mapped = self.mapper.map(&message);
             match mapped.outcome {
+                Outcome::OtherShard => {}
                 Outcome::Send(item) => {
                     count_item(&mut self.report.tally, &item, mapped.time);
                     if let Some(delivery) = &mut self.delivery {
@@ -445,6 +455,7 @@ fn count_item(tally: &mut Tally, item: &Item, time: Option<segment::time::EventT
             user.who.company.as_deref(),
         ),
         Item::Company(company) => (None, Some(company.external_id.as_str())),
+        Item::Receiver(forward) => (forward.user_id.as_deref(), forward.company.as_deref()),
     };
     if let Some(distinct) = &mut tally.distinct {
         if let Some(user) = user {

@@ -717,3 +717,18 @@ fn the_source_label_flag_wins_over_the_mapping_file() {
     assert_eq!(run(&["--source-label", "Flag"]), Some(Value::from("Flag")));
     assert_eq!(run(&["--source-label", ""]), None);
 }
+
+#[test]
+fn validate_in_receiver_mode_counts_the_receiver_route() {
+    let output = bin()
+        .current_dir(repo(""))
+        .args(["validate", "--json", "--receiver", "examples/events.ndjson"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_str(&stdout_of(&output)).unwrap();
+    assert_eq!(
+        report["routes"]["receiver"], 11,
+        "identify, group, track, page and screen each go alone"
+    );
+    assert_eq!(report["routes"]["activity"], 0);
+}

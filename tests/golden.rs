@@ -9,11 +9,13 @@ use std::path::Path;
 
 use crate::support::{bin, fixture, stderr_of, stdout_of};
 
-/// The token modes of SPEC §5: without an API token identify and group are
-/// activities or skipped; with one they are profile upserts.
-const MODES: [(&str, &[&str]); 2] = [
+/// The modes of SPEC §5: without an API token identify and group are
+/// activities or skipped; with one they are profile upserts; with
+/// `--receiver` every message goes to Planhat's Segment receiver (§5.6).
+const MODES: [(&str, &[&str]); 3] = [
     ("activities", &[]),
     ("profiles", &["--api-token", "golden-api-token"]),
+    ("receiver", &["--receiver"]),
 ];
 
 fn check(expected_path: &Path, actual: &str) -> Option<String> {

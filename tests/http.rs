@@ -83,8 +83,6 @@ pub(crate) fn send(mock: &MockPlanhat, clock: &FakeClock, dir: &Path, extra: &[&
         "send".into(),
         "--tenant-token".into(),
         TENANT.into(),
-        "--api-url".into(),
-        mock.url(),
         "--analytics-url".into(),
         mock.url(),
         "--progress".into(),
@@ -92,6 +90,9 @@ pub(crate) fn send(mock: &MockPlanhat, clock: &FakeClock, dir: &Path, extra: &[&
         "--failed".into(),
         dir.join("failed.ndjson").display().to_string(),
     ];
+    if !extra.contains(&"--api-url") {
+        args.extend(["--api-url".to_owned(), mock.url()]);
+    }
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     let cli = segment_planhat::cli::Cli::try_parse_from(args).expect("test arguments parse");
     let config = segment_planhat::config::resolve(cli).expect("test settings resolve");
@@ -611,4 +612,58 @@ fn tokens_never_appear_in_outputs_summary_or_failed_file() {
         .unwrap();
     let all = stdout_of(&output) + &stderr_of(&output);
     assert!(!all.contains(TENANT) && !all.contains(API), "{all}");
+}
+
+#[test]
+fn receiver_mode_posts_each_message_alone_with_basic_auth_and_paced() {
+    let mock = mock();
+    mock.poison("POISON");
+    let dir = tempfile::tempdir().unwrap();
+    let lines = vec![
+        json!({"type":"identify","userId":7,"traits":{"email":"a@x.io","company":{"id":"c1"}},"writeKey":"wk"}),
+        json!({"type":"page","userId":"7","name":"Home"}),
+        json!({"type":"track","userId":"7","event":"POISON"}),
+        json!({"type":"group","userId":"7","groupId":"c1","traits":{"name":"C"}}),
+    ];
+    let input = write_input(dir.path(), &lines);
+    let clock = FakeClock::new();
+    // Both URLs reach the mock; the receiver counts as the main API (paced)
+    // because --api-url is not the analytics base.
+    let other = mock.url().replace("127.0.0.1", "localhost");
+    let args = [
+        "--receiver",
+        "--api-rate",
+        "60",
+        "--api-url",
+        &other,
+        input.to_str().unwrap(),
+    ];
+    let outcome = send(&mock, &clock, dir.path(), &args);
+    assert_eq!(
+        outcome.result.unwrap(),
+        Status::Problems,
+        "{}",
+        outcome.stderr
+    );
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 4, "one request per message");
+    let basic = segment_planhat::sender::http::basic_credentials(TENANT);
+    assert!(requests.iter().all(|r| r.path == "/dock/segment" && r.header("authorization") == Some(basic.as_str())));
+    let delivered = mock.delivered_items();
+    assert_eq!(delivered.len(), 3);
+    assert_eq!(delivered[0]["userId"], "7");
+    assert_eq!(delivered[0]["user_id"], "7");
+    assert!(delivered[0].get("writeKey").is_none());
+    assert_eq!(delivered[1]["type"], "track");
+    assert_eq!(delivered[1]["event"], "Viewed Home Page");
+    assert_eq!(delivered[1]["traits"]["companyId"], "c1");
+    assert_eq!(delivered[2]["type"], "group");
+    let failed = failed_lines(dir.path());
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["_planhat"]["reason"], "http_400");
+    assert_eq!(
+        clock.sleeps(),
+        [Duration::from_secs(1); 3],
+        "60 a minute: a second apart"
+    );
 }

@@ -86,6 +86,42 @@ fn all_switch(integrations: &Map<String, Value>) -> Option<bool> {
         .find_map(|key| integrations.get(*key).and_then(Value::as_bool))
 }
 
+/// One of N shards of the input (SPEC §10): a message belongs to shard
+/// `index` when the FNV-1a 64 hash of its identity's UTF-8 bytes, modulo
+/// `count`, is `index`. The hash never changes, so every machine and
+/// version agrees on the split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// Counted from 0, as Kubernetes' JOB_COMPLETION_INDEX is.
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Shard {
+    /// Reads `K/N`, with 0 ≤ K < N.
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let usage = || {
+            format!(
+                "{text:?} is not K/N: give this shard's number K (from 0) and the count N, as 0/3"
+            )
+        };
+        let (index, count) = text.split_once('/').ok_or_else(usage)?;
+        let index: u64 = index.trim().parse().map_err(|_| usage())?;
+        let count: u64 = count.trim().parse().map_err(|_| usage())?;
+        if count == 0 || index >= count {
+            return Err(format!(
+                "shard {index}/{count} does not exist: K counts from 0 and must be below N"
+            ));
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Whether the message with this identity belongs to this shard.
+    pub fn owns(&self, identity: &[u8]) -> bool {
+        fnv1a64(identity) % self.count == self.index
+    }
+}
+
 /// The `--types`, `--since` and `--until` filters (SPEC §5.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Filters {
@@ -191,6 +227,30 @@ mod tests {
         assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
         assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn shards_are_read_from_k_slash_n() {
+        assert_eq!(Shard::parse("0/3"), Ok(Shard { index: 0, count: 3 }));
+        assert_eq!(Shard::parse("2/3"), Ok(Shard { index: 2, count: 3 }));
+        for bad in ["3/3", "1/0", "1", "a/3", "-1/3", "1/3/4", ""] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_identity_belongs_to_exactly_one_shard_and_the_split_is_stable() {
+        let shards: Vec<Shard> = (0..3).map(|index| Shard { index, count: 3 }).collect();
+        for id in ["u_1", "u_2", "ana@x.io", "", "🚀"] {
+            assert_eq!(
+                shards.iter().filter(|s| s.owns(id.as_bytes())).count(),
+                1,
+                "{id}"
+            );
+        }
+        // FNV-1a 64 of "a" is 0xaf63dc4c8601ec8c: fixed forever.
+        assert_eq!(0xaf63_dc4c_8601_ec8c_u64 % 3, 1);
+        assert!(shards[1].owns(b"a"));
     }
 
     #[test]

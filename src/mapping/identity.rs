@@ -42,12 +42,31 @@ pub fn user_key(who: &Who) -> Option<&str> {
     who.external_id.as_deref().or(who.email.as_deref())
 }
 
+/// The identity that decides a message's shard (SPEC §10): externalId,
+/// else email, else anonymousId, else messageId. For a group call it is the
+/// member's `userId`, since its traits describe the company; a user's group
+/// calls then land in the same shard as the user's events.
+pub fn shard_key(message: &Message) -> Option<String> {
+    let user = match message.kind {
+        Ok(Kind::Group) => id_text(message.get("userId")),
+        _ => external_id(message).or_else(|| email(message, message.traits())),
+    };
+    user.or_else(|| id_text(message.get("anonymousId")))
+        .or_else(|| message.message_id())
+}
+
+/// `userId`, else the `userId`/`user_id` trait, else the `id` trait.
+fn external_id(message: &Message) -> Option<String> {
+    let traits = message.traits();
+    id_text(message.get("userId"))
+        .or_else(|| id_text(traits.and_then(|t| find(t, "userid"))))
+        .or_else(|| id_text(traits.and_then(|t| find(t, "id"))))
+}
+
 /// Resolves who a track, page, screen or identify message is about.
 pub fn resolve(message: &Message, memory: &CompanyMemory) -> Who {
     let traits = message.traits();
-    let external_id = id_text(message.get("userId"))
-        .or_else(|| id_text(traits.and_then(|t| find(t, "userid"))))
-        .or_else(|| id_text(traits.and_then(|t| find(t, "id"))));
+    let external_id = external_id(message);
     let mut who = Who {
         email: email(message, traits),
         name: name(traits),

@@ -13,11 +13,11 @@ pub mod rules;
 
 use serde_json::Value;
 
-use crate::planhat::items::{Activity, Info, Item, Who};
+use crate::planhat::items::{Activity, Forward, Info, Item, Who};
 use crate::segment::lookup::text;
 use crate::segment::time::{BadTimestamp, EventTime, message_time};
 use crate::segment::{Kind, Message};
-use checks::{DedupeWindow, Filters};
+use checks::{DedupeWindow, Filters, Shard};
 use identity::CompanyMemory;
 use rules::{EventRule, Rules};
 
@@ -35,6 +35,10 @@ pub struct Options {
     pub filters: Filters,
     /// The mapping file's rules (SPEC §11); empty without `--map`.
     pub rules: Rules,
+    /// Hand messages to Planhat's Segment receiver (SPEC §5.6).
+    pub receiver: bool,
+    /// Keep only this shard's messages (SPEC §10).
+    pub shard: Option<Shard>,
 }
 
 impl Default for Options {
@@ -46,6 +50,8 @@ impl Default for Options {
             dedupe_window: 1_000_000,
             filters: Filters::default(),
             rules: Rules::default(),
+            receiver: false,
+            shard: None,
         }
     }
 }
@@ -139,6 +145,8 @@ pub enum Outcome<'m> {
     Send(Item<'m>),
     Skip(Skip),
     Reject(Reject, String),
+    /// Another shard's message (`--shard`): not this run's to count or send.
+    OtherShard,
 }
 
 /// A message's outcome with the facts reports count.
@@ -181,6 +189,17 @@ impl Mapper {
         }
     }
 
+    /// Whether a line that is not a message belongs to this shard: one shard
+    /// only reports it, the one its text hashes to.
+    pub fn owns_unparsed(&self, line: &[u8]) -> bool {
+        self.options.shard.is_none_or(|shard| shard.owns(line))
+    }
+
+    /// The shard this mapper keeps, if any.
+    pub fn shard(&self) -> Option<Shard> {
+        self.options.shard
+    }
+
     /// The mapping file's rules and how often each applied so far.
     pub fn rule_hits(&self) -> (&Rules, &RuleHits) {
         (&self.options.rules, &self.hits)
@@ -189,6 +208,14 @@ impl Mapper {
     /// Decides and builds what `message` becomes. The checks run in SPEC
     /// §5.5's order and the first that applies decides.
     pub fn map<'m>(&'m mut self, message: &'m Message) -> Mapped<'m> {
+        if let Some(shard) = self.options.shard
+            && !shard.owns(identity::shard_key(message).unwrap_or_default().as_bytes())
+        {
+            return Mapped {
+                outcome: Outcome::OtherShard,
+                time: None,
+            };
+        }
         let time = message_time(&message.fields);
         let usable_time = time.as_ref().ok().copied().flatten();
         let outcome = self.decide(message, time);
@@ -263,7 +290,7 @@ impl Mapper {
             if let Some(company) = identity::traits_company(message.traits()) {
                 memory.learn(user, &company);
             }
-            if options.profiles {
+            if options.profiles && !options.receiver {
                 let rules = &options.rules.identify;
                 let user =
                     profile::end_user(who, message.traits(), source, rules, &mut hits.identify);
@@ -276,6 +303,20 @@ impl Mapper {
         };
         if kind == Kind::Track && action.is_none() {
             return Outcome::Reject(Reject::NoEvent, "track has no \"event\" name".into());
+        }
+        if options.receiver {
+            let renamed = rule.and_then(|rule| rule.action.clone());
+            let event = match kind {
+                Kind::Track => renamed,
+                _ => renamed.or(action),
+            };
+            return Outcome::Send(Item::Receiver(Forward {
+                message,
+                kind,
+                user_id: who.external_id,
+                company: who.company,
+                event,
+            }));
         }
         Outcome::Send(Item::Activity(activity(
             kind, message, who, date, source, action, rule,
@@ -296,6 +337,15 @@ fn group<'m>(
     };
     if let Some(user) = crate::segment::lookup::id_text(message.get("userId")) {
         memory.learn(&user, &group_id);
+    }
+    if options.receiver {
+        return Outcome::Send(Item::Receiver(Forward {
+            message,
+            kind: Kind::Group,
+            user_id: crate::segment::lookup::id_text(message.get("userId")),
+            company: Some(group_id),
+            event: None,
+        }));
     }
     if !options.profiles {
         return Outcome::Skip(Skip::GroupAssociation);

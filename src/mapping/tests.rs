@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::segment::parse_line;
+use checks::Shard;
 
 fn message(value: Value) -> Message {
     parse_line(value.to_string().as_bytes())
@@ -31,6 +32,7 @@ fn run(options: Options, messages: &[Value]) -> Vec<Value> {
             }
             Outcome::Skip(reason) => json!(reason.name()),
             Outcome::Reject(reason, _) => json!(reason.name()),
+            Outcome::OtherShard => json!("other_shard"),
         })
         .collect()
 }
@@ -485,4 +487,55 @@ fn rule_hits_count_the_messages_each_rule_applied_to() {
         mapper.map(&m);
     }
     assert_eq!(mapper.rule_hits().1.events, [1, 2]);
+}
+
+#[test]
+fn a_shard_keeps_only_its_users_and_a_users_group_calls_follow_them() {
+    let shard = |index| Options {
+        shard: Some(Shard { index, count: 2 }),
+        ..options(false)
+    };
+    let messages = [
+        json!({"type":"group","userId":"a","groupId":"c"}),
+        json!({"type":"track","userId":"a","event":"E"}),
+        json!({"type":"track","userId":"b","event":"E"}),
+    ];
+    let kept: Vec<Vec<bool>> = (0..2)
+        .map(|k| {
+            run(shard(k), &messages)
+                .iter()
+                .map(|o| *o != json!("other_shard"))
+                .collect()
+        })
+        .collect();
+    for i in 0..3 {
+        assert!(
+            kept[0][i] ^ kept[1][i],
+            "message {i} belongs to exactly one shard"
+        );
+    }
+    assert_eq!(kept[0][0], kept[0][1], "a's group call is in a's shard");
+}
+
+#[test]
+fn receiver_mode_forwards_every_type_it_sends() {
+    let opts = Options {
+        receiver: true,
+        ..options(true)
+    };
+    let out = run(
+        opts,
+        &[
+            json!({"type":"identify","userId":"u","traits":{"email":"u@x.io"}}),
+            json!({"type":"group","groupId":"g"}),
+            json!({"type":"screen","userId":"u","name":"Home"}),
+            json!({"type":"alias","userId":"u","previousId":"a"}),
+        ],
+    );
+    assert_eq!(out[0]["route"], "receiver");
+    assert_eq!(out[0]["item"]["user_id"], "u");
+    assert_eq!(out[1]["item"]["traits"], json!({"companyId":"g"}));
+    assert_eq!(out[2]["item"]["type"], "track");
+    assert_eq!(out[2]["item"]["event"], "Viewed Home Screen");
+    assert_eq!(out[3], json!("unsupported_type"));
 }

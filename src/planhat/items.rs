@@ -7,9 +7,11 @@
 //! Pure: no I/O.
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
+use crate::segment::lookup::id_text;
 use crate::segment::time::EventTime;
+use crate::segment::{Kind, Message};
 
 /// Where an item is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -20,11 +22,18 @@ pub enum Route {
     EndUser,
     /// `PUT {api}/companies`.
     Company,
+    /// `POST {api}/dock/segment`, one message per request (SPEC §5.6).
+    Receiver,
 }
 
 impl Route {
     /// Every route, in the order reports list them.
-    pub const ALL: [Route; 3] = [Route::Activity, Route::EndUser, Route::Company];
+    pub const ALL: [Route; 4] = [
+        Route::Activity,
+        Route::EndUser,
+        Route::Company,
+        Route::Receiver,
+    ];
 
     /// The route's name in reports.
     pub fn name(self) -> &'static str {
@@ -32,7 +41,14 @@ impl Route {
             Route::Activity => "activity",
             Route::EndUser => "end_user",
             Route::Company => "company",
+            Route::Receiver => "receiver",
         }
+    }
+
+    /// Whether the route's requests carry a JSON array of items; the
+    /// receiver takes one message per request.
+    pub fn is_bulk(self) -> bool {
+        self != Route::Receiver
     }
 }
 
@@ -52,6 +68,7 @@ pub enum Item<'m> {
     Activity(Activity<'m>),
     EndUser(EndUser<'m>),
     Company(Company<'m>),
+    Receiver(Forward<'m>),
 }
 
 impl Item<'_> {
@@ -61,6 +78,7 @@ impl Item<'_> {
             Item::Activity(_) => Route::Activity,
             Item::EndUser(_) => Route::EndUser,
             Item::Company(_) => Route::Company,
+            Item::Receiver(_) => Route::Receiver,
         }
     }
 }
@@ -121,6 +139,7 @@ impl Serialize for Item<'_> {
             Item::Activity(activity) => activity.serialize(serializer),
             Item::EndUser(end_user) => end_user.serialize(serializer),
             Item::Company(company) => company.serialize(serializer),
+            Item::Receiver(forward) => forward.serialize(serializer),
         }
     }
 }
@@ -224,6 +243,81 @@ impl Serialize for Company<'_> {
         if !self.custom.is_empty() {
             map.serialize_entry("custom", &self.custom)?;
         }
+        map.end()
+    }
+}
+
+/// A Segment message for Planhat's own receiver (SPEC §5.6): the message as
+/// received, with `writeKey` and `_planhat` already gone, numeric ids as
+/// text, `type` lower-cased (`track` for page and screen, with the view's
+/// action as `event`), `user_id` added and, when a company is known,
+/// `traits.companyId`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Forward<'m> {
+    pub message: &'m Message,
+    pub kind: Kind,
+    /// The externalId, sent as `user_id`, which the receiver reads first.
+    pub user_id: Option<String>,
+    /// The company's externalId, sent as `traits.companyId`.
+    pub company: Option<String>,
+    /// A replacement `event`: the view's action, or a mapping-file action.
+    pub event: Option<String>,
+}
+
+/// Top-level ids that Segment means as text.
+const ID_FIELDS: [&str; 5] = [
+    "userId",
+    "anonymousId",
+    "groupId",
+    "previousId",
+    "messageId",
+];
+
+impl Serialize for Forward<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        let kind = match self.kind {
+            Kind::Page | Kind::Screen => "track",
+            other => other.name(),
+        };
+        let mut wrote_traits = false;
+        for (key, value) in &self.message.fields {
+            match key.as_str() {
+                "type" => map.serialize_entry(key, kind)?,
+                "event" if self.event.is_some() => map.serialize_entry(key, &self.event)?,
+                "user_id" => {}
+                "traits" => {
+                    wrote_traits = true;
+                    match (&self.company, value) {
+                        (Some(company), Value::Object(traits)) => {
+                            let mut traits = traits.clone();
+                            traits.insert("companyId".into(), Value::String(company.clone()));
+                            map.serialize_entry(key, &traits)?;
+                        }
+                        (Some(company), _) => {
+                            map.serialize_entry(key, &json!({"companyId": company}))?
+                        }
+                        (None, _) => map.serialize_entry(key, value)?,
+                    }
+                }
+                id if ID_FIELDS.contains(&id) && value.is_number() => {
+                    map.serialize_entry(key, &id_text(Some(value)))?;
+                }
+                _ => map.serialize_entry(key, value)?,
+            }
+        }
+        if !self.message.fields.contains_key("type") {
+            map.serialize_entry("type", kind)?;
+        }
+        if let Some(event) = &self.event
+            && !self.message.fields.contains_key("event")
+        {
+            map.serialize_entry("event", event)?;
+        }
+        if let (false, Some(company)) = (wrote_traits, &self.company) {
+            map.serialize_entry("traits", &json!({"companyId": company}))?;
+        }
+        entry(&mut map, "user_id", self.user_id.as_deref())?;
         map.end()
     }
 }

@@ -27,7 +27,7 @@ impl Endpoints {
     /// The HTTP method of a route's requests.
     pub fn method(route: Route) -> &'static str {
         match route {
-            Route::Activity => "POST",
+            Route::Activity | Route::Receiver => "POST",
             Route::EndUser | Route::Company => "PUT",
         }
     }
@@ -39,12 +39,19 @@ impl Endpoints {
             Route::Activity => format!("{}/analytics/bulk/{tenant_token}", self.analytics),
             Route::EndUser => format!("{}/endusers", self.api),
             Route::Company => format!("{}/companies", self.api),
+            Route::Receiver => format!("{}/dock/segment", self.api),
         }
     }
 
-    /// Whether a route is on the main API, which Planhat rate-limits.
-    pub fn is_main_api(route: Route) -> bool {
-        route != Route::Activity
+    /// Whether a route's requests are paced to `--api-rate`: those to the
+    /// main API, which Planhat rate-limits. The receiver is also served on
+    /// the analytics host (`--subdomain analytics`), which is not limited.
+    pub fn is_paced(&self, route: Route) -> bool {
+        match route {
+            Route::Activity => false,
+            Route::EndUser | Route::Company => true,
+            Route::Receiver => self.api != self.analytics,
+        }
     }
 }
 
@@ -72,6 +79,7 @@ impl Limits {
         match route {
             Route::Activity => self.batch_size,
             Route::EndUser | Route::Company => self.batch_size.min(MAX_UPSERT_ITEMS),
+            Route::Receiver => 1,
         }
         .max(1)
     }
@@ -92,7 +100,8 @@ pub struct Entry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Batch {
     pub route: Route,
-    /// `[item,item,...]`; the closing `]` is added when the batch closes.
+    /// `[item,item,...]`, the closing `]` added when the batch closes; for
+    /// the receiver, the one message itself.
     pub body: Vec<u8>,
     pub entries: Vec<Entry>,
     pub originals: Vec<u8>,
@@ -102,7 +111,11 @@ impl Batch {
     fn new(route: Route) -> Batch {
         Batch {
             route,
-            body: vec![b'['],
+            body: if route.is_bulk() {
+                vec![b'[']
+            } else {
+                Vec::new()
+            },
             entries: Vec::new(),
             originals: Vec::new(),
         }
@@ -110,11 +123,13 @@ impl Batch {
 
     /// The body's size once closed.
     fn closed_len(&self) -> usize {
-        self.body.len() + 1
+        self.body.len() + usize::from(self.route.is_bulk())
     }
 
     fn close(mut self) -> Batch {
-        self.body.push(b']');
+        if self.route.is_bulk() {
+            self.body.push(b']');
+        }
         self
     }
 

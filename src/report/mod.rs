@@ -60,6 +60,10 @@ pub struct Tally {
     pub no_time: u64,
     /// Lines a checkpoint said were handled by an earlier run.
     pub already_handled: u64,
+    /// Messages (and unusable lines) that belong to other shards.
+    pub other_shards: u64,
+    /// This run's shard, as (K, N), with `--shard`.
+    pub shard: Option<(u64, u64)>,
     pub earliest: Option<EventTime>,
     pub latest: Option<EventTime>,
     /// Distinct users and companies among would-send items (`validate` only,
@@ -191,6 +195,10 @@ impl Tally {
             report["distinct_users"] = json!(distinct.users.len());
             report["distinct_companies"] = json!(distinct.companies.len());
         }
+        if let Some((index, count)) = self.shard {
+            report["shard"] = json!({"index": index, "count": count, "messages": self.messages(),
+                "other_shards": self.other_shards});
+        }
         if !self.rules.is_empty() {
             let rules: Vec<Value> = self
                 .rules
@@ -228,6 +236,15 @@ impl Tally {
     /// The `validate` report as text.
     pub fn write_validate(&self, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out, "messages      {}", self.messages())?;
+        if let Some((index, count)) = self.shard {
+            let share = 100.0 * self.messages() as f64
+                / (self.messages() + self.other_shards).max(1) as f64;
+            writeln!(
+                out,
+                "  shard {index}/{count}: {share:.1}% of the input; {} messages belong to other shards",
+                self.other_shards
+            )?;
+        }
         for (name, count) in &self.types {
             writeln!(out, "  {name:<24}{count:>10}")?;
         }
@@ -295,6 +312,7 @@ impl Tally {
             "duration_seconds": run.duration.as_secs_f64(),
             "messages_per_second": rate(self.messages(), run.duration),
             "already_handled_lines": self.already_handled,
+            "other_shards": self.other_shards,
             "failed_file": run.failed_file,
             "dry_run": run.dry_run,
             "interrupted": run.interrupted,
@@ -366,6 +384,13 @@ impl Tally {
                 out,
                 "  warning: {} activities had no time; Planhat dates them on receipt",
                 self.no_time
+            )?;
+        }
+        if self.other_shards > 0 {
+            writeln!(
+                out,
+                "  other shards: {} messages left to the other shards",
+                self.other_shards
             )?;
         }
         if self.already_handled > 0 {

@@ -239,13 +239,19 @@ impl<'c> Http<'c> {
     fn send_once(&mut self, part: &Batch) -> Result<(u16, Option<String>, String), ureq::Error> {
         let url = self.url(part.route);
         let request = match part.route {
-            Route::Activity => self.agent.post(&url),
+            Route::Activity | Route::Receiver => self.agent.post(&url),
             Route::EndUser | Route::Company => self.agent.put(&url),
         };
+        // The analytics path carries the tenant token itself; the receiver
+        // takes it as the Basic user; upserts take the API token.
         let request = match (&self.settings.api_token, part.route) {
             (Some(token), Route::EndUser | Route::Company) => {
                 request.header("Authorization", format!("Bearer {}", token.expose()))
             }
+            (_, Route::Receiver) => request.header(
+                "Authorization",
+                basic_credentials(self.settings.tenant_token.expose()),
+            ),
             _ => request,
         };
         let mut response = request
@@ -275,7 +281,7 @@ impl<'c> Http<'c> {
     /// minute, evenly spaced, because Planhat's quota is per minute and
     /// bursts only earn 429s.
     fn pace(&mut self, route: Route) {
-        if !Endpoints::is_main_api(route) {
+        if !self.settings.endpoints.is_paced(route) {
             return;
         }
         let now = self.clock.now();
@@ -290,7 +296,9 @@ impl<'c> Http<'c> {
 
     fn auth_error(&self, route: Route, status: u16, message: &str) -> String {
         let (token, flag, env) = match route {
-            Route::Activity => ("tenant token", "--tenant-token", "PLANHAT_TENANT_TOKEN"),
+            Route::Activity | Route::Receiver => {
+                ("tenant token", "--tenant-token", "PLANHAT_TENANT_TOKEN")
+            }
             Route::EndUser | Route::Company => ("API token", "--api-token", "PLANHAT_API_TOKEN"),
         };
         format!(
@@ -328,6 +336,28 @@ impl Transport for Http<'_> {
     }
 }
 
+/// HTTP Basic credentials with `user` and an empty password, as Planhat's
+/// Segment receiver takes the tenant token.
+pub fn basic_credentials(user: &str) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes = format!("{user}:").into_bytes();
+    let mut encoded = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                encoded.push(char::from(TABLE[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                encoded.push('=');
+            }
+        }
+    }
+    format!("Basic {encoded}")
+}
+
 /// Errors that another try may not meet: the connection, not the request.
 fn is_transient(error: &ureq::Error) -> bool {
     matches!(
@@ -348,5 +378,18 @@ fn snippet(body: &str) -> String {
         Some((cut, _)) => format!("{}…", &one_line[..cut]),
         None if one_line.is_empty() => "(empty answer)".into(),
         None => one_line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_base64_of_user_and_empty_password() {
+        assert_eq!(basic_credentials("test_key"), "Basic dGVzdF9rZXk6");
+        assert_eq!(basic_credentials("ab"), "Basic YWI6");
+        assert_eq!(basic_credentials("a"), "Basic YTo=");
+        assert_eq!(basic_credentials(""), "Basic Og==");
     }
 }

@@ -484,7 +484,7 @@ fn respond(shared: &Shared, request: &Request) -> Answer {
             let expected = config
                 .tenant_token
                 .as_ref()
-                .map(|t| format!("Basic {}", base64(format!("{t}:").as_bytes())));
+                .map(|t| segment_planhat::sender::http::basic_credentials(t));
             if expected.is_some_and(|e| header(request, "authorization") != Some(e.as_str())) {
                 return error(401, "unauthorized");
             }
@@ -564,24 +564,4 @@ fn header<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
         .iter()
         .find(|(n, _)| n == name)
         .map(|(_, v)| v.as_str())
-}
-
-/// Standard base64 with padding, for the receiver's Basic credentials.
-fn base64(bytes: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(TABLE[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
