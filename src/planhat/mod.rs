@@ -7,6 +7,7 @@
 
 pub mod items;
 
+use std::io::Write;
 use std::ops::Range;
 
 use items::{Item, Route};
@@ -236,27 +237,31 @@ impl Batcher {
     }
 }
 
-/// The dry-run line for a request (SPEC §2): `{"method","url","body"}`, with
-/// the tenant token replaced by its placeholder and no Authorization value.
-pub fn render_dry_run(batch: &Batch, endpoints: &Endpoints, pretty: bool, out: &mut Vec<u8>) {
+/// Writes the dry-run line for a request (SPEC §2): `{"method","url","body"}`,
+/// with the tenant token replaced by its placeholder and no Authorization
+/// value.
+pub fn render_dry_run(
+    batch: &Batch,
+    endpoints: &Endpoints,
+    pretty: bool,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     let url = endpoints.url(batch.route, TENANT_TOKEN_PLACEHOLDER);
     let method = Endpoints::method(batch.route);
     if pretty {
         let body: serde_json::Value =
             serde_json::from_slice(&batch.body).expect("a batch body is JSON we wrote");
         let request = serde_json::json!({"method": method, "url": url, "body": body});
-        serde_json::to_writer_pretty(&mut *out, &request).expect("writing to memory");
+        serde_json::to_writer_pretty(&mut *out, &request)?;
     } else {
-        // The body is already JSON text: splice it in rather than parse it.
-        out.extend_from_slice(b"{\"method\":");
-        serde_json::to_writer(&mut *out, method).expect("writing to memory");
-        out.extend_from_slice(b",\"url\":");
-        serde_json::to_writer(&mut *out, &url).expect("writing to memory");
-        out.extend_from_slice(b",\"body\":");
-        out.extend_from_slice(&batch.body);
-        out.push(b'}');
+        // The body is already JSON text: write it as it is, not parsed again.
+        let head = serde_json::json!({"method": method, "url": url}).to_string();
+        out.write_all(&head.as_bytes()[..head.len() - 1])?;
+        out.write_all(b",\"body\":")?;
+        out.write_all(&batch.body)?;
+        out.write_all(b"}")?;
     }
-    out.push(b'\n');
+    out.write_all(b"\n")
 }
 
 #[cfg(test)]
@@ -375,7 +380,7 @@ mod tests {
         let mut batcher = Batcher::new(limits(1, 1 << 20));
         let batch = batcher.push(&activity("a"), at(1), b"").remove(0);
         let mut out = Vec::new();
-        render_dry_run(&batch, &endpoints, false, &mut out);
+        render_dry_run(&batch, &endpoints, false, &mut out).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "{\"method\":\"POST\",\"url\":\"https://analytics.planhat.com/analytics/bulk/{tenantToken}\",\"body\":[{\"externalId\":\"a\",\"id\":\"a\",\"action\":\"A\"}]}\n"

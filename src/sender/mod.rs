@@ -52,7 +52,6 @@ pub struct DryRun<'w> {
     out: &'w mut dyn Write,
     endpoints: Endpoints,
     pretty: bool,
-    line: Vec<u8>,
     counters: Counters,
 }
 
@@ -62,7 +61,6 @@ impl<'w> DryRun<'w> {
             out,
             endpoints,
             pretty,
-            line: Vec::new(),
             counters: Counters::default(),
         }
     }
@@ -70,10 +68,7 @@ impl<'w> DryRun<'w> {
 
 impl Transport for DryRun<'_> {
     fn deliver(&mut self, batch: &Batch) -> Result<Vec<ItemFailure>> {
-        self.line.clear();
-        render_dry_run(batch, &self.endpoints, self.pretty, &mut self.line);
-        self.out
-            .write_all(&self.line)
+        render_dry_run(batch, &self.endpoints, self.pretty, self.out)
             .context("writing to stdout")?;
         self.counters.requests += 1;
         self.counters.bytes += batch.body.len() as u64;
@@ -171,6 +166,8 @@ impl<'a> Delivery<'a> {
         original: &[u8],
         report: &mut Reporter,
     ) -> Result<()> {
+        // Originals are kept only for the failed file, which a dry-run has not.
+        let original = if self.failed.is_some() { original } else { &[] };
         for batch in self.batcher.push(item, origin, original) {
             self.open_since = None;
             self.send(&batch, report)?;
