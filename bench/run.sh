@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Measures the performance targets of SPEC §8 on this machine and prints a
+# table of ratios against them (the table in BENCHMARKS.md comes from here).
+#
+#   bench/run.sh                 # 200,000-message corpus and a 1 GiB one
+#   BENCH_COUNT=50000 BENCH_BIG=256M bench/run.sh   # quicker, smaller
+#
+# It builds in release mode, generates the corpora with the deterministic
+# generator (examples/gen-events.rs), and measures side by side:
+#   - validate and send --dry-run against a bare serde_json parse-and-write
+#     of each line (examples/baseline.rs) and an equivalent jq mapping
+#     (bench/map.jq), with hyperfine;
+#   - send to the mock Planhat (examples/mock-planhat.rs) answering after a
+#     simulated 20 ms round trip, at default settings and with
+#     --batch-size 1 (one request per event, on a small corpus);
+#   - peak RSS of validate and send --dry-run on the big corpus
+#     (/usr/bin/time -v).
+# jq, hyperfine and GNU time are installed from Debian's packages if missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+COUNT=${BENCH_COUNT:-200000}
+BIG=${BENCH_BIG:-1G}
+ONE_BY_ONE=${BENCH_ONE_BY_ONE:-1000}
+DIR=${BENCH_DIR:-target/bench}
+mkdir -p "$DIR"
+
+missing=()
+command -v jq >/dev/null || missing+=(jq)
+command -v hyperfine >/dev/null || missing+=(hyperfine)
+[ -x /usr/bin/time ] || missing+=(time)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+cargo build --release --quiet --bin segment-planhat \
+  --example gen-events --example baseline --example mock-planhat
+BIN=target/release/segment-planhat
+EX=target/release/examples
+
+corpus=$DIR/corpus-$COUNT.ndjson
+big=$DIR/big-$BIG.ndjson
+small=$DIR/small-$ONE_BY_ONE.ndjson
+[ -s "$corpus" ] || "$EX/gen-events" --count "$COUNT" --seed 1 > "$corpus"
+[ -s "$big" ] || "$EX/gen-events" --bytes "$BIG" --seed 2 > "$big"
+[ -s "$small" ] || head -n "$ONE_BY_ONE" "$corpus" > "$small"
+
+# The corpus holds anonymous page views, which are rejected (exit 1): that
+# is part of the work, so failures are not errors here (-i).
+hyperfine --warmup 1 --runs "${BENCH_RUNS:-5}" -i --export-json "$DIR/parse.json" \
+  -n baseline "$EX/baseline $corpus" \
+  -n validate "$BIN validate $corpus" \
+  -n dry-run "$BIN send --dry-run -q $corpus" \
+  -n jq "jq -c -f bench/map.jq $corpus" \
+  --output=null
+
+port=$((20000 + RANDOM % 20000))
+"$EX/mock-planhat" --port "$port" --delay-ms 20 --quiet 2>/dev/null &
+mock=$!
+trap 'kill $mock 2>/dev/null' EXIT
+sleep 0.5
+url=http://127.0.0.1:$port
+send="$BIN send -q --tenant-token bench --analytics-url $url --api-url $url --failed $DIR/failed.ndjson"
+hyperfine --runs 3 -i --export-json "$DIR/send.json" \
+  --prepare "rm -f $DIR/failed.ndjson" \
+  -n send "$send $corpus" \
+  --output=null
+hyperfine --runs 1 -i --export-json "$DIR/one-by-one.json" \
+  --prepare "rm -f $DIR/failed.ndjson" \
+  -n send-batch-1 "$send --batch-size 1 $small" \
+  --output=null
+
+rss() { { /usr/bin/time -f %M "$@" 2>&1 >/dev/null || true; } | tail -n 1; }
+rss_validate=$(rss "$BIN" validate "$big")
+rss_dry=$(rss "$BIN" send --dry-run -q "$big")
+
+python3 - "$DIR" "$COUNT" "$ONE_BY_ONE" "$rss_validate" "$rss_dry" "$big" <<'EOF'
+import json, os, platform, subprocess, sys
+folder, count, one_by_one, rss_validate, rss_dry, big = sys.argv[1:]
+count, one_by_one = int(count), int(one_by_one)
+def means(name):
+    with open(os.path.join(folder, name)) as f:
+        return {r["command"]: r["mean"] for r in json.load(f)["results"]}
+parse, send, single = means("parse.json"), means("send.json"), means("one-by-one.json")
+rate = lambda n, seconds: n / seconds
+dry_rate = rate(count, parse["dry-run"])
+send_rate = rate(count, send["send"])
+single_rate = rate(one_by_one, single["send-batch-1"])
+mib = lambda kb: int(kb) / 1024
+rows = [
+    ("validate vs jq mapping", f'{parse["jq"] / parse["validate"]:.1f}x faster', ">= 10x", parse["jq"] / parse["validate"] >= 10),
+    ("send --dry-run vs jq mapping", f'{parse["jq"] / parse["dry-run"]:.1f}x faster', ">= 10x", parse["jq"] / parse["dry-run"] >= 10),
+    ("validate vs serde_json parse+write", f'{parse["validate"] / parse["baseline"]:.2f}x the time', "<= 2x", parse["validate"] / parse["baseline"] <= 2),
+    ("send --dry-run vs serde_json parse+write", f'{parse["dry-run"] / parse["baseline"]:.2f}x the time', "<= 2x", parse["dry-run"] / parse["baseline"] <= 2),
+    ("send (20 ms mock) vs dry-run rate", f'{send_rate / dry_rate:.2f}x ({send_rate:,.0f} vs {dry_rate:,.0f} msg/s)', ">= 0.5x", send_rate / dry_rate >= 0.5),
+    ("send vs --batch-size 1 rate", f'{send_rate / single_rate:,.0f}x ({single_rate:,.0f} msg/s one by one)', ">= 100x", send_rate / single_rate >= 100),
+    (f"peak RSS, validate, {os.path.getsize(big) / 2**30:.2f} GiB input", f"{mib(rss_validate):.1f} MiB", "< 64 MiB", mib(rss_validate) < 64),
+    (f"peak RSS, send --dry-run, {os.path.getsize(big) / 2**30:.2f} GiB input", f"{mib(rss_dry):.1f} MiB", "< 64 MiB", mib(rss_dry) < 64),
+]
+print()
+print(f"corpus: {count:,} messages, {os.path.getsize(os.path.join(folder, f'corpus-{count}.ndjson')) / 2**20:.0f} MiB; "
+      f"means of hyperfine runs: baseline {parse['baseline']:.2f} s, validate {parse['validate']:.2f} s, "
+      f"dry-run {parse['dry-run']:.2f} s, jq {parse['jq']:.2f} s, send {send['send']:.2f} s")
+print()
+print("| target (SPEC §8) | measured | goal | met |")
+print("|---|---|---|---|")
+for name, measured, goal, ok in rows:
+    print(f"| {name} | {measured} | {goal} | {'yes' if ok else 'NO'} |")
+cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), platform.processor())
+print()
+print(f"machine: {os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}; "
+      f"{subprocess.run(['rustc', '--version'], capture_output=True, text=True).stdout.strip()}")
+sys.exit(0 if all(ok for *_, ok in rows) else 1)
+EOF
