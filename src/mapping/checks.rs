@@ -4,7 +4,7 @@
 //!
 //! Pure: no I/O.
 
-use serde_json::{Map, Value};
+use crate::segment::json::{Object, Value};
 
 use crate::segment::time::EventTime;
 use crate::segment::{Kind, Message};
@@ -159,10 +159,10 @@ pub fn planhat_enabled(message: &Message) -> bool {
     }
 }
 
-fn all_switch(integrations: &Map<String, Value>) -> Option<bool> {
+fn all_switch(integrations: &Object<'_>) -> Option<bool> {
     ["All", "all"]
         .iter()
-        .find_map(|key| integrations.get(*key).and_then(Value::as_bool))
+        .find_map(|key| integrations.get(key).and_then(Value::as_bool))
 }
 
 /// One of N shards of the input (SPEC §10): a message belongs to shard
@@ -238,7 +238,7 @@ mod tests {
     use super::*;
     use crate::segment::parse_line;
 
-    fn message(line: &str) -> Message {
+    fn message(line: &str) -> Message<'_> {
         parse_line(line.as_bytes())
             .remove(0)
             .expect("test line parses")

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Map, Value};
+use crate::segment::json::Object;
 
 use crate::planhat::items::Who;
 use crate::segment::lookup::{find, find_in, id_text, looks_like_email, text};
@@ -81,14 +81,14 @@ pub fn resolve(message: &Message, memory: &CompanyMemory) -> Who {
 
 /// The company named in the traits themselves: `company.id`, else
 /// `companyId`/`company_id`. This is what an identify teaches the memory.
-pub fn traits_company(traits: Option<&Map<String, Value>>) -> Option<String> {
+pub fn traits_company(traits: Option<&Object<'_>>) -> Option<String> {
     let traits = traits?;
     id_text(find_in(find(traits, "company"), "id")).or_else(|| id_text(find(traits, "companyid")))
 }
 
 /// traits `email`, else `context.traits.email`, else `properties.email`
 /// (track, page, screen), else `userId` when it looks like an email.
-fn email(message: &Message, traits: Option<&Map<String, Value>>) -> Option<String> {
+fn email(message: &Message, traits: Option<&Object<'_>>) -> Option<String> {
     let properties = match message.kind {
         Ok(Kind::Track | Kind::Page | Kind::Screen) => message.object("properties"),
         _ => None,
@@ -100,12 +100,12 @@ fn email(message: &Message, traits: Option<&Map<String, Value>>) -> Option<Strin
         .or_else(|| id_text(message.get("userId")).filter(|id| looks_like_email(id)))
 }
 
-fn email_in(object: Option<&Map<String, Value>>) -> Option<&str> {
+fn email_in<'o>(object: Option<&'o Object<'_>>) -> Option<&'o str> {
     text(object.and_then(|o| find(o, "email")))
 }
 
 /// traits `name`, else `firstName` + " " + `lastName` when both exist.
-fn name(traits: Option<&Map<String, Value>>) -> Option<String> {
+fn name(traits: Option<&Object<'_>>) -> Option<String> {
     let traits = traits?;
     let trait_text = |key| text(find(traits, key));
     match (
@@ -124,7 +124,7 @@ mod tests {
     use super::*;
     use crate::segment::parse_line;
 
-    fn message(line: &str) -> Message {
+    fn message(line: &str) -> Message<'_> {
         parse_line(line.as_bytes())
             .remove(0)
             .expect("test line parses")

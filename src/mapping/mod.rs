@@ -11,7 +11,7 @@ pub mod identity;
 pub mod profile;
 pub mod rules;
 
-use serde_json::Value;
+use crate::segment::json::Value;
 
 use crate::planhat::items::{Activity, Forward, Info, Item, Who};
 use crate::segment::lookup::text;
@@ -207,7 +207,7 @@ impl Mapper {
 
     /// Decides and builds what `message` becomes. The checks run in SPEC
     /// §5.5's order and the first that applies decides.
-    pub fn map<'m>(&'m mut self, message: &'m Message) -> Mapped<'m> {
+    pub fn map<'m>(&'m mut self, message: &'m Message<'m>) -> Mapped<'m> {
         if let Some(shard) = self.options.shard
             && !shard.owns(identity::shard_key(message).unwrap_or_default().as_bytes())
         {
@@ -411,11 +411,11 @@ fn view_action(kind: Kind, message: &Message) -> String {
 /// A view's info: its properties, the message's `name` and `category` over
 /// them, and `context.page`'s url, path, title, referrer and search where
 /// the properties lack them.
-fn given(value: Option<&Value>) -> Option<&Value> {
+fn given<'o, 'a>(value: Option<&'o Value<'a>>) -> Option<&'o Value<'a>> {
     value.filter(|v| crate::segment::lookup::is_given(v))
 }
 
-fn view_info(message: &Message) -> Info<'_> {
+fn view_info<'m>(message: &'m Message<'m>) -> Info<'m> {
     let overrides = ["name", "category"]
         .into_iter()
         .filter_map(|key| Some((key, given(message.get(key))?)))

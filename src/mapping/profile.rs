@@ -6,7 +6,9 @@
 //!
 //! Pure: no I/O.
 
-use serde_json::{Map, Value};
+use serde_json::Map;
+
+use crate::segment::json::{Object, Value};
 
 use super::rules::{FieldRule, Target, field_value};
 use crate::planhat::items::{Company, EndUser, Who};
@@ -27,7 +29,7 @@ const RESERVED_USER_TRAITS: [&str; 9] = [
 
 /// The traits of one upsert seen through the mapping file's rules.
 struct Mapped<'m, 'r> {
-    traits: Option<&'m Map<String, Value>>,
+    traits: Option<&'m Object<'m>>,
     rules: &'r [FieldRule],
 }
 
@@ -54,8 +56,8 @@ impl<'m> Mapped<'m, '_> {
     /// field. `hits` counts, per rule, the messages it applied to.
     fn apply(
         &self,
-        fields: &mut Vec<(&'static str, Value)>,
-        custom: &mut Map<String, Value>,
+        fields: &mut Vec<(&'static str, serde_json::Value)>,
+        custom: &mut Map<String, serde_json::Value>,
         hits: &mut [u64],
     ) {
         for (rule, hit) in self.rules.iter().zip(hits) {
@@ -79,7 +81,7 @@ impl<'m> Mapped<'m, '_> {
 /// The end-user upsert item for an identify whose identity is `who`.
 pub fn end_user<'m>(
     who: Who,
-    traits: Option<&'m Map<String, Value>>,
+    traits: Option<&'m Object<'m>>,
     source: Option<&'m str>,
     rules: &[FieldRule],
     hits: &mut [u64],
@@ -98,7 +100,7 @@ pub fn end_user<'m>(
                     flatten_into(&mut custom, format!("{key}.{inner}"), value);
                 }
             }
-            _ => flatten_into(&mut custom, key.clone(), value),
+            _ => flatten_into(&mut custom, key.to_owned(), value),
         }
     }
     let mut fields = Vec::new();
@@ -118,7 +120,7 @@ pub fn end_user<'m>(
 /// The company upsert item for a group call with `group_id`.
 pub fn company<'m>(
     group_id: String,
-    traits: Option<&'m Map<String, Value>>,
+    traits: Option<&'m Object<'m>>,
     source: Option<&'m str>,
     rules: &[FieldRule],
     hits: &mut [u64],
@@ -127,7 +129,7 @@ pub fn company<'m>(
     let mut custom = Map::new();
     for (key, value) in traits.into_iter().flatten() {
         if !same_key(key, "name") && !mapped.is_ruled(key) {
-            flatten_into(&mut custom, key.clone(), value);
+            flatten_into(&mut custom, key.to_owned(), value);
         }
     }
     let mut fields = Vec::new();
@@ -145,24 +147,24 @@ pub fn company<'m>(
 /// (`address.city`). Nulls and empty objects are left out, `""` is kept, an
 /// array of scalars is kept as it is and any other array becomes compact
 /// JSON text, because Planhat's custom fields hold scalars and lists.
-pub fn flatten_into(custom: &mut Map<String, Value>, key: String, value: &Value) {
+pub fn flatten_into(custom: &mut Map<String, serde_json::Value>, key: String, value: &Value<'_>) {
     match value {
         Value::Null => {}
         Value::Object(object) => {
-            for (inner, value) in object {
+            for (inner, value) in object.iter() {
                 flatten_into(custom, format!("{key}.{inner}"), value);
             }
         }
         Value::Array(items) if !items.iter().all(is_scalar) => {
-            custom.insert(key, Value::String(value.to_string()));
+            custom.insert(key, serde_json::Value::String(value.to_string()));
         }
         _ => {
-            custom.insert(key, value.clone());
+            custom.insert(key, value.to_json());
         }
     }
 }
 
-fn is_scalar(value: &Value) -> bool {
+fn is_scalar(value: &Value<'_>) -> bool {
     matches!(value, Value::String(_) | Value::Number(_) | Value::Bool(_))
 }
 
@@ -172,8 +174,10 @@ mod tests {
     use crate::mapping::rules::Rules;
     use serde_json::json;
 
-    fn object(value: Value) -> Map<String, Value> {
-        value
+    fn object(value: serde_json::Value) -> Object<'static> {
+        crate::segment::json::parse(value.to_string().as_bytes())
+            .unwrap()
+            .into_owned()
             .as_object()
             .expect("test literal is an object")
             .clone()
@@ -188,11 +192,11 @@ mod tests {
             "tags": ["a", 1, true], "mixed": [1, {"x": 2}], "nested": [[1]], "none": [],
             "empty": {}
         });
-        for (key, value) in object(traits) {
-            flatten_into(&mut custom, key, &value);
+        for (key, value) in &object(traits) {
+            flatten_into(&mut custom, key.to_owned(), value);
         }
         assert_eq!(
-            Value::Object(custom),
+            serde_json::Value::Object(custom),
             json!({
                 "plan": "pro", "seats": 5, "trial": false, "note": "",
                 "address.city": "Lyon", "address.geo.lat": 45.7,
@@ -217,7 +221,7 @@ mod tests {
             "a reserved text trait that is not text is dropped"
         );
         assert_eq!(
-            Value::Object(user.custom),
+            serde_json::Value::Object(user.custom),
             json!({"company.name": "Acme", "company.plan": "pro", "plan": "gold"})
         );
     }
@@ -226,7 +230,10 @@ mod tests {
     fn a_company_that_is_not_an_object_is_custom() {
         let traits = object(json!({"company": "Acme"}));
         let user = end_user(Who::default(), Some(&traits), None, &[], &mut []);
-        assert_eq!(Value::Object(user.custom), json!({"company": "Acme"}));
+        assert_eq!(
+            serde_json::Value::Object(user.custom),
+            json!({"company": "Acme"})
+        );
     }
 
     #[test]
@@ -241,7 +248,7 @@ mod tests {
         );
         assert_eq!(item.name, Some("Acme"));
         assert_eq!(
-            Value::Object(item.custom),
+            serde_json::Value::Object(item.custom),
             json!({"employees": 120, "address.city": "Oslo"})
         );
         let bare = company("acct_9".into(), None, None, &[], &mut []);
@@ -275,7 +282,7 @@ mod tests {
             [("position", json!("Chief")), ("tags", json!(["vip"]))]
         );
         assert_eq!(
-            Value::Object(user.custom),
+            serde_json::Value::Object(user.custom),
             json!({"seats": 3, "Plan": "{\"tier\":2}"})
         );
         assert_eq!(hits, [1, 1, 1]);
@@ -304,14 +311,17 @@ mod tests {
             &mut [0],
         );
         assert_eq!(user.position, None);
-        assert_eq!(Value::Object(user.custom), json!({"Title": "CFO"}));
+        assert_eq!(
+            serde_json::Value::Object(user.custom),
+            json!({"Title": "CFO"})
+        );
         let group =
             object(json!({"name": "Acme Inc", "arr": 120000, "domain": "acme.io", "plan": "pro"}));
         let item = company("c".into(), Some(&group), None, &rules.group, &mut [0, 0, 0]);
         assert_eq!(item.name, None);
         assert_eq!(item.fields, [("domains", json!(["acme.io"]))]);
         assert_eq!(
-            Value::Object(item.custom),
+            serde_json::Value::Object(item.custom),
             json!({"plan": "pro", "Legal Name": "Acme Inc", "ARR": 120000})
         );
     }

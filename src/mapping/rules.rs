@@ -338,7 +338,9 @@ fn fields(
 /// is absent or empty. A list field turns a single value into a
 /// one-element array; other values are kept when they are scalars or arrays
 /// of scalars, and written as JSON text otherwise, as `custom` does.
-pub fn field_value(value: &Value, target: &Target) -> Option<Value> {
+pub fn field_value(value: &crate::segment::json::Value<'_>, target: &Target) -> Option<Value> {
+    // Mapped traits are few; working on an owned copy keeps this simple.
+    let value = &value.to_json();
     let is_scalar = |v: &Value| matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_));
     let empty = match value {
         Value::Null => true,
@@ -366,6 +368,12 @@ pub fn field_value(value: &Value, target: &Target) -> Option<Value> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn mapped(value: Value, target: &Target) -> Option<Value> {
+        let text = value.to_string();
+        let value = crate::segment::json::parse(text.as_bytes()).unwrap();
+        field_value(&value, target)
+    }
 
     const EXAMPLE: &str = r#"source_label = "Segment"          # §5.2 source; "" omits it
 
@@ -487,22 +495,16 @@ domain    = "domains"
             list: false,
         };
         let custom = Target::Custom("X".into());
-        assert_eq!(field_value(&json!("a"), &list), Some(json!(["a"])));
+        assert_eq!(mapped(json!("a"), &list), Some(json!(["a"])));
+        assert_eq!(mapped(json!(["a", "b"]), &list), Some(json!(["a", "b"])));
+        assert_eq!(mapped(json!("CFO"), &plain), Some(json!("CFO")));
+        assert_eq!(mapped(json!({"a": 1}), &custom), Some(json!("{\"a\":1}")));
         assert_eq!(
-            field_value(&json!(["a", "b"]), &list),
-            Some(json!(["a", "b"]))
-        );
-        assert_eq!(field_value(&json!("CFO"), &plain), Some(json!("CFO")));
-        assert_eq!(
-            field_value(&json!({"a": 1}), &custom),
-            Some(json!("{\"a\":1}"))
-        );
-        assert_eq!(
-            field_value(&json!([1, {"a": 1}]), &custom),
+            mapped(json!([1, {"a": 1}]), &custom),
             Some(json!("[1,{\"a\":1}]"))
         );
-        assert_eq!(field_value(&json!(12), &custom), Some(json!(12)));
-        assert_eq!(field_value(&json!(""), &custom), None);
-        assert_eq!(field_value(&json!([]), &list), None);
+        assert_eq!(mapped(json!(12), &custom), Some(json!(12)));
+        assert_eq!(mapped(json!(""), &custom), None);
+        assert_eq!(mapped(json!([]), &list), None);
     }
 }

@@ -6,10 +6,11 @@ use super::*;
 use crate::segment::parse_line;
 use checks::Shard;
 
-fn message(value: Value) -> Message {
+fn message(value: Value) -> Message<'static> {
     parse_line(value.to_string().as_bytes())
         .remove(0)
         .expect("test message parses")
+        .into_owned()
 }
 
 fn options(profiles: bool) -> Options {

@@ -9,6 +9,8 @@
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value, json};
 
+use crate::segment::json::{Object, Value as Json};
+
 use crate::segment::lookup::id_text;
 use crate::segment::time::EventTime;
 use crate::segment::{Kind, Message};
@@ -100,12 +102,12 @@ pub struct Activity<'m> {
 /// views the view's own fields (SPEC §5.2).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Info<'m> {
-    pub properties: Option<&'m Map<String, Value>>,
+    pub properties: Option<&'m Object<'m>>,
     /// Keys whose value replaces the property of the same name.
-    pub overrides: Vec<(&'static str, &'m Value)>,
+    pub overrides: Vec<(&'static str, &'m Json<'m>)>,
     /// Keys whose value is used only when the property is lacking (absent,
     /// null or `""`).
-    pub fallbacks: Vec<(&'static str, &'m Value)>,
+    pub fallbacks: Vec<(&'static str, &'m Json<'m>)>,
 }
 
 /// An end-user upsert item for `PUT /endusers` (SPEC §5.3).
@@ -185,7 +187,7 @@ impl Serialize for Activity<'_> {
 impl<'m> Serialize for Info<'m> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
-        let find = |list: &[(&'static str, &'m Value)], key: &str| -> Option<&'m Value> {
+        let find = |list: &[(&'static str, &'m Json<'m>)], key: &str| -> Option<&'m Json<'m>> {
             list.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
         };
         let properties = self.properties.into_iter().flatten();
@@ -254,7 +256,7 @@ impl Serialize for Company<'_> {
 /// `traits.companyId`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Forward<'m> {
-    pub message: &'m Message,
+    pub message: &'m Message<'m>,
     pub kind: Kind,
     /// The externalId, sent as `user_id`, which the receiver reads first.
     pub user_id: Option<String>,
@@ -282,16 +284,16 @@ impl Serialize for Forward<'_> {
         };
         let mut wrote_traits = false;
         for (key, value) in &self.message.fields {
-            match key.as_str() {
+            match key {
                 "type" => map.serialize_entry(key, kind)?,
                 "event" if self.event.is_some() => map.serialize_entry(key, &self.event)?,
                 "user_id" => {}
                 "traits" => {
                     wrote_traits = true;
                     match (&self.company, value) {
-                        (Some(company), Value::Object(traits)) => {
+                        (Some(company), Json::Object(traits)) => {
                             let mut traits = traits.clone();
-                            traits.insert("companyId".into(), Value::String(company.clone()));
+                            traits.insert("companyId", Json::String(company.as_str().into()));
                             map.serialize_entry(key, &traits)?;
                         }
                         (Some(company), _) => {

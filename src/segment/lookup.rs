@@ -3,7 +3,7 @@
 //!
 //! Pure: no I/O.
 
-use serde_json::{Map, Value};
+use super::json::{Object, Value};
 
 /// Whether `key` is the same trait name as `wanted` under SPEC §5: every
 /// character that is not an ASCII letter or digit is deleted and the rest is
@@ -27,13 +27,13 @@ pub fn normal_key(key: &str) -> String {
 }
 
 /// A value that counts as given: not null and not `""` (SPEC §5, §3).
-pub fn is_given(value: &Value) -> bool {
+pub fn is_given(value: &Value<'_>) -> bool {
     !matches!(value, Value::Null) && value.as_str() != Some("")
 }
 
 /// The first given value, in document order, whose key is `wanted` under
 /// the lookup rule.
-pub fn find<'a>(object: &'a Map<String, Value>, wanted: &str) -> Option<&'a Value> {
+pub fn find<'o, 'a>(object: &'o Object<'a>, wanted: &str) -> Option<&'o Value<'a>> {
     object
         .iter()
         .find(|(key, value)| is_given(value) && same_key(key, wanted))
@@ -42,14 +42,14 @@ pub fn find<'a>(object: &'a Map<String, Value>, wanted: &str) -> Option<&'a Valu
 
 /// The first given value under any of `wanted`'s spellings, looked up in
 /// `object` when it is one (null, absent or a non-object holds nothing).
-pub fn find_in<'a>(object: Option<&'a Value>, wanted: &str) -> Option<&'a Value> {
+pub fn find_in<'o, 'a>(object: Option<&'o Value<'a>>, wanted: &str) -> Option<&'o Value<'a>> {
     object
         .and_then(Value::as_object)
         .and_then(|o| find(o, wanted))
 }
 
 /// A non-empty string value.
-pub fn text(value: Option<&Value>) -> Option<&str> {
+pub fn text<'o>(value: Option<&'o Value<'_>>) -> Option<&'o str> {
     value.and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
@@ -57,9 +57,9 @@ pub fn text(value: Option<&Value>) -> Option<&str> {
 /// float without a fraction, as decimal text (`12345`, never `12345.0`);
 /// another float as its shortest text (`12.5`). A boolean, object or array
 /// is not an id.
-pub fn id_text(value: Option<&Value>) -> Option<String> {
+pub fn id_text(value: Option<&Value<'_>>) -> Option<String> {
     match value? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::String(s) if !s.is_empty() => Some(s.to_string()),
         Value::Number(n) => Some(number_text(n)),
         _ => None,
     }
@@ -91,13 +91,23 @@ pub fn looks_like_email(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::segment::json::parse;
     use serde_json::json;
 
-    fn object(value: Value) -> Map<String, Value> {
-        value
+    /// A test value from `json!`, as the tool's own tree.
+    fn v(value: serde_json::Value) -> Value<'static> {
+        parse(value.to_string().as_bytes()).unwrap().into_owned()
+    }
+
+    fn object(value: serde_json::Value) -> Object<'static> {
+        v(value)
             .as_object()
             .expect("test literal is an object")
             .clone()
+    }
+
+    fn id(value: serde_json::Value) -> Option<String> {
+        id_text(Some(&v(value)))
     }
 
     #[test]
@@ -123,42 +133,46 @@ mod tests {
     fn first_given_match_in_document_order_wins() {
         let traits =
             object(json!({"Email": null, "e-mail": "", "EMAIL": "a@x.io", "email": "b@x.io"}));
-        assert_eq!(find(&traits, "email"), Some(&json!("a@x.io")));
+        assert_eq!(
+            find(&traits, "email").map(Value::to_json),
+            Some(json!("a@x.io"))
+        );
         let none = object(json!({"email": null, "Email": ""}));
         assert_eq!(find(&none, "email"), None);
     }
 
     #[test]
     fn find_in_ignores_values_that_are_not_objects() {
-        assert_eq!(find_in(Some(&json!("text")), "email"), None);
+        assert_eq!(find_in(Some(&v(json!("text"))), "email"), None);
         assert_eq!(find_in(None, "email"), None);
-        assert_eq!(find_in(Some(&json!({"id": 7})), "id"), Some(&json!(7)));
+        let object = v(json!({"id": 7}));
+        assert_eq!(
+            find_in(Some(&object), "id").map(Value::to_json),
+            Some(json!(7))
+        );
     }
 
     #[test]
     fn numeric_ids_become_decimal_text() {
-        assert_eq!(id_text(Some(&json!(12345))), Some("12345".into()));
-        assert_eq!(id_text(Some(&json!(12345.0))), Some("12345".into()));
-        assert_eq!(id_text(Some(&json!(-7))), Some("-7".into()));
-        assert_eq!(id_text(Some(&json!(12.5))), Some("12.5".into()));
+        assert_eq!(id(json!(12345)), Some("12345".into()));
+        assert_eq!(id(json!(12345.0)), Some("12345".into()));
+        assert_eq!(id(json!(-7)), Some("-7".into()));
+        assert_eq!(id(json!(12.5)), Some("12.5".into()));
         assert_eq!(
-            id_text(Some(&json!(18446744073709551615u64))),
+            id(json!(18446744073709551615u64)),
             Some("18446744073709551615".into())
         );
-        assert_eq!(
-            id_text(Some(&json!(1e20))),
-            Some("100000000000000000000".into())
-        );
+        assert_eq!(id(json!(1e20)), Some("100000000000000000000".into()));
     }
 
     #[test]
     fn booleans_empty_strings_and_objects_are_not_ids() {
-        assert_eq!(id_text(Some(&json!(true))), None);
-        assert_eq!(id_text(Some(&json!(""))), None);
-        assert_eq!(id_text(Some(&json!({"id": 1}))), None);
-        assert_eq!(id_text(Some(&json!(null))), None);
+        assert_eq!(id(json!(true)), None);
+        assert_eq!(id(json!("")), None);
+        assert_eq!(id(json!({"id": 1})), None);
+        assert_eq!(id(json!(null)), None);
         assert_eq!(id_text(None), None);
-        assert_eq!(id_text(Some(&json!("u_1"))), Some("u_1".into()));
+        assert_eq!(id(json!("u_1")), Some("u_1".into()));
     }
 
     #[test]

@@ -4,10 +4,11 @@
 //!
 //! Pure: no I/O.
 
+pub mod json;
 pub mod lookup;
 pub mod time;
 
-use serde_json::{Map, Value};
+use json::{Object, Value};
 
 /// The message types this tool knows (SPEC §2, §5), read case-insensitively.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54,15 +55,16 @@ impl Kind {
     }
 }
 
-/// One Segment message, with its `type` already read.
+/// One Segment message, with its `type` already read. It borrows from the
+/// line it was parsed from.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Message {
+pub struct Message<'a> {
     /// The message type; `Err` holds the unknown type's text (empty when
     /// `type` is missing or not a string).
     pub kind: Result<Kind, String>,
     /// Every key of the message as received, in document order, less
     /// `writeKey` and `_planhat`.
-    pub fields: Map<String, Value>,
+    pub fields: Object<'a>,
     /// Whether the line's text is not this message's own text (an envelope
     /// item, or a failed-file line holding the raw text), so that a copy of
     /// the message must be written from `fields`.
@@ -98,21 +100,26 @@ pub const FAILED_KEY: &str = "_planhat";
 /// Parses one input line (without its line ending) into messages: one for a
 /// plain message, one per item for a batch envelope (SPEC §3). Each item of
 /// an envelope succeeds or fails on its own.
-pub fn parse_line(line: &[u8]) -> Vec<Result<Message, LineError>> {
-    let value = match serde_json::from_slice::<Value>(line) {
+pub fn parse_line(line: &[u8]) -> Vec<Result<Message<'_>, LineError>> {
+    let value = match json::parse(line) {
         Ok(value) => value,
         Err(error) => return vec![Err(LineError::InvalidJson(json_error_text(&error)))],
     };
-    let mut object = match value {
+    let object = match value {
         Value::Object(object) => object,
         other => return vec![Err(LineError::NotAnObject(json_kind(&other)))],
     };
-    if let Some(raw) = unparsed_failed_line(&mut object) {
-        let mut messages = parse_line(raw.as_bytes());
-        for message in messages.iter_mut().flatten() {
-            message.rewritten = true;
-        }
-        return messages;
+    if let Some(raw) = unparsed_failed_line(&object) {
+        // The raw text lives only here, so its messages are copied out.
+        return parse_line(raw.as_bytes())
+            .into_iter()
+            .map(|parsed| {
+                parsed.map(|message| Message {
+                    rewritten: true,
+                    ..message.into_owned()
+                })
+            })
+            .collect();
     }
     match object.get("batch") {
         Some(Value::Array(_)) => expand_envelope(object),
@@ -124,14 +131,15 @@ pub fn parse_line(line: &[u8]) -> Vec<Result<Message, LineError>> {
 /// text under `_planhat.raw` and nothing else; reading it back reads that
 /// text again, so the failed file round-trips and a fixed line can be
 /// pasted over it.
-fn unparsed_failed_line(object: &mut Map<String, Value>) -> Option<String> {
+fn unparsed_failed_line(object: &Object) -> Option<String> {
     if object.len() != 1 {
         return None;
     }
-    match object.get_mut(FAILED_KEY)?.get_mut("raw")? {
-        Value::String(raw) => Some(std::mem::take(raw)),
-        _ => None,
-    }
+    object
+        .get(FAILED_KEY)?
+        .get("raw")?
+        .as_str()
+        .map(str::to_owned)
 }
 
 /// serde_json ends its messages with "at line 1 column N"; the line is
@@ -144,7 +152,7 @@ fn json_error_text(error: &serde_json::Error) -> String {
     }
 }
 
-fn json_kind(value: &Value) -> &'static str {
+fn json_kind(value: &Value<'_>) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -155,12 +163,12 @@ fn json_kind(value: &Value) -> &'static str {
     }
 }
 
-fn message(mut fields: Map<String, Value>, rewritten: bool) -> Message {
+fn message(mut fields: Object<'_>, rewritten: bool) -> Message<'_> {
     // writeKey is a Segment secret; _planhat is the failed file's own note.
-    fields.shift_remove("writeKey");
-    fields.shift_remove(FAILED_KEY);
+    fields.remove("writeKey");
+    fields.remove(FAILED_KEY);
     let kind = match fields.get("type") {
-        Some(Value::String(text)) => Kind::from_name(text).ok_or_else(|| text.clone()),
+        Some(Value::String(text)) => Kind::from_name(text).ok_or_else(|| text.to_string()),
         _ => Err(String::new()),
     };
     Message {
@@ -174,8 +182,8 @@ fn message(mut fields: Map<String, Value>, rewritten: bool) -> Message {
 /// envelope `context` and `integrations` are merged into each message (the
 /// message's own keys win), envelope `sentAt` fills messages lacking one,
 /// and every other envelope key (`writeKey` among them) is dropped.
-fn expand_envelope(mut envelope: Map<String, Value>) -> Vec<Result<Message, LineError>> {
-    let Some(Value::Array(items)) = envelope.shift_remove("batch") else {
+fn expand_envelope(mut envelope: Object<'_>) -> Vec<Result<Message<'_>, LineError>> {
+    let Some(Value::Array(items)) = envelope.remove("batch") else {
         return Vec::new();
     };
     let context = envelope.get("context").and_then(Value::as_object);
@@ -192,7 +200,7 @@ fn expand_envelope(mut envelope: Map<String, Value>) -> Vec<Result<Message, Line
             if let Some(sent_at) = sent_at
                 && fields.get("sentAt").is_none_or(Value::is_null)
             {
-                fields.insert("sentAt".into(), sent_at.clone());
+                fields.insert("sentAt", sent_at.clone());
             }
             Ok(message(fields, true))
         })
@@ -201,37 +209,46 @@ fn expand_envelope(mut envelope: Map<String, Value>) -> Vec<Result<Message, Line
 
 /// Adds the envelope's keys under `key` to the message's object under the
 /// same key, keeping the message's own values.
-fn merge_under(fields: &mut Map<String, Value>, key: &str, envelope: Option<&Map<String, Value>>) {
+fn merge_under<'a>(fields: &mut Object<'a>, key: &'static str, envelope: Option<&Object<'a>>) {
     let Some(envelope) = envelope else { return };
     match fields.get_mut(key) {
         Some(Value::Object(own)) => {
-            for (name, value) in envelope {
+            for (name, value) in envelope.iter() {
                 if !own.contains_key(name) {
-                    own.insert(name.clone(), value.clone());
+                    own.insert(name.to_owned(), value.clone());
                 }
             }
         }
         Some(value) if !value.is_null() => {}
         _ => {
-            fields.insert(key.into(), Value::Object(envelope.clone()));
+            fields.insert(key, Value::Object(envelope.clone()));
         }
     }
 }
 
-impl Message {
+impl<'a> Message<'a> {
     /// A top-level field, read by exact name; null counts as absent.
-    pub fn get(&self, key: &str) -> Option<&Value> {
+    pub fn get(&self, key: &str) -> Option<&Value<'a>> {
         self.fields.get(key).filter(|v| !v.is_null())
     }
 
     /// A top-level object field.
-    pub fn object(&self, key: &str) -> Option<&Map<String, Value>> {
+    pub fn object(&self, key: &str) -> Option<&Object<'a>> {
         self.fields.get(key).and_then(Value::as_object)
+    }
+
+    /// A copy that borrows nothing.
+    pub fn into_owned(self) -> Message<'static> {
+        Message {
+            kind: self.kind,
+            fields: self.fields.into_owned(),
+            rewritten: self.rewritten,
+        }
     }
 
     /// The user's traits: `traits` for identify and group, `context.traits`
     /// for every other type (SPEC §5.1).
-    pub fn traits(&self) -> Option<&Map<String, Value>> {
+    pub fn traits(&self) -> Option<&Object<'a>> {
         match self.kind {
             Ok(Kind::Identify | Kind::Group) => self.object("traits"),
             _ => self.context_traits(),
@@ -239,12 +256,12 @@ impl Message {
     }
 
     /// `context.traits`.
-    pub fn context_traits(&self) -> Option<&Map<String, Value>> {
+    pub fn context_traits(&self) -> Option<&Object<'a>> {
         self.object("context")?.get("traits")?.as_object()
     }
 
     /// A key of `context`, null counting as absent.
-    pub fn context(&self, key: &str) -> Option<&Value> {
+    pub fn context(&self, key: &str) -> Option<&Value<'a>> {
         self.object("context")?.get(key).filter(|v| !v.is_null())
     }
 
@@ -259,7 +276,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn one(line: &str) -> Result<Message, LineError> {
+    fn one(line: &str) -> Result<Message<'_>, LineError> {
         let mut all = parse_line(line.as_bytes());
         assert_eq!(all.len(), 1, "{line}");
         all.remove(0)
@@ -304,8 +321,8 @@ mod tests {
             one(r#"{"type":"track","writeKey":"secret","_planhat":{"reason":"x"},"event":"e"}"#)
                 .unwrap();
         assert_eq!(
-            message.fields,
-            *json!({"type":"track","event":"e"}).as_object().unwrap()
+            Value::Object(message.fields).to_json(),
+            json!({"type":"track","event":"e"})
         );
     }
 
@@ -324,18 +341,21 @@ mod tests {
             .collect();
         assert_eq!(messages.len(), 3);
         assert_eq!(
-            Value::Object(messages[0].fields.clone()),
+            Value::Object(messages[0].fields.clone()).to_json(),
             json!({"type":"track","event":"a",
                 "context":{"ip":"1.1.1.1","library":{"name":"x"}},
                 "integrations":{"Planhat":false,"All":true},
                 "sentAt":"2024-02-02T00:00:00Z"})
         );
         assert_eq!(
-            messages[1].get("sentAt"),
-            Some(&json!("2024-01-01T00:00:00Z"))
+            messages[1].get("sentAt").map(Value::to_json),
+            Some(json!("2024-01-01T00:00:00Z"))
         );
         assert!(messages[1].get("writeKey").is_none());
-        assert_eq!(messages[2].context("ip"), Some(&json!("9.9.9.9")));
+        assert_eq!(
+            messages[2].context("ip").map(Value::to_json),
+            Some(json!("9.9.9.9"))
+        );
         assert!(!line.is_empty() && messages.iter().all(|m| m.get("messageId").is_none()));
     }
 
@@ -350,7 +370,10 @@ mod tests {
     #[test]
     fn a_failed_file_line_for_unparsed_input_reads_its_raw_text_again() {
         let line = r#"{"_planhat":{"reason":"invalid_json","raw":"{\"type\":\"track\",\"event\":\"fixed\"}"}}"#;
-        assert_eq!(one(line).unwrap().get("event"), Some(&json!("fixed")));
+        assert_eq!(
+            one(line).unwrap().get("event").map(Value::to_json),
+            Some(json!("fixed"))
+        );
         let still_bad = r#"{"_planhat":{"reason":"invalid_json","raw":"{oops"}}"#;
         assert!(matches!(one(still_bad), Err(LineError::InvalidJson(_))));
     }
@@ -361,13 +384,13 @@ mod tests {
             one(r#"{"type":"track","traits":{"email":"no"},"context":{"traits":{"email":"yes"}}}"#)
                 .unwrap();
         assert_eq!(
-            lookup::find(track.traits().unwrap(), "email"),
-            Some(&json!("yes"))
+            lookup::find(track.traits().unwrap(), "email").map(Value::to_json),
+            Some(json!("yes"))
         );
         let identify = one(r#"{"type":"identify","traits":{"email":"yes"}}"#).unwrap();
         assert_eq!(
-            lookup::find(identify.traits().unwrap(), "email"),
-            Some(&json!("yes"))
+            lookup::find(identify.traits().unwrap(), "email").map(Value::to_json),
+            Some(json!("yes"))
         );
     }
 }
