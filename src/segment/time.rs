@@ -7,7 +7,9 @@
 
 use std::fmt;
 
-use serde_json::{Map, Number, Value};
+use serde_json::Number;
+
+use super::json::{Object, Value};
 
 const MS_PER_SECOND: i64 = 1_000;
 const MS_PER_MINUTE: i64 = 60 * MS_PER_SECOND;
@@ -87,7 +89,7 @@ impl EventTime {
     /// 31557600000, else milliseconds, floored to whole milliseconds. A
     /// string follows [`EventTime::parse_str`], so a numeric string is not an
     /// epoch. Booleans, arrays and objects are never times.
-    pub fn from_json(value: &Value) -> Result<Option<EventTime>, InvalidTime> {
+    pub fn from_json(value: &Value<'_>) -> Result<Option<EventTime>, InvalidTime> {
         let time = match value {
             Value::Null => return Ok(None),
             Value::String(text) if text.is_empty() => return Ok(None),
@@ -151,7 +153,7 @@ impl fmt::Display for EventTime {
 /// The first present field decides. When it cannot be read the message has a
 /// bad timestamp: falling back to a later field would silently date the
 /// event by when it was sent or received instead.
-pub fn message_time(message: &Map<String, Value>) -> Result<Option<EventTime>, BadTimestamp> {
+pub fn message_time(message: &Object<'_>) -> Result<Option<EventTime>, BadTimestamp> {
     TIME_FIELDS
         .into_iter()
         .find_map(|field| {
@@ -403,13 +405,22 @@ mod tests {
         EventTime::parse_str(text).map(|time| time.to_string())
     }
 
-    fn json_utc(value: Value) -> Result<Option<String>, InvalidTime> {
-        EventTime::from_json(&value).map(|time| time.map(|t| t.to_string()))
+    type Json = serde_json::Value;
+
+    /// A `json!` value as the tool's own tree.
+    fn tree(value: Json) -> Value<'static> {
+        crate::segment::json::parse(value.to_string().as_bytes())
+            .expect("test JSON parses")
+            .into_owned()
     }
 
-    fn message(value: Value) -> Map<String, Value> {
-        match value {
-            Value::Object(map) => map,
+    fn json_utc(value: Json) -> Result<Option<String>, InvalidTime> {
+        EventTime::from_json(&tree(value)).map(|time| time.map(|t| t.to_string()))
+    }
+
+    fn message(value: Json) -> Object<'static> {
+        match tree(value) {
+            Value::Object(object) => object,
             other => panic!("test message must be an object, got {other}"),
         }
     }
@@ -775,7 +786,7 @@ mod tests {
     #[test]
     fn exponent_forms_of_numbers_are_read_exactly() {
         let parsed = |text: &str| {
-            let value: Value = serde_json::from_str(text).expect("valid JSON");
+            let value: Json = serde_json::from_str(text).expect("valid JSON");
             json_utc(value)
         };
         assert_eq!(
@@ -813,9 +824,8 @@ mod tests {
             "originalTimestamp": "2024-01-02T00:00:00Z",
             "timestamp": "2024-01-01T00:00:00Z",
         }));
-        let picked = |message: &Map<String, Value>| {
-            message_time(message).map(|time| time.map(|t| t.to_string()))
-        };
+        let picked =
+            |message: &Object<'_>| message_time(message).map(|time| time.map(|t| t.to_string()));
         assert_eq!(
             picked(&all),
             Ok(Some("2024-01-01T00:00:00.000Z".to_owned()))
