@@ -38,7 +38,7 @@ use report::live::{Display, Reporter};
 use report::{RunFacts, Tally};
 use segment::LineError;
 use sender::http::{Clock, Http, HttpSettings, SystemClock};
-use sender::{Delivery, DeliverySetup, DryRun, Transport};
+use sender::{Carrier, Delivery, DeliverySetup, DryRun, Worker};
 
 /// What a run needs from outside: where data and diagnostics go, the
 /// sender's clock (tests pass one that does not sleep), and the flag Ctrl-C
@@ -46,7 +46,7 @@ use sender::{Delivery, DeliverySetup, DryRun, Transport};
 pub struct Io<'a> {
     pub out: &'a mut dyn Write,
     pub err: &'a mut dyn Write,
-    pub clock: Box<dyn Clock>,
+    pub clock: Box<dyn Clock + Send>,
     pub interrupt: Arc<AtomicBool>,
 }
 
@@ -119,7 +119,7 @@ fn send(
     config: SendConfig,
     out: &mut dyn Write,
     err: &mut dyn Write,
-    clock: Box<dyn Clock>,
+    clock: Box<dyn Clock + Send>,
     interrupt: Arc<AtomicBool>,
 ) -> Result<Status> {
     let common = &config.common;
@@ -154,31 +154,31 @@ fn send(
             ));
         }
     }
-    let (transport, failed): (Box<dyn Transport + '_>, _) =
-        match (&common.tenant_token, config.dry_run) {
-            (Some(tenant_token), false) => {
-                let settings = HttpSettings {
-                    endpoints: common.endpoints.clone(),
-                    tenant_token: tenant_token.clone(),
-                    api_token: common.api_token.clone(),
-                    max_retries: config.max_retries,
-                    timeout: config.timeout,
-                    api_rate: config.api_rate,
-                    interrupt: Arc::clone(&interrupt),
-                };
-                (
-                    Box::new(Http::new(settings, clock)),
-                    Some(FailedFile::new(config.failed.clone())),
-                )
-            }
-            _ => (
-                Box::new(DryRun::new(out, common.endpoints.clone(), config.pretty)),
-                None,
-            ),
-        };
+    let (carrier, failed) = match (&common.tenant_token, config.dry_run) {
+        (Some(tenant_token), false) => {
+            let settings = HttpSettings {
+                endpoints: common.endpoints.clone(),
+                tenant_token: tenant_token.clone(),
+                api_token: common.api_token.clone(),
+                max_retries: config.max_retries,
+                timeout: config.timeout,
+                api_rate: config.api_rate,
+                interrupt: Arc::clone(&interrupt),
+            };
+            let http = Box::new(Http::new(settings, clock));
+            (
+                Carrier::Worker(Worker::spawn(http)),
+                Some(FailedFile::new(config.failed.clone())),
+            )
+        }
+        _ => {
+            let printer = DryRun::new(out, common.endpoints.clone(), config.pretty);
+            (Carrier::Here(Box::new(printer)), None)
+        }
+    };
     let delivery = Delivery::new(DeliverySetup {
         limits: config.limits,
-        transport,
+        carrier,
         failed,
         flush_interval: config.flush_interval,
         checkpoint,
@@ -187,6 +187,9 @@ fn send(
     let mut pipeline = Pipeline::new(common, report, Some(delivery), interrupt);
     pipeline.skip = skip;
     let result = pipeline.run(common.sources.clone());
+    // The request in flight is finished whatever happened (Ctrl-C too).
+    let waited = pipeline.wait();
+    let result = result.and_then(|ending| waited.map(|()| ending));
     // Whatever happened, record what was handled, so that a rerun resumes there.
     let saved = pipeline
         .delivery
@@ -358,6 +361,14 @@ impl<'a, 'w> Pipeline<'a, 'w> {
     fn flush(&mut self) -> Result<()> {
         match &mut self.delivery {
             Some(delivery) => delivery.flush(&mut self.report),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits for the request in flight, if any.
+    fn wait(&mut self) -> Result<()> {
+        match &mut self.delivery {
+            Some(delivery) => delivery.wait(&mut self.report),
             None => Ok(()),
         }
     }

@@ -98,10 +98,10 @@ enum Answer {
 }
 
 /// Sends batches to Planhat over HTTP.
-pub struct Http<'c> {
+pub struct Http {
     agent: ureq::Agent,
     settings: HttpSettings,
-    clock: Box<dyn Clock + 'c>,
+    clock: Box<dyn Clock + Send>,
     /// Earliest time the next main-API request may start.
     next_api_slot: Option<Instant>,
     counters: Counters,
@@ -112,8 +112,8 @@ const MESSAGE_CHARS: usize = 300;
 /// Bulk-upsert answers list keys of every item; this is plenty for 5000.
 const ANSWER_LIMIT: u64 = 64 << 20;
 
-impl<'c> Http<'c> {
-    pub fn new(settings: HttpSettings, clock: Box<dyn Clock + 'c>) -> Http<'c> {
+impl Http {
+    pub fn new(settings: HttpSettings, clock: Box<dyn Clock + Send>) -> Http {
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(settings.timeout))
             .http_status_as_error(false)
@@ -324,7 +324,7 @@ impl<'c> Http<'c> {
     }
 }
 
-impl Transport for Http<'_> {
+impl Transport for Http {
     fn deliver(&mut self, batch: &Batch) -> Result<Vec<ItemFailure>> {
         let mut failures = Vec::new();
         self.deliver_part(batch, 0, &mut failures)?;

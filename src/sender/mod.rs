@@ -7,9 +7,11 @@ pub mod http;
 pub mod policy;
 
 use std::io::Write;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 
 use crate::checkpoint::{Checkpoint, Handled};
 use crate::failed::{FailedFile, Note, Original};
@@ -80,10 +82,54 @@ impl Transport for DryRun<'_> {
     }
 }
 
+/// What a transport said about one batch, with the counters after it.
+type Settlement = (Result<Vec<ItemFailure>>, Counters);
+
+/// Carries batches to a transport: on this thread (the dry-run printer,
+/// which writes to this thread's stdout), or on a thread of its own (HTTP),
+/// so that reading and mapping the next batch overlap the request in
+/// flight. Either way at most one request is in flight, and results are
+/// settled in the order the batches were sent.
+pub enum Carrier<'a> {
+    Here(Box<dyn Transport + 'a>),
+    Worker(Worker),
+}
+
+/// A transport on a thread of its own, with the batch it is sending.
+pub struct Worker {
+    requests: SyncSender<Arc<Batch>>,
+    results: Receiver<Settlement>,
+    in_flight: Option<Arc<Batch>>,
+}
+
+impl Worker {
+    /// Starts a thread that delivers the batches it is given, in order.
+    pub fn spawn(mut transport: Box<dyn Transport + Send>) -> Worker {
+        let (requests, incoming) = sync_channel::<Arc<Batch>>(1);
+        let (outgoing, results) = sync_channel(1);
+        std::thread::Builder::new()
+            .name("sender".into())
+            .spawn(move || {
+                for batch in incoming {
+                    let result = transport.deliver(&batch);
+                    if outgoing.send((result, transport.counters())).is_err() {
+                        return;
+                    }
+                }
+            })
+            .expect("the system can start a thread");
+        Worker {
+            requests,
+            results,
+            in_flight: None,
+        }
+    }
+}
+
 /// Batching, flushing and failure accounting around a transport.
 pub struct Delivery<'a> {
     batcher: Batcher,
-    transport: Box<dyn Transport + 'a>,
+    carrier: Carrier<'a>,
     /// `None` in a dry-run, which writes nothing but stdout and stderr.
     failed: Option<FailedFile>,
     flush_interval: Duration,
@@ -102,7 +148,7 @@ pub struct Delivery<'a> {
 /// How a run's delivery is set up.
 pub struct DeliverySetup<'a> {
     pub limits: Limits,
-    pub transport: Box<dyn Transport + 'a>,
+    pub carrier: Carrier<'a>,
     pub failed: Option<FailedFile>,
     pub flush_interval: Duration,
     pub checkpoint: Option<Checkpoint>,
@@ -114,7 +160,7 @@ impl<'a> Delivery<'a> {
     pub fn new(setup: DeliverySetup<'a>) -> Delivery<'a> {
         Delivery {
             batcher: Batcher::new(setup.limits),
-            transport: setup.transport,
+            carrier: setup.carrier,
             failed: setup.failed,
             flush_interval: setup.flush_interval,
             open_since: None,
@@ -151,10 +197,18 @@ impl<'a> Delivery<'a> {
         if let Some(failed) = &mut self.failed {
             failed.sync()?;
         }
-        let pending = [self.stalled, self.batcher.first_open_origin()]
-            .into_iter()
-            .flatten()
-            .min();
+        let in_flight = match &self.carrier {
+            Carrier::Worker(worker) => worker.in_flight.as_ref().and_then(|b| b.entries.first()),
+            Carrier::Here(_) => None,
+        };
+        let pending = [
+            self.stalled,
+            in_flight.map(|entry| entry.origin),
+            self.batcher.first_open_origin(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         checkpoint.save(&self.handled, pending)
     }
 
@@ -170,7 +224,7 @@ impl<'a> Delivery<'a> {
         let original = if self.failed.is_some() { original } else { &[] };
         for batch in self.batcher.push(item, origin, original) {
             self.open_since = None;
-            self.send(&batch, report)?;
+            self.send(batch, report)?;
         }
         if self.batcher.has_open() && self.open_since.is_none() {
             self.open_since = Some(Instant::now());
@@ -187,7 +241,10 @@ impl<'a> Delivery<'a> {
     pub fn flush(&mut self, report: &mut Reporter) -> Result<()> {
         self.open_since = None;
         if let Some(batch) = self.batcher.take() {
-            self.send(&batch, report)?;
+            self.send(batch, report)?;
+            // A flush is the end of the input or a quiet pipe: wait for the
+            // answer, so that nothing is left unrecorded while input waits.
+            self.wait(report)?;
             self.save_checkpoint()?;
         }
         self.flush_failed()
@@ -215,13 +272,55 @@ impl<'a> Delivery<'a> {
         failed.write(original, &note)
     }
 
-    fn send(&mut self, batch: &Batch, report: &mut Reporter) -> Result<()> {
-        let mut failures = match self.transport.deliver(batch) {
+    /// Sends a batch: at once on this thread, or handed to the worker once
+    /// the batch before it is settled.
+    fn send(&mut self, batch: Batch, report: &mut Reporter) -> Result<()> {
+        self.wait(report)?;
+        match &mut self.carrier {
+            Carrier::Here(transport) => {
+                let result = transport.deliver(&batch);
+                let counters = transport.counters();
+                self.settle(&batch, (result, counters), report)
+            }
+            Carrier::Worker(worker) => {
+                let batch = Arc::new(batch);
+                worker.in_flight = Some(Arc::clone(&batch));
+                worker
+                    .requests
+                    .send(batch)
+                    .map_err(|_| anyhow!("the sender thread stopped"))
+            }
+        }
+    }
+
+    /// Waits for the request in flight, if any, and settles it.
+    pub fn wait(&mut self, report: &mut Reporter) -> Result<()> {
+        let Carrier::Worker(worker) = &mut self.carrier else {
+            return Ok(());
+        };
+        let Some(batch) = worker.in_flight.take() else {
+            return Ok(());
+        };
+        let settlement = worker
+            .results
+            .recv()
+            .map_err(|_| anyhow!("the sender thread stopped"))?;
+        self.settle(&batch, settlement, report)
+    }
+
+    /// Counts what a batch's request did, and writes its failed items.
+    fn settle(
+        &mut self,
+        batch: &Batch,
+        (result, counters): Settlement,
+        report: &mut Reporter,
+    ) -> Result<()> {
+        report.counters = counters;
+        let mut failures = match result {
             Ok(failures) => failures,
             Err(error) => {
                 let first = batch.entries.first().map(|e| e.origin);
                 self.stalled = self.stalled.or(first);
-                report.counters = self.transport.counters();
                 return Err(error);
             }
         };
@@ -246,7 +345,6 @@ impl<'a> Delivery<'a> {
                 failed.write(Original::Message(batch.original(entry)), &note)?;
             }
         }
-        report.counters = self.transport.counters();
         self.unsaved = true;
         self.flush_failed()
     }
