@@ -164,7 +164,7 @@ pub struct Reader {
 }
 
 /// A chunk is handed over once it holds this many bytes...
-const CHUNK_BYTES: usize = 1 << 20;
+const CHUNK_BYTES: usize = 256 * 1024;
 /// ...or this many lines, or when reading on might block.
 const CHUNK_LINES: usize = 4096;
 const READ_BUFFER: usize = 256 * 1024;

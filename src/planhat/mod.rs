@@ -134,6 +134,18 @@ impl Batch {
         self
     }
 
+    /// An empty batch for `route` in this one's buffers.
+    fn reused(mut self, route: Route) -> Batch {
+        self.route = route;
+        self.body.clear();
+        self.entries.clear();
+        self.originals.clear();
+        if route.is_bulk() {
+            self.body.push(b'[');
+        }
+        self
+    }
+
     /// Appends an item already written as JSON.
     fn push_raw(&mut self, origin: Origin, item: &[u8], original: &[u8]) {
         if !self.entries.is_empty() {
@@ -186,6 +198,9 @@ pub struct Batcher {
     limits: Limits,
     open: Option<Batch>,
     scratch: Vec<u8>,
+    /// A sent batch whose buffers the next batch reuses: allocating and
+    /// freeing megabytes per request fragments the heap until memory grows.
+    spare: Option<Batch>,
 }
 
 impl Batcher {
@@ -194,6 +209,7 @@ impl Batcher {
             limits,
             open: None,
             scratch: Vec::new(),
+            spare: None,
         }
     }
 
@@ -208,12 +224,16 @@ impl Batcher {
             batch.route == route
                 && batch.closed_len() + 1 + self.scratch.len() <= self.limits.max_body_bytes
         };
-        if let Some(batch) = self.open.take_if(|batch| !fits(batch)) {
-            closed.push(batch.close());
+        if self.open.as_ref().is_some_and(|batch| !fits(batch)) {
+            closed.extend(self.take());
         }
         // A lone item larger than the byte limit still goes, alone: Planhat's
         // own limit is higher than ours, and it alone decides to refuse it.
-        let batch = self.open.get_or_insert_with(|| Batch::new(route));
+        let spare = &mut self.spare;
+        let batch = self.open.get_or_insert_with(|| match spare.take() {
+            Some(spare) => spare.reused(route),
+            None => Batch::new(route),
+        });
         batch.push_raw(origin, &self.scratch, original);
         if batch.entries.len() >= self.limits.max_items(route) {
             closed.extend(self.take());
@@ -224,6 +244,11 @@ impl Batcher {
     /// Closes and returns the open batch, if it holds anything.
     pub fn take(&mut self) -> Option<Batch> {
         self.open.take().map(Batch::close)
+    }
+
+    /// Hands back a batch that was sent, for its buffers.
+    pub fn recycle(&mut self, batch: Batch) {
+        self.spare = Some(batch);
     }
 
     /// Whether a batch is open.

@@ -112,6 +112,8 @@ impl Worker {
             .spawn(move || {
                 for batch in incoming {
                     let result = transport.deliver(&batch);
+                    // Let go first, so the batch's buffers can be reused.
+                    drop(batch);
                     if outgoing.send((result, transport.counters())).is_err() {
                         return;
                     }
@@ -280,7 +282,9 @@ impl<'a> Delivery<'a> {
             Carrier::Here(transport) => {
                 let result = transport.deliver(&batch);
                 let counters = transport.counters();
-                self.settle(&batch, (result, counters), report)
+                self.settle(&batch, (result, counters), report)?;
+                self.batcher.recycle(batch);
+                Ok(())
             }
             Carrier::Worker(worker) => {
                 let batch = Arc::new(batch);
@@ -305,7 +309,11 @@ impl<'a> Delivery<'a> {
             .results
             .recv()
             .map_err(|_| anyhow!("the sender thread stopped"))?;
-        self.settle(&batch, settlement, report)
+        self.settle(&batch, settlement, report)?;
+        if let Ok(batch) = Arc::try_unwrap(batch) {
+            self.batcher.recycle(batch);
+        }
+        Ok(())
     }
 
     /// Counts what a batch's request did, and writes its failed items.
