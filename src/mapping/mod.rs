@@ -83,14 +83,6 @@ pub enum Reject {
 }
 
 impl Skip {
-    pub const ALL: [Skip; 5] = [
-        Skip::Duplicate,
-        Skip::UnsupportedType,
-        Skip::DisabledByIntegrations,
-        Skip::Filtered,
-        Skip::GroupAssociation,
-    ];
-
     /// The reason's name in reports.
     pub fn name(self) -> &'static str {
         match self {
@@ -110,17 +102,6 @@ impl Skip {
 }
 
 impl Reject {
-    pub const ALL: [Reject; 8] = [
-        Reject::InvalidJson,
-        Reject::NotAnObject,
-        Reject::Unreadable,
-        Reject::UnknownType,
-        Reject::NoIdentity,
-        Reject::NoGroupId,
-        Reject::BadTimestamp,
-        Reject::NoEvent,
-    ];
-
     /// The reason's name in reports and in the failed file.
     pub fn name(self) -> &'static str {
         match self {
