@@ -213,6 +213,7 @@ fn send(
         dry_run: config.dry_run,
         interrupted,
     };
+    // Ends the sender thread and gives stdout back.
     drop(delivery);
     if !config.quiet {
         report.write_summary(&facts);
