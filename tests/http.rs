@@ -516,7 +516,7 @@ fn a_slow_request_times_out_and_is_retried() {
     );
     assert_eq!(outcome.result.unwrap(), Status::Clean, "{}", outcome.stderr);
     assert_eq!(actions(&mock.delivered_items()), events(&tracks(2)));
-    assert!(outcome.stderr.contains("1 retries"), "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("(1 retry,"), "{}", outcome.stderr);
 }
 
 #[test]

@@ -333,12 +333,13 @@ impl Tally {
         };
         writeln!(
             out,
-            "{} messages in {:.1}s ({:.0}/s): {verb} {sent} items in {} requests ({} retries, {} bytes)",
-            self.messages(),
+            "{} in {:.1}s ({:.0}/s): {verb} {} in {} ({}, {} bytes)",
+            counted(self.messages(), "message"),
             run.duration.as_secs_f64(),
             rate(self.messages(), run.duration),
-            run.requests,
-            run.retries,
+            counted(sent, "item"),
+            counted(run.requests, "request"),
+            counted(run.retries, "retry"),
             run.bytes,
         )?;
         let line = |out: &mut dyn Write, label: &str, total: u64, parts: Vec<String>| {
@@ -421,6 +422,15 @@ pub struct RunFacts {
     pub failed_file: Option<String>,
     pub dry_run: bool,
     pub interrupted: bool,
+}
+
+/// `1 request`, `2 requests`; `retry` becomes `retries`.
+fn counted(count: u64, noun: &str) -> String {
+    match (count, noun.strip_suffix('y')) {
+        (1, _) => format!("1 {noun}"),
+        (_, Some(stem)) => format!("{count} {stem}ies"),
+        _ => format!("{count} {noun}s"),
+    }
 }
 
 fn rate(count: u64, duration: Duration) -> f64 {
@@ -507,6 +517,14 @@ mod tests {
             lines.rest().unwrap(),
             "... and 5 more problem lines not shown (counted in the summary)"
         );
+    }
+
+    #[test]
+    fn counts_read_as_english() {
+        assert_eq!(counted(1, "retry"), "1 retry");
+        assert_eq!(counted(2, "retry"), "2 retries");
+        assert_eq!(counted(0, "item"), "0 items");
+        assert_eq!(counted(1, "request"), "1 request");
     }
 
     #[test]
