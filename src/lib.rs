@@ -416,10 +416,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                         delivery.item(&item, origin, original, &mut self.report)?;
                     }
                 }
-                Outcome::Skip(reason) => {
-                    let position = self.report.position(origin);
-                    self.report.tally.skip(reason, &position);
-                }
+                Outcome::Skip(reason) => self.report.skip(reason, origin),
                 Outcome::Reject(reason, detail) => {
                     let original = Original::Message(original);
                     let position = self.report.position(origin);

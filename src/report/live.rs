@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
 use super::{ProblemLines, RunFacts, Tally};
-use crate::mapping::Reject;
+use crate::mapping::{Reject, Skip};
 use crate::planhat::Origin;
 use crate::sender::Counters;
 
@@ -65,6 +65,14 @@ impl<'w> Reporter<'w> {
     /// `path:line` for an origin.
     pub fn position(&self, origin: Origin) -> String {
         format!("{}:{}", self.labels[origin.source], origin.line)
+    }
+
+    /// A message skipped by policy.
+    pub fn skip(&mut self, reason: Skip, origin: Origin) {
+        let labels = &self.labels;
+        self.tally.skip(reason, || {
+            format!("{}:{}", labels[origin.source], origin.line)
+        });
     }
 
     /// A message the mapping or the parser rejected.

@@ -143,9 +143,13 @@ impl Tally {
         }
     }
 
-    pub fn skip(&mut self, reason: Skip, position: &str) {
-        let example = reason.listed().then_some(position);
-        self.skipped.entry(reason).or_default().add(example);
+    /// Counts a skipped message. Its position is written out only when it
+    /// becomes an example: duplicates and filtered messages can be most of
+    /// a backfill, and need none.
+    pub fn skip(&mut self, reason: Skip, position: impl FnOnce() -> String) {
+        let counted = self.skipped.entry(reason).or_default();
+        let example = (reason.listed() && counted.examples.len() < EXAMPLES).then(position);
+        counted.add(example.as_deref());
     }
 
     pub fn reject(&mut self, reason: Reject, position: &str) {
@@ -536,8 +540,8 @@ mod tests {
     fn examples_are_kept_for_listed_reasons_only() {
         let mut tally = Tally::default();
         for line in 1..=5 {
-            tally.skip(Skip::Duplicate, &format!("f:{line}"));
-            tally.skip(Skip::UnsupportedType, &format!("f:{line}"));
+            tally.skip(Skip::Duplicate, || format!("f:{line}"));
+            tally.skip(Skip::UnsupportedType, || format!("f:{line}"));
         }
         assert_eq!(tally.skipped[&Skip::Duplicate].examples.len(), 0);
         assert_eq!(
