@@ -64,15 +64,13 @@ impl<'w> Reporter<'w> {
 
     /// `path:line` for an origin.
     pub fn position(&self, origin: Origin) -> String {
-        format!("{}:{}", self.labels[origin.source], origin.line)
+        position(&self.labels, origin)
     }
 
     /// A message skipped by policy.
     pub fn skip(&mut self, reason: Skip, origin: Origin) {
         let labels = &self.labels;
-        self.tally.skip(reason, || {
-            format!("{}:{}", labels[origin.source], origin.line)
-        });
+        self.tally.skip(reason, || position(labels, origin));
     }
 
     /// A message the mapping or the parser rejected.
@@ -157,6 +155,11 @@ impl<'w> Reporter<'w> {
     pub fn write_summary(&mut self, facts: &RunFacts) {
         self.tally.write_summary(facts, self.err).ok();
     }
+}
+
+/// `path:line` for an origin, given the sources' labels.
+fn position(labels: &[String], origin: Origin) -> String {
+    format!("{}:{}", labels[origin.source], origin.line)
 }
 
 fn progress_bar(total_bytes: Option<u64>) -> ProgressBar {
