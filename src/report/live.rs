@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
-use super::{ProblemLines, RunFacts, Tally};
+use super::{Counters, ProblemLines, RunFacts, Tally};
 use crate::mapping::{Reject, Skip};
 use crate::planhat::Origin;
-use crate::sender::Counters;
 
 /// How often the status line is printed when there is no bar.
 const STATUS_EVERY: Duration = Duration::from_secs(10);

@@ -42,6 +42,14 @@ impl Counted {
     }
 }
 
+/// Request counts for the summary: what the sender did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub requests: u64,
+    pub retries: u64,
+    pub bytes: u64,
+}
+
 /// Counts of everything a run saw and did.
 #[derive(Debug, Default)]
 pub struct Tally {

@@ -11,11 +11,12 @@ use anyhow::{Result, bail};
 use serde_json::Value;
 
 use super::policy::{self, Disposition};
-use super::{Counters, ItemFailure, Transport};
+use super::{ItemFailure, Transport};
 use crate::config::Secret;
 use crate::error::Interrupted;
 use crate::planhat::items::Route;
 use crate::planhat::{Batch, Endpoints, TENANT_TOKEN_PLACEHOLDER};
+use crate::report::Counters;
 
 /// Time and chance, as the sender sees them.
 pub trait Clock {

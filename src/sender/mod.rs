@@ -17,6 +17,7 @@ use crate::checkpoint::{Checkpoint, Handled};
 use crate::failed::{FailedFile, Note, Original};
 use crate::planhat::items::Item;
 use crate::planhat::{Batch, Batcher, Endpoints, Limits, Origin, render_dry_run};
+use crate::report::Counters;
 use crate::report::live::Reporter;
 use crate::segment::time::EventTime;
 
@@ -29,14 +30,6 @@ pub struct ItemFailure {
     pub reason: String,
     pub status: Option<u16>,
     pub message: String,
-}
-
-/// Request counts for the summary.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counters {
-    pub requests: u64,
-    pub retries: u64,
-    pub bytes: u64,
 }
 
 /// Something that carries batches to Planhat, or shows them.

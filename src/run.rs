@@ -1,0 +1,462 @@
+//! The run loop: sources are read line by line, each message mapped, its
+//! items handed to delivery (or, for `validate`, only counted), and the
+//! report written at the end. `send` and `validate` share it.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::checkpoint::Checkpoint;
+use crate::config::{Common, Config, SendConfig, ValidateConfig};
+use crate::error::{Interrupted, Status};
+use crate::failed::{FailedFile, Original};
+use crate::input::{Event, Source};
+use crate::mapping::{Mapper, Outcome, Reject};
+use crate::planhat::Origin;
+use crate::planhat::items::Item;
+use crate::report::live::{Display, Reporter};
+use crate::report::{RunFacts, Tally};
+use crate::segment::LineError;
+use crate::sender::http::{Clock, Http, HttpSettings, SystemClock};
+use crate::sender::{Carrier, Delivery, DeliverySetup, DryRun, Worker};
+use crate::{cli, input, mapping, report, segment};
+
+/// What a run needs from outside: where data and diagnostics go, the
+/// sender's clock (tests pass one that does not sleep), and the flag Ctrl-C
+/// sets.
+pub struct Io<'a> {
+    pub out: &'a mut dyn Write,
+    pub err: &'a mut dyn Write,
+    pub clock: Box<dyn Clock + Send>,
+    pub interrupt: Arc<AtomicBool>,
+}
+
+impl<'a> Io<'a> {
+    /// The real clock, and an interrupt flag set by the caller's handler.
+    pub fn new(
+        out: &'a mut dyn Write,
+        err: &'a mut dyn Write,
+        interrupt: Arc<AtomicBool>,
+    ) -> Io<'a> {
+        let clock = Box::new(SystemClock::new(Arc::clone(&interrupt)));
+        Io {
+            out,
+            err,
+            clock,
+            interrupt,
+        }
+    }
+}
+
+/// Runs a resolved command, writing data to `io.out` and everything else to
+/// `io.err`.
+pub fn run(config: Config, io: Io) -> Result<Status> {
+    let Io {
+        out,
+        err,
+        clock,
+        interrupt,
+    } = io;
+    match config {
+        Config::Completions(shell) => {
+            let mut command = <cli::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "segment-planhat", out);
+            Ok(Status::Clean)
+        }
+        Config::Validate(config) => validate(config, out, err, interrupt),
+        Config::Send(config) => send(config, out, err, clock, interrupt),
+    }
+}
+
+fn validate(
+    config: ValidateConfig,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    interrupt: Arc<AtomicBool>,
+) -> Result<Status> {
+    let ValidateConfig { common, json } = config;
+    let labels = common.sources.iter().map(Source::label).collect();
+    let report = Reporter::new(Tally::with_distinct(), labels, Display::Quiet, None, err);
+    let mut pipeline = Pipeline::new(&common, report, None, interrupt);
+    if pipeline.run(common.sources.clone())? == Ending::Interrupted {
+        return Ok(Status::Interrupted);
+    }
+    pipeline.report.finish();
+    pipeline.report.tally.shard = pipeline.mapper.shard().map(|s| (s.index, s.count));
+    let (rules, hits) = pipeline.mapper.rule_hits();
+    pipeline.report.tally.rules = report::RuleUse::list(rules, hits);
+    let tally = &pipeline.report.tally;
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &tally.validate_json())?;
+        writeln!(out)?;
+    } else {
+        tally.write_validate(out)?;
+    }
+    out.flush()?;
+    Ok(status(tally))
+}
+
+fn send(
+    config: SendConfig,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    clock: Box<dyn Clock + Send>,
+    interrupt: Arc<AtomicBool>,
+) -> Result<Status> {
+    let common = &config.common;
+    let (checkpoint, skip) = match &config.checkpoint {
+        Some(path) => {
+            let (checkpoint, skip) = Checkpoint::open(path, &common.sources, config.restart)?;
+            // A dry-run shows what a resumed run would send, and writes nothing.
+            ((!config.dry_run).then_some(checkpoint), skip)
+        }
+        None => (None, vec![0; common.sources.len()]),
+    };
+    let labels = common.sources.iter().map(Source::label).collect();
+    let total_bytes = common
+        .sources
+        .iter()
+        .map(|s| match s {
+            Source::File { size, .. } => Some(*size),
+            Source::Stdin => None,
+        })
+        .sum::<Option<u64>>();
+    let display = match (config.quiet, config.progress) {
+        (true, _) => Display::Quiet,
+        (false, true) => Display::Bar,
+        (false, false) => Display::StatusLines,
+    };
+    let mut report = Reporter::new(Tally::default(), labels, display, total_bytes, err);
+    if !config.quiet {
+        for (source, lines) in common.sources.iter().zip(&skip).filter(|(_, n)| **n > 0) {
+            report.eprintln(&format!(
+                "skipping {lines} lines of {} already handled",
+                source.label()
+            ));
+        }
+    }
+    let (carrier, failed) = match (&common.tenant_token, config.dry_run) {
+        (Some(tenant_token), false) => {
+            let settings = HttpSettings {
+                endpoints: common.endpoints.clone(),
+                tenant_token: tenant_token.clone(),
+                api_token: common.api_token.clone(),
+                max_retries: config.max_retries,
+                timeout: config.timeout,
+                api_rate: config.api_rate,
+                interrupt: Arc::clone(&interrupt),
+            };
+            let http = Box::new(Http::new(settings, clock));
+            (
+                Carrier::Worker(Worker::spawn(http)),
+                Some(FailedFile::new(config.failed.clone())),
+            )
+        }
+        _ => {
+            let printer = DryRun::new(out, common.endpoints.clone(), config.pretty);
+            (Carrier::Here(Box::new(printer)), None)
+        }
+    };
+    let delivery = Delivery::new(DeliverySetup {
+        limits: config.limits,
+        carrier,
+        failed,
+        flush_interval: config.flush_interval,
+        checkpoint,
+        sources: common.sources.len(),
+    });
+    let mut pipeline = Pipeline::new(common, report, Some(delivery), interrupt);
+    pipeline.skip = skip;
+    let result = pipeline.run(common.sources.clone());
+    // The request in flight is finished whatever happened (Ctrl-C too).
+    let waited = pipeline.wait();
+    let result = result.and_then(|ending| waited.map(|()| ending));
+    // Whatever happened, record what was handled, so that a rerun resumes there.
+    let saved = pipeline
+        .delivery
+        .as_mut()
+        .map_or(Ok(()), Delivery::save_checkpoint);
+    let Pipeline {
+        report, delivery, ..
+    } = pipeline;
+    let mut report = report;
+    report.finish();
+    let interrupted = match &result {
+        Ok(ending) => *ending == Ending::Interrupted,
+        Err(error) => error.is::<Interrupted>(),
+    };
+    let facts = RunFacts {
+        requests: report.counters.requests,
+        retries: report.counters.retries,
+        bytes: report.counters.bytes,
+        duration: report.elapsed(),
+        failed_file: delivery.as_ref().and_then(Delivery::failed_path),
+        dry_run: config.dry_run,
+        interrupted,
+    };
+    // Ends the sender thread and gives stdout back.
+    drop(delivery);
+    if !config.quiet {
+        report.write_summary(&facts);
+    }
+    if let Some(path) = &config.summary_json {
+        let json = serde_json::to_vec_pretty(&report.tally.summary_json(&facts))?;
+        std::fs::write(path, json)
+            .with_context(|| format!("writing the summary to {}", path.display()))?;
+    }
+    saved?;
+    if interrupted {
+        return Ok(Status::Interrupted);
+    }
+    result?;
+    Ok(status(&report.tally))
+}
+
+fn status(tally: &Tally) -> Status {
+    if tally.has_problems() {
+        Status::Problems
+    } else {
+        Status::Clean
+    }
+}
+
+/// How reading ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// Every source was read and every batch sent.
+    Done,
+    /// Ctrl-C: reading stopped and the open batch was not sent.
+    Interrupted,
+}
+
+/// How often the loop looks at the interrupt flag while input is quiet.
+const INTERRUPT_POLL: Duration = Duration::from_millis(100);
+
+/// The one loop: lines in, messages mapped, items batched and delivered.
+struct Pipeline<'a, 'w> {
+    mapper: Mapper,
+    report: Reporter<'w>,
+    delivery: Option<Delivery<'a>>,
+    original: Vec<u8>,
+    /// Per source, the leading lines a checkpoint says are handled: they are
+    /// mapped again, to rebuild the dedupe window and the user → company
+    /// memory, and not sent.
+    skip: Vec<u64>,
+    interrupt: Arc<AtomicBool>,
+}
+
+impl<'a, 'w> Pipeline<'a, 'w> {
+    fn new(
+        common: &Common,
+        report: Reporter<'w>,
+        delivery: Option<Delivery<'a>>,
+        interrupt: Arc<AtomicBool>,
+    ) -> Pipeline<'a, 'w> {
+        Pipeline {
+            mapper: Mapper::new(common.mapping.clone()),
+            report,
+            delivery,
+            original: Vec::new(),
+            skip: vec![0; common.sources.len()],
+            interrupt,
+        }
+    }
+
+    fn interrupted(&self) -> bool {
+        self.interrupt.load(Ordering::Relaxed)
+    }
+
+    /// Reads every source to the end, sending batches when full, when their
+    /// flush interval passes (a slow pipe), and at the end. Ctrl-C stops it
+    /// between lines, with the open batch unsent.
+    fn run(&mut self, sources: Vec<Source>) -> Result<Ending> {
+        let reader = input::spawn(sources);
+        loop {
+            if self.interrupted() {
+                return Ok(Ending::Interrupted);
+            }
+            let deadline = self.delivery.as_ref().and_then(Delivery::deadline);
+            let wake = [deadline, self.report.next_status()]
+                .into_iter()
+                .flatten()
+                .fold(Instant::now() + INTERRUPT_POLL, Instant::min);
+            let event = reader
+                .events
+                .recv_timeout(wake.saturating_duration_since(Instant::now()));
+            self.report.tick(reader.bytes_read.load(Ordering::Relaxed));
+            match event {
+                Ok(Event::Lines(chunk)) => {
+                    for span in &chunk.spans {
+                        if self.interrupted() {
+                            return Ok(Ending::Interrupted);
+                        }
+                        let origin = Origin {
+                            source: chunk.source,
+                            line: span.line,
+                        };
+                        if span.line <= self.skip[chunk.source] {
+                            self.replay(chunk.text(span));
+                        } else {
+                            self.line(origin, chunk.text(span))?;
+                        }
+                        if let Some(delivery) = &mut self.delivery {
+                            delivery.line_done(origin)?;
+                        }
+                    }
+                }
+                Ok(Event::End { source, lines }) => {
+                    if let Some(delivery) = &mut self.delivery {
+                        delivery.source_done(source, lines);
+                    }
+                }
+                Ok(Event::Unreadable { source, line, .. }) if line < self.skip[source] => {}
+                Ok(Event::Unreadable {
+                    source,
+                    line,
+                    error,
+                }) => {
+                    let position = self.report.position(Origin { source, line });
+                    let detail = format!("cannot read further: {error}");
+                    self.report.reject(Reject::Unreadable, &position, &detail);
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if deadline.is_some_and(|d| d <= Instant::now()) {
+                        self.flush()?;
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        self.flush()?;
+        Ok(Ending::Done)
+    }
+
+    /// Maps a line a checkpoint says is handled, for the memory it teaches,
+    /// and nothing else.
+    fn replay(&mut self, text: &[u8]) {
+        for message in segment::parse_line(text).into_iter().flatten() {
+            self.mapper.map(&message);
+        }
+        self.report.tally.already_handled += 1;
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        match &mut self.delivery {
+            Some(delivery) => delivery.flush(&mut self.report),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits for the request in flight, if any.
+    fn wait(&mut self) -> Result<()> {
+        match &mut self.delivery {
+            Some(delivery) => delivery.wait(&mut self.report),
+            None => Ok(()),
+        }
+    }
+
+    /// Handles one input line: every message in it, each on its own.
+    fn line(&mut self, origin: Origin, text: &[u8]) -> Result<()> {
+        for parsed in segment::parse_line(text) {
+            let message = match parsed {
+                Ok(message) => message,
+                Err(_) if !self.mapper.owns_unparsed(text) => {
+                    self.report.tally.other_shards += 1;
+                    continue;
+                }
+                Err(error) => {
+                    let reason = match error {
+                        LineError::InvalidJson(_) => Reject::InvalidJson,
+                        LineError::NotAnObject(_) => Reject::NotAnObject,
+                    };
+                    self.reject(origin, reason, &error.to_string(), Original::Unparsed(text))?;
+                    continue;
+                }
+            };
+            let mapped = self.mapper.map(&message);
+            if mapped.outcome == Outcome::OtherShard {
+                self.report.tally.other_shards += 1;
+                continue;
+            }
+            self.report
+                .tally
+                .count_type(message.kind.as_ref().map_or("unknown", |k| k.name()));
+            let original: &[u8] = if message.rewritten {
+                self.original.clear();
+                serde_json::to_writer(&mut self.original, &message.fields)
+                    .context("copying a message")?;
+                &self.original
+            } else {
+                text
+            };
+            match mapped.outcome {
+                Outcome::OtherShard => {}
+                Outcome::Send(item) => {
+                    count_item(&mut self.report.tally, &item, mapped.time);
+                    if let Some(delivery) = &mut self.delivery {
+                        delivery.item(&item, origin, original, &mut self.report)?;
+                    }
+                }
+                Outcome::Skip(reason) => self.report.skip(reason, origin),
+                Outcome::Reject(reason, detail) => {
+                    let original = Original::Message(original);
+                    let position = self.report.position(origin);
+                    self.report.reject(reason, &position, &detail);
+                    if let Some(delivery) = &mut self.delivery {
+                        delivery.reject(original, reason.name(), &detail, &position)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn reject(
+        &mut self,
+        origin: Origin,
+        reason: Reject,
+        detail: &str,
+        original: Original,
+    ) -> Result<()> {
+        let position = self.report.position(origin);
+        self.report.reject(reason, &position, detail);
+        match &mut self.delivery {
+            Some(delivery) => delivery.reject(original, reason.name(), detail, &position),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Counts an item that will be sent, by route, time and who it is about.
+fn count_item(tally: &mut Tally, item: &Item, time: Option<segment::time::EventTime>) {
+    tally.count_route(item.route(), time);
+    let (user, company) = match item {
+        Item::Activity(activity) => {
+            if activity.date.is_none() {
+                tally.no_time += 1;
+            }
+            (
+                mapping::identity::user_key(&activity.who),
+                activity.who.company.as_deref(),
+            )
+        }
+        Item::EndUser(user) => (
+            mapping::identity::user_key(&user.who),
+            user.who.company.as_deref(),
+        ),
+        Item::Company(company) => (None, Some(company.external_id.as_str())),
+        Item::Receiver(forward) => (forward.user_id.as_deref(), forward.company.as_deref()),
+    };
+    if let Some(distinct) = &mut tally.distinct {
+        if let Some(user) = user {
+            distinct.users.insert(user.to_owned());
+        }
+        if let Some(company) = company {
+            distinct.companies.insert(company.to_owned());
+        }
+    }
+}
