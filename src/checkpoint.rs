@@ -1,8 +1,12 @@
 //! Checkpoints for resumable backfills (SPEC §6): for each input source
 //! (path, size, modification time; stdin as `-`), how many leading lines are
-//! fully handled — delivered, skipped, or written to the failed file. Only a
-//! complete prefix counts: a line after one still waiting in a batch is
-//! never counted. The file is replaced atomically (written beside, synced,
+//! fully handled — delivered, skipped, or written to the failed file — and
+//! which lines past them are handled too. A line counts only once every item
+//! it produced is settled; since profile upserts wait to be coalesced while
+//! later activities are delivered, the handled lines are not always a
+//! prefix, and the ones past the first unhandled line are recorded as
+//! ranges (`also`), so that a rerun sends neither them nor their failed-file
+//! entries again. The file is replaced atomically (written beside, synced,
 //! renamed), so a crash leaves the old one or the new one, never half of one.
 
 use std::fs::File;
@@ -29,6 +33,10 @@ pub struct Entry {
     pub modified_ns: Option<u64>,
     /// Leading lines fully handled (blank lines count).
     pub lines: u64,
+    /// Ranges of lines past `lines + 1` handled too (first and last line,
+    /// inclusive).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<[u64; 2]>,
     /// Whether the whole source is handled.
     pub complete: bool,
 }
@@ -47,14 +55,21 @@ pub struct Checkpoint {
     entries: Vec<Entry>,
     /// Sources the file knows that this run does not read: kept as they are.
     others: Vec<Entry>,
+    /// Per source, the lines the file said were handled when the run began:
+    /// still handled, whatever this run has reached.
+    resumed: Vec<LineSet>,
 }
 
 impl Checkpoint {
-    /// Opens the checkpoint at `path` for these sources, and says how many
-    /// leading lines of each are already handled. A source whose size or
+    /// Opens the checkpoint at `path` for these sources, and says which
+    /// lines of each are already handled. A source whose size or
     /// modification time changed since is an error unless `restart`, which
     /// starts every source from its first line.
-    pub fn open(path: &Path, sources: &[Source], restart: bool) -> Result<(Checkpoint, Vec<u64>)> {
+    pub fn open(
+        path: &Path,
+        sources: &[Source],
+        restart: bool,
+    ) -> Result<(Checkpoint, Vec<LineSet>)> {
         let fresh: Vec<Entry> = sources.iter().map(entry_for).collect::<Result<_>>()?;
         let saved = match std::fs::read(path) {
             Ok(bytes) if !restart => {
@@ -82,7 +97,7 @@ impl Checkpoint {
             let known = saved.iter().find(|s| s.path == entry.path);
             let lines = match known {
                 Some(known)
-                    if known.lines > 0
+                    if (known.lines > 0 || !known.also.is_empty())
                         && (known.size, known.modified_ns) != (entry.size, entry.modified_ns) =>
                 {
                     bail!(Usage(format!(
@@ -94,11 +109,15 @@ impl Checkpoint {
                         entry.size.map_or("?".into(), |s| s.to_string()),
                     )));
                 }
-                Some(known) => known.lines,
-                None => 0,
+                Some(known) => LineSet::of(known),
+                None => LineSet::default(),
             };
+            entries.push(Entry {
+                lines: lines.prefix(),
+                also: lines.beyond_prefix(),
+                ..entry
+            });
             skip.push(lines);
-            entries.push(Entry { lines, ..entry });
         }
         let others = saved
             .into_iter()
@@ -108,19 +127,25 @@ impl Checkpoint {
             path: path.to_owned(),
             entries,
             others,
+            resumed: skip.clone(),
         };
         Ok((checkpoint, skip))
     }
 
-    /// Records how far each source is handled and writes the file.
-    pub fn save(&mut self, handled: &Handled, first_pending: Option<Origin>) -> Result<()> {
+    /// Records which lines of each source are handled and writes the file.
+    /// `unsettled` holds, sorted, the origin of every message mapped but not
+    /// yet settled (waiting in a batch or for coalescing, in flight, or held
+    /// back by Ctrl-C or an error).
+    pub fn save(&mut self, handled: &Handled, unsettled: &[Origin]) -> Result<()> {
         for (source, entry) in self.entries.iter_mut().enumerate() {
-            let (lines, complete) = handled.of(source, first_pending);
-            // Never move back: a resumed run starts past the lines it skips.
-            if lines >= entry.lines {
-                entry.lines = lines;
-                entry.complete = complete;
-            }
+            let start = unsettled.partition_point(|o| o.source < source);
+            let end = unsettled.partition_point(|o| o.source <= source);
+            let waiting = unsettled[start..end].iter().map(|o| o.line);
+            let lines =
+                LineSet::up_to_except(handled.lines[source], waiting).union(&self.resumed[source]);
+            entry.lines = lines.prefix();
+            entry.also = lines.beyond_prefix();
+            entry.complete = handled.complete[source] && start == end;
         }
         let contents = Contents {
             version: VERSION,
@@ -132,6 +157,88 @@ impl Checkpoint {
     }
 }
 
+/// A set of line numbers, as sorted, disjoint, non-adjacent inclusive
+/// ranges.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LineSet {
+    ranges: Vec<[u64; 2]>,
+}
+
+impl LineSet {
+    /// What a checkpoint entry records.
+    fn of(entry: &Entry) -> LineSet {
+        let prefix = (entry.lines > 0).then_some([1, entry.lines]);
+        LineSet::normalized(
+            prefix
+                .into_iter()
+                .chain(entry.also.iter().copied())
+                .collect(),
+        )
+    }
+
+    /// Lines 1 to `last`, less `except` (ascending).
+    fn up_to_except(last: u64, except: impl Iterator<Item = u64>) -> LineSet {
+        let mut ranges = Vec::new();
+        let mut next = 1;
+        for line in except.filter(|&line| line <= last) {
+            if line > next {
+                ranges.push([next, line - 1]);
+            }
+            next = next.max(line + 1);
+        }
+        if next <= last {
+            ranges.push([next, last]);
+        }
+        LineSet { ranges }
+    }
+
+    fn normalized(mut ranges: Vec<[u64; 2]>) -> LineSet {
+        ranges.retain(|[first, last]| first <= last);
+        ranges.sort_unstable();
+        let mut merged: Vec<[u64; 2]> = Vec::with_capacity(ranges.len());
+        for [first, last] in ranges {
+            match merged.last_mut() {
+                Some(previous) if first <= previous[1].saturating_add(1) => {
+                    previous[1] = previous[1].max(last);
+                }
+                _ => merged.push([first, last]),
+            }
+        }
+        LineSet { ranges: merged }
+    }
+
+    fn union(&self, other: &LineSet) -> LineSet {
+        LineSet::normalized(self.ranges.iter().chain(&other.ranges).copied().collect())
+    }
+
+    /// Whether `line` is in the set.
+    pub fn contains(&self, line: u64) -> bool {
+        let after = self.ranges.partition_point(|[first, _]| *first <= line);
+        after > 0 && self.ranges[after - 1][1] >= line
+    }
+
+    /// How many lines the set holds.
+    pub fn count(&self) -> u64 {
+        self.ranges
+            .iter()
+            .map(|[first, last]| last - first + 1)
+            .sum()
+    }
+
+    /// The leading lines: `n` when lines 1 to `n` are all in the set.
+    fn prefix(&self) -> u64 {
+        match self.ranges.first() {
+            Some([1, last]) => *last,
+            _ => 0,
+        }
+    }
+
+    fn beyond_prefix(&self) -> Vec<[u64; 2]> {
+        let skip = usize::from(self.prefix() > 0);
+        self.ranges[skip..].to_vec()
+    }
+}
+
 fn entry_for(source: &Source) -> Result<Entry> {
     Ok(match source {
         Source::Stdin => Entry {
@@ -139,6 +246,7 @@ fn entry_for(source: &Source) -> Result<Entry> {
             size: None,
             modified_ns: None,
             lines: 0,
+            also: Vec::new(),
             complete: false,
         },
         Source::File {
@@ -155,6 +263,7 @@ fn entry_for(source: &Source) -> Result<Entry> {
             size: Some(*size),
             modified_ns: *modified_ns,
             lines: 0,
+            also: Vec::new(),
             complete: false,
         },
     })
@@ -178,8 +287,8 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// How far the run has got through each source: lines whose messages were
-/// all mapped, and sources read to their end.
+/// How far the run has got through each source: the last line whose
+/// messages were all mapped, and sources read to their end.
 #[derive(Debug, Clone, Default)]
 pub struct Handled {
     lines: Vec<u64>,
@@ -204,18 +313,6 @@ impl Handled {
         self.lines[source] = lines;
         self.complete[source] = true;
     }
-
-    /// Lines of `source` fully handled, and whether that is all of it, when
-    /// `first_pending` is the earliest message not yet delivered (waiting in
-    /// a batch), if any.
-    fn of(&self, source: usize, first_pending: Option<Origin>) -> (u64, bool) {
-        let done = (self.lines[source], self.complete[source]);
-        match first_pending {
-            Some(pending) if source > pending.source => (0, false),
-            Some(pending) if source == pending.source => (done.0.min(pending.line - 1), false),
-            _ => done,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -226,43 +323,82 @@ mod tests {
         Origin { source, line }
     }
 
-    #[test]
-    fn only_the_prefix_before_the_first_pending_message_is_handled() {
-        let mut handled = Handled::new(3);
-        handled.source_done(0, 10);
-        handled.line_done(at(1, 7));
-        assert_eq!(handled.of(0, None), (10, true));
-        assert_eq!(handled.of(1, None), (7, false));
-        assert_eq!(handled.of(2, None), (0, false));
-        // A message of line 4 of source 1 still waits in a batch.
-        assert_eq!(handled.of(0, Some(at(1, 4))), (10, true));
-        assert_eq!(handled.of(1, Some(at(1, 4))), (3, false));
-        // A message of source 0 still waits: nothing after it counts.
-        assert_eq!(handled.of(0, Some(at(0, 9))), (8, false));
-        assert_eq!(handled.of(1, Some(at(0, 9))), (0, false));
+    fn set(ranges: &[[u64; 2]]) -> LineSet {
+        LineSet::normalized(ranges.to_vec())
     }
 
     #[test]
-    fn a_checkpoint_round_trips_and_refuses_changed_sources() {
+    fn handled_lines_are_those_mapped_and_not_waiting() {
+        let lines = LineSet::up_to_except(10, [3, 4, 7].into_iter());
+        assert_eq!(lines, set(&[[1, 2], [5, 6], [8, 10]]));
+        assert_eq!(lines.prefix(), 2);
+        assert_eq!(lines.beyond_prefix(), [[5, 6], [8, 10]]);
+        assert_eq!(lines.count(), 7);
+        assert!(lines.contains(1) && lines.contains(6) && lines.contains(10));
+        assert!(!lines.contains(3) && !lines.contains(7) && !lines.contains(11));
+        // A waiting message past the last mapped line changes nothing.
+        assert_eq!(LineSet::up_to_except(4, [1, 9].into_iter()), set(&[[2, 4]]));
+        assert_eq!(LineSet::up_to_except(0, std::iter::empty()), set(&[]));
+        assert_eq!(
+            set(&[[1, 2], [3, 5], [9, 9], [4, 6]]),
+            set(&[[1, 6], [9, 9]])
+        );
+        assert_eq!(set(&[[1, 2]]).union(&set(&[[4, 5]])).prefix(), 2);
+    }
+
+    #[test]
+    fn a_checkpoint_records_lines_handled_past_a_waiting_one_and_never_forgets_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("a.ndjson");
+        std::fs::write(&input, "{}\n".repeat(10)).unwrap();
+        let sources = crate::input::resolve(std::slice::from_ref(&input)).unwrap();
+        let path = dir.path().join("checkpoint.json");
+        let (mut checkpoint, skip) = Checkpoint::open(&path, &sources, false).unwrap();
+        assert_eq!(skip, [LineSet::default()]);
+        let mut handled = Handled::new(1);
+        handled.line_done(at(0, 8));
+        // Line 3 waits for coalescing, line 6 is in flight.
+        checkpoint.save(&handled, &[at(0, 3), at(0, 6)]).unwrap();
+        let (mut resumed, skip) = Checkpoint::open(&path, &sources, false).unwrap();
+        assert_eq!(skip, [set(&[[1, 2], [4, 5], [7, 8]])]);
+        let saved: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(saved["sources"][0]["lines"], 2);
+        assert_eq!(
+            saved["sources"][0]["also"],
+            serde_json::json!([[4, 5], [7, 8]])
+        );
+
+        // The resumed run has sent line 3 and waits on line 6: lines 7 and 8,
+        // handled before, stay handled although this run has not reached them.
+        let mut handled = Handled::new(1);
+        handled.line_done(at(0, 5));
+        resumed.save(&handled, &[at(0, 6)]).unwrap();
+        let (_, skip) = Checkpoint::open(&path, &sources, false).unwrap();
+        assert_eq!(skip, [set(&[[1, 5], [7, 8]])]);
+        handled.source_done(0, 10);
+        resumed.save(&handled, &[]).unwrap();
+        let (_, skip) = Checkpoint::open(&path, &sources, false).unwrap();
+        assert_eq!(skip, [set(&[[1, 10]])]);
+        assert!(!dir.path().join("checkpoint.json.tmp").exists());
+    }
+
+    #[test]
+    fn a_checkpoint_refuses_changed_sources() {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("a.ndjson");
         std::fs::write(&input, "{}\n{}\n{}\n").unwrap();
         let sources = crate::input::resolve(std::slice::from_ref(&input)).unwrap();
         let path = dir.path().join("checkpoint.json");
-        let (mut checkpoint, skip) = Checkpoint::open(&path, &sources, false).unwrap();
-        assert_eq!(skip, [0]);
+        let (mut checkpoint, _) = Checkpoint::open(&path, &sources, false).unwrap();
         let mut handled = Handled::new(1);
         handled.line_done(at(0, 2));
-        checkpoint.save(&handled, None).unwrap();
-        let (_, skip) = Checkpoint::open(&path, &sources, false).unwrap();
-        assert_eq!(skip, [2]);
-        assert!(!dir.path().join("checkpoint.json.tmp").exists());
-
+        checkpoint.save(&handled, &[]).unwrap();
         std::fs::write(&input, "{}\n{}\n{}\n{}\n").unwrap();
         let changed = crate::input::resolve(&[input]).unwrap();
         let error = Checkpoint::open(&path, &changed, false).unwrap_err();
         assert!(error.to_string().contains("--restart"), "{error}");
         let (_, skip) = Checkpoint::open(&path, &changed, true).unwrap();
-        assert_eq!(skip, [0]);
+        assert_eq!(skip, [LineSet::default()]);
     }
 }

@@ -2,6 +2,7 @@
 //! items handed to delivery (or, for `validate`, only counted), and the
 //! report written at the end. `send` and `validate` share it.
 
+use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, LineSet};
 use crate::config::{Common, Config, SendConfig, ValidateConfig};
 use crate::error::{Interrupted, Status};
 use crate::failed::{FailedFile, Original};
@@ -114,7 +115,7 @@ fn send(
             // A dry-run shows what a resumed run would send, and writes nothing.
             ((!config.dry_run).then_some(checkpoint), skip)
         }
-        None => (None, vec![0; common.sources.len()]),
+        None => (None, vec![LineSet::default(); common.sources.len()]),
     };
     let labels = common.sources.iter().map(Source::label).collect();
     let total_bytes = common
@@ -132,11 +133,14 @@ fn send(
     };
     let mut report = Reporter::new(Tally::default(), labels, display, total_bytes, err);
     if !config.quiet {
-        for (source, lines) in common.sources.iter().zip(&skip).filter(|(_, n)| **n > 0) {
-            report.eprintln(&format!(
-                "skipping {lines} lines of {} already handled",
-                source.label()
-            ));
+        for (source, lines) in common.sources.iter().zip(&skip) {
+            let lines = lines.count();
+            if lines > 0 {
+                report.eprintln(&format!(
+                    "skipping {lines} lines of {} already handled",
+                    source.label()
+                ));
+            }
         }
     }
     let (carrier, failed) = match (&common.tenant_token, config.dry_run) {
@@ -149,6 +153,7 @@ fn send(
                 timeout: config.timeout,
                 api_rate: config.api_rate,
                 interrupt: Arc::clone(&interrupt),
+                counters: Arc::clone(&report.counters),
             };
             let http = Box::new(Http::new(settings, clock));
             (
@@ -157,7 +162,8 @@ fn send(
             )
         }
         _ => {
-            let printer = DryRun::new(out, common.endpoints.clone(), config.pretty);
+            let counters = Arc::clone(&report.counters);
+            let printer = DryRun::new(out, common.endpoints.clone(), config.pretty, counters);
             (Carrier::Here(Box::new(printer)), None)
         }
     };
@@ -190,9 +196,9 @@ fn send(
         Err(error) => error.is::<Interrupted>(),
     };
     let facts = RunFacts {
-        requests: report.counters.requests,
-        retries: report.counters.retries,
-        bytes: report.counters.bytes,
+        requests: report.counters.requests(),
+        retries: report.counters.retries(),
+        bytes: report.counters.bytes(),
         duration: report.elapsed(),
         failed_file: delivery.as_ref().and_then(Delivery::failed_path),
         dry_run: config.dry_run,
@@ -242,10 +248,14 @@ struct Pipeline<'a, 'w> {
     report: Reporter<'w>,
     delivery: Option<Delivery<'a>>,
     original: Vec<u8>,
-    /// Per source, the leading lines a checkpoint says are handled: they are
-    /// mapped again, to rebuild the dedupe window and the user → company
-    /// memory, and not sent.
-    skip: Vec<u64>,
+    /// Per source, the lines a checkpoint says are handled: they are mapped
+    /// again, to rebuild the dedupe window and the user → company memory,
+    /// and not sent.
+    skip: Vec<LineSet>,
+    /// The last line of each chunk mapped, with the input bytes read by its
+    /// end, oldest first: once a chunk's lines are all handled, the progress
+    /// bar moves to its mark.
+    marks: VecDeque<(Origin, u64)>,
     interrupt: Arc<AtomicBool>,
 }
 
@@ -261,7 +271,8 @@ impl<'a, 'w> Pipeline<'a, 'w> {
             report,
             delivery,
             original: Vec::new(),
-            skip: vec![0; common.sources.len()],
+            skip: vec![LineSet::default(); common.sources.len()],
+            marks: VecDeque::new(),
             interrupt,
         }
     }
@@ -287,9 +298,11 @@ impl<'a, 'w> Pipeline<'a, 'w> {
             let event = reader
                 .events
                 .recv_timeout(wake.saturating_duration_since(Instant::now()));
-            self.report.tick(reader.bytes_read.load(Ordering::Relaxed));
+            self.tick();
             match event {
                 Ok(Event::Lines(chunk)) => {
+                    // Read ahead of the chunk by at most the reader's buffer.
+                    let mark = reader.bytes_read.load(Ordering::Relaxed);
                     for span in &chunk.spans {
                         if self.interrupted() {
                             return Ok(Ending::Interrupted);
@@ -298,14 +311,24 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                             source: chunk.source,
                             line: span.line,
                         };
-                        if span.line <= self.skip[chunk.source] {
+                        if self.skip[chunk.source].contains(span.line) {
                             self.replay(chunk.text(span));
                         } else {
                             self.line(origin, chunk.text(span))?;
                         }
                         if let Some(delivery) = &mut self.delivery {
-                            delivery.line_done(origin)?;
+                            delivery.line_done(origin);
+                            if delivery.deadline().is_some_and(|d| d <= Instant::now()) {
+                                delivery.flush_due(Instant::now(), &mut self.report)?;
+                            }
                         }
+                    }
+                    if let Some(last) = chunk.spans.last() {
+                        let origin = Origin {
+                            source: chunk.source,
+                            line: last.line,
+                        };
+                        self.marks.push_back((origin, mark));
                     }
                 }
                 Ok(Event::End { source, lines }) => {
@@ -313,7 +336,8 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                         delivery.source_done(source, lines);
                     }
                 }
-                Ok(Event::Unreadable { source, line, .. }) if line < self.skip[source] => {}
+                Ok(Event::Unreadable { source, line, .. })
+                    if self.skip[source].contains(line + 1) => {}
                 Ok(Event::Unreadable {
                     source,
                     line,
@@ -324,15 +348,32 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                     self.report.reject(Reject::Unreadable, &position, &detail);
                 }
                 Err(RecvTimeoutError::Timeout) => {
-                    if deadline.is_some_and(|d| d <= Instant::now()) {
-                        self.flush()?;
+                    if let Some(delivery) = &mut self.delivery
+                        && deadline.is_some_and(|d| d <= Instant::now())
+                    {
+                        delivery.quiet(Instant::now(), &mut self.report)?;
                     }
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
             }
         }
-        self.flush()?;
+        if let Some(delivery) = &mut self.delivery {
+            delivery.finish(&mut self.report)?;
+        }
+        self.tick();
         Ok(Ending::Done)
+    }
+
+    /// Moves the display to the input bytes of the lines handled so far.
+    fn tick(&mut self) {
+        let first_unsettled = self.delivery.as_ref().and_then(Delivery::first_unsettled);
+        while let Some(&(last, mark)) = self.marks.front()
+            && first_unsettled.is_none_or(|first| last < first)
+        {
+            self.report.set_handled_bytes(mark);
+            self.marks.pop_front();
+        }
+        self.report.tick();
     }
 
     /// Maps a line a checkpoint says is handled, for the memory it teaches,
@@ -342,13 +383,6 @@ impl<'a, 'w> Pipeline<'a, 'w> {
             self.mapper.map(&message);
         }
         self.report.tally.already_handled += 1;
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        match &mut self.delivery {
-            Some(delivery) => delivery.flush(&mut self.report),
-            None => Ok(()),
-        }
     }
 
     /// Waits for the request in flight, if any.
@@ -453,10 +487,10 @@ fn count_item(tally: &mut Tally, item: &Item, time: Option<segment::time::EventT
     };
     if let Some(distinct) = &mut tally.distinct {
         if let Some(user) = user {
-            distinct.users.insert(user.to_owned());
+            distinct.user(user);
         }
         if let Some(company) = company {
-            distinct.companies.insert(company.to_owned());
+            distinct.company(company);
         }
     }
 }

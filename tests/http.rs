@@ -369,27 +369,33 @@ fn partial_upsert_errors_fail_only_the_items_named() {
 }
 
 #[test]
-fn an_identify_upsert_is_sent_before_the_activities_that_follow_it() {
+fn a_company_upsert_goes_before_the_first_activity_naming_it() {
     let mock = mock();
     let dir = tempfile::tempdir().unwrap();
     let lines = vec![
         json!({"type":"track","userId":"u1","event":"Before"}),
         json!({"type":"identify","userId":"u1","traits":{"email":"u1@x.io","company":{"id":"c1"}}}),
+        // Names c1, whose group call comes later: no wait for it.
         json!({"type":"track","userId":"u1","event":"After"}),
         json!({"type":"group","userId":"u1","groupId":"c1","traits":{"name":"C"}}),
         json!({"type":"track","userId":"u1","event":"Last"}),
+        json!({"type":"group","userId":"u1","groupId":"c1","traits":{"plan":"p"}}),
+        // c1's first upsert went: no new company request for this one.
+        json!({"type":"track","userId":"u1","event":"Later"}),
     ];
     let input = write_input(dir.path(), &lines);
     let clock = FakeClock::new();
-    let outcome = send(
-        &mock,
-        &clock,
-        dir.path(),
-        &["--api-token", API, input.to_str().unwrap()],
-    );
+    let args = [
+        "--api-token",
+        API,
+        "--batch-size",
+        "1",
+        input.to_str().unwrap(),
+    ];
+    let outcome = send(&mock, &clock, dir.path(), &args);
     assert_eq!(outcome.result.unwrap(), Status::Clean, "{}", outcome.stderr);
-    let paths: Vec<String> = mock
-        .requests()
+    let requests = mock.requests();
+    let paths: Vec<String> = requests
         .iter()
         .map(|r| format!("{} {}", r.method, r.path))
         .collect();
@@ -398,41 +404,50 @@ fn an_identify_upsert_is_sent_before_the_activities_that_follow_it() {
         paths,
         [
             analytics.as_str(),
-            "PUT /endusers",
             analytics.as_str(),
             "PUT /companies",
-            analytics.as_str()
+            analytics.as_str(),
+            analytics.as_str(),
+            // Coalesced, at the end: the identify, and c1's second call.
+            "PUT /companies",
+            "PUT /endusers",
         ]
     );
-    let after = mock.requests()[2].json();
-    assert_eq!(after[0]["cId"], "c1");
+    assert_eq!(requests[3].json()[0]["action"], "Last");
+    assert_eq!(requests[3].json()[0]["cId"], "c1");
+    assert_eq!(
+        requests[2].json(),
+        json!([{"externalId":"c1","name":"C","source":"Segment"}])
+    );
 }
 
 #[test]
-fn main_api_requests_are_paced_to_the_api_rate() {
+fn main_api_requests_are_paced_in_sliding_windows() {
     let mock = mock();
     let dir = tempfile::tempdir().unwrap();
-    let lines: Vec<Value> = (0..3)
+    let lines: Vec<Value> = (0..65)
         .map(|i| json!({"type":"group","groupId":format!("c{i}"),"traits":{"name":"C"}}))
         .collect();
     let input = write_input(dir.path(), &lines);
     let clock = FakeClock::new();
+    // A flush interval of 0 sends each company on its own.
     let args = [
         "--api-token",
         API,
         "--api-rate",
-        "30",
-        "--batch-size",
-        "1",
+        "60",
+        "--flush-interval",
+        "0",
         input.to_str().unwrap(),
     ];
     let outcome = send(&mock, &clock, dir.path(), &args);
     assert_eq!(outcome.result.unwrap(), Status::Clean);
-    assert_eq!(mock.requests().len(), 3);
-    // 30 a minute: two seconds between requests, and no wait before the first.
+    assert_eq!(mock.requests().len(), 65);
+    // 50 at once (the per-second limit), 10 more a second later, and the
+    // rest once the first minute's requests have left the window.
     assert_eq!(
         clock.sleeps(),
-        [Duration::from_secs(2), Duration::from_secs(2)]
+        [Duration::from_secs(1), Duration::from_secs(59)]
     );
 }
 
@@ -633,7 +648,7 @@ fn receiver_mode_posts_each_message_alone_with_basic_auth_and_paced() {
     let args = [
         "--receiver",
         "--api-rate",
-        "60",
+        "2",
         "--api-url",
         &other,
         input.to_str().unwrap(),
@@ -663,7 +678,7 @@ fn receiver_mode_posts_each_message_alone_with_basic_auth_and_paced() {
     assert_eq!(failed[0]["_planhat"]["reason"], "http_400");
     assert_eq!(
         clock.sleeps(),
-        [Duration::from_secs(1); 3],
-        "60 a minute: a second apart"
+        [Duration::from_secs(60)],
+        "2 a minute: the third waits for the first to leave the window"
     );
 }

@@ -6,6 +6,7 @@
 //! Pure: no I/O.
 
 pub mod items;
+pub mod profiles;
 
 use std::io::Write;
 use std::ops::Range;
@@ -38,9 +39,19 @@ impl Endpoints {
     pub fn url(&self, route: Route, tenant_token: &str) -> String {
         match route {
             Route::Activity => format!("{}/analytics/bulk/{tenant_token}", self.analytics),
-            Route::EndUser => format!("{}/endusers", self.api),
-            Route::Company => format!("{}/companies", self.api),
-            Route::Receiver => format!("{}/dock/segment", self.api),
+            Route::EndUser | Route::Company | Route::Receiver => {
+                format!("{}{}", self.api, Endpoints::path(route))
+            }
+        }
+    }
+
+    /// A route's path, with the tenant token's placeholder.
+    pub fn path(route: Route) -> &'static str {
+        match route {
+            Route::Activity => "/analytics/bulk/{tenantToken}",
+            Route::EndUser => "/endusers",
+            Route::Company => "/companies",
+            Route::Receiver => "/dock/segment",
         }
     }
 
@@ -76,7 +87,8 @@ pub struct Limits {
 pub const MAX_UPSERT_ITEMS: usize = 5000;
 
 impl Limits {
-    fn max_items(self, route: Route) -> usize {
+    /// Items per request on `route`.
+    pub fn max_items(self, route: Route) -> usize {
         match route {
             Route::Activity => self.batch_size,
             Route::EndUser | Route::Company => self.batch_size.min(MAX_UPSERT_ITEMS),
@@ -86,15 +98,23 @@ impl Limits {
     }
 }
 
+/// An input message that an item carries: a coalesced profile carries every
+/// message merged into it (SPEC §6), any other item exactly one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Carried {
+    pub origin: Origin,
+    /// The original Segment message, in the batch's `originals`, for the
+    /// failed file (empty in a dry-run, which has none).
+    pub original: Range<usize>,
+}
+
 /// One item inside a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    pub origin: Origin,
     /// The item's JSON inside the batch body.
     pub item: Range<usize>,
-    /// The original Segment message, in the batch's `originals`, for the
-    /// failed file.
-    pub original: Range<usize>,
+    /// The messages it carries, in the batch's `carried`.
+    pub carried: Range<usize>,
 }
 
 /// The items of one request, all for one route.
@@ -105,7 +125,11 @@ pub struct Batch {
     /// the receiver, the one message itself.
     pub body: Vec<u8>,
     pub entries: Vec<Entry>,
+    pub carried: Vec<Carried>,
     pub originals: Vec<u8>,
+    /// An item names a company whose first upsert is still pending: the
+    /// pending companies go first (SPEC §6, company first).
+    pub names_new_company: bool,
 }
 
 impl Batch {
@@ -118,7 +142,9 @@ impl Batch {
                 Vec::new()
             },
             entries: Vec::new(),
+            carried: Vec::new(),
             originals: Vec::new(),
+            names_new_company: false,
         }
     }
 
@@ -139,26 +165,39 @@ impl Batch {
         self.route = route;
         self.body.clear();
         self.entries.clear();
+        self.carried.clear();
         self.originals.clear();
+        self.names_new_company = false;
         if route.is_bulk() {
             self.body.push(b'[');
         }
         self
     }
 
-    /// Appends an item already written as JSON.
-    fn push_raw(&mut self, origin: Origin, item: &[u8], original: &[u8]) {
+    /// Appends an item already written as JSON, with the messages it
+    /// carries (their positions and original text).
+    fn push_raw<'o>(
+        &mut self,
+        item: &[u8],
+        messages: impl IntoIterator<Item = (Origin, &'o [u8])>,
+    ) {
         if !self.entries.is_empty() {
             self.body.push(b',');
         }
         let start = self.body.len();
         self.body.extend_from_slice(item);
-        let original_start = self.originals.len();
-        self.originals.extend_from_slice(original);
+        let first = self.carried.len();
+        for (origin, original) in messages {
+            let original_start = self.originals.len();
+            self.originals.extend_from_slice(original);
+            self.carried.push(Carried {
+                origin,
+                original: original_start..self.originals.len(),
+            });
+        }
         self.entries.push(Entry {
-            origin,
             item: start..self.body.len(),
-            original: original_start..self.originals.len(),
+            carried: first..self.carried.len(),
         });
     }
 
@@ -167,16 +206,30 @@ impl Batch {
         &self.body[entry.item.clone()]
     }
 
-    /// The original message's JSON text.
-    pub fn original(&self, entry: &Entry) -> &[u8] {
-        &self.originals[entry.original.clone()]
+    /// The messages an item carries.
+    pub fn carried(&self, entry: &Entry) -> &[Carried] {
+        &self.carried[entry.carried.clone()]
+    }
+
+    /// A carried message's original JSON text.
+    pub fn original(&self, carried: &Carried) -> &[u8] {
+        &self.originals[carried.original.clone()]
+    }
+
+    /// Where every message the batch carries came from.
+    pub fn origins(&self) -> impl Iterator<Item = Origin> + '_ {
+        self.carried.iter().map(|c| c.origin)
     }
 
     /// A closed batch of some of this batch's entries, in order.
     pub fn subset(&self, entries: &[Entry]) -> Batch {
         let mut part = Batch::new(self.route);
         for entry in entries {
-            part.push_raw(entry.origin, self.item(entry), self.original(entry));
+            let messages = self
+                .carried(entry)
+                .iter()
+                .map(|c| (c.origin, self.original(c)));
+            part.push_raw(self.item(entry), messages);
         }
         part.close()
     }
@@ -188,11 +241,9 @@ impl Batch {
     }
 }
 
-/// Collects items into batches: one open batch at a time, closed when full,
-/// when the next item would overflow it, or when the route changes. Closing
-/// on a route change is what keeps the order rule (SPEC §6): a request never
-/// goes before one holding an earlier input event, so an identify's upsert
-/// precedes the activities that follow it.
+/// Collects activity (or receiver) items into batches: one open batch at a
+/// time, closed when full or when the next item would overflow it. Profile
+/// upserts are coalesced apart, in [`profiles::Profiles`].
 #[derive(Debug)]
 pub struct Batcher {
     limits: Limits,
@@ -214,7 +265,15 @@ impl Batcher {
     }
 
     /// Adds an item; returns the batches this closes, oldest first.
-    pub fn push(&mut self, item: &Item, origin: Origin, original: &[u8]) -> Vec<Batch> {
+    /// `names_new_company` marks the batch that takes the item (SPEC §6,
+    /// company first).
+    pub fn push(
+        &mut self,
+        item: &Item,
+        origin: Origin,
+        original: &[u8],
+        names_new_company: bool,
+    ) -> Vec<Batch> {
         let route = item.route();
         self.scratch.clear();
         serde_json::to_writer(&mut self.scratch, item)
@@ -234,7 +293,8 @@ impl Batcher {
             Some(spare) => spare.reused(route),
             None => Batch::new(route),
         });
-        batch.push_raw(origin, &self.scratch, original);
+        batch.push_raw(&self.scratch, [(origin, original)]);
+        batch.names_new_company |= names_new_company;
         if batch.entries.len() >= self.limits.max_items(route) {
             closed.extend(self.take());
         }
@@ -256,9 +316,9 @@ impl Batcher {
         self.open.is_some()
     }
 
-    /// Where the open batch's first item came from.
-    pub fn first_open_origin(&self) -> Option<Origin> {
-        Some(self.open.as_ref()?.entries.first()?.origin)
+    /// The open batch, if any.
+    pub fn open(&self) -> Option<&Batch> {
+        self.open.as_ref()
     }
 }
 
@@ -332,8 +392,8 @@ mod tests {
     #[test]
     fn a_full_batch_closes_at_once() {
         let mut batcher = Batcher::new(limits(2, 1 << 20));
-        assert!(batcher.push(&activity("a"), at(1), b"{}").is_empty());
-        let closed = batcher.push(&activity("b"), at(2), b"{}");
+        assert!(batcher.push(&activity("a"), at(1), b"{}", false).is_empty());
+        let closed = batcher.push(&activity("b"), at(2), b"{}", false);
         assert_eq!(closed.len(), 1);
         assert_eq!(
             String::from_utf8_lossy(&closed[0].body),
@@ -346,13 +406,13 @@ mod tests {
     #[test]
     fn a_route_change_closes_the_open_batch_first() {
         let mut batcher = Batcher::new(limits(10, 1 << 20));
-        batcher.push(&activity("a"), at(1), b"{}");
-        let closed = batcher.push(&company("c"), at(2), b"{}");
+        batcher.push(&activity("a"), at(1), b"{}", false);
+        let closed = batcher.push(&company("c"), at(2), b"{}", false);
         assert_eq!(closed.len(), 1);
         assert_eq!(closed[0].route, Route::Activity);
         let last = batcher.take().expect("the company batch is open");
         assert_eq!(last.route, Route::Company);
-        assert_eq!(last.entries[0].origin, at(2));
+        assert_eq!(last.carried[0].origin, at(2));
     }
 
     #[test]
@@ -362,7 +422,7 @@ mod tests {
         let mut batcher = Batcher::new(limits(100, 2 * one + 3));
         let mut closed = Vec::new();
         for line in 1..=5 {
-            closed.extend(batcher.push(&activity("a"), at(line), b"{}"));
+            closed.extend(batcher.push(&activity("a"), at(line), b"{}", false));
         }
         closed.extend(batcher.take());
         let sizes: Vec<usize> = closed.iter().map(|b| b.entries.len()).collect();
@@ -371,27 +431,18 @@ mod tests {
     }
 
     #[test]
-    fn upserts_hold_at_most_5000_items() {
-        let mut batcher = Batcher::new(limits(10_000, usize::MAX));
-        let mut closed = Vec::new();
-        for line in 0..5001 {
-            closed.extend(batcher.push(&company("c"), at(line), b""));
-        }
-        assert_eq!(closed.len(), 1);
-        assert_eq!(closed[0].entries.len(), MAX_UPSERT_ITEMS);
-    }
-
-    #[test]
     fn halves_keep_items_and_originals_together() {
         let mut batcher = Batcher::new(limits(10, 1 << 20));
         for (line, name) in ["a", "b", "c"].iter().enumerate() {
-            batcher.push(&activity(name), at(line as u64), name.as_bytes());
+            batcher.push(&activity(name), at(line as u64), name.as_bytes(), false);
         }
         let batch = batcher.take().unwrap();
         let (first, second) = batch.halves();
         assert_eq!(first.entries.len(), 1);
         assert_eq!(second.entries.len(), 2);
-        assert_eq!(second.original(&second.entries[1]), b"c");
+        let carried = second.carried(&second.entries[1]);
+        assert_eq!(second.original(&carried[0]), b"c");
+        assert_eq!(carried[0].origin, at(2));
         let body: serde_json::Value = serde_json::from_slice(&second.body).unwrap();
         assert_eq!(body[1]["id"], "c");
     }
@@ -403,7 +454,7 @@ mod tests {
             api: "https://api.planhat.com".into(),
         };
         let mut batcher = Batcher::new(limits(1, 1 << 20));
-        let batch = batcher.push(&activity("a"), at(1), b"").remove(0);
+        let batch = batcher.push(&activity("a"), at(1), b"", false).remove(0);
         let mut out = Vec::new();
         render_dry_run(&batch, &endpoints, false, &mut out).unwrap();
         assert_eq!(

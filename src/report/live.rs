@@ -4,6 +4,7 @@
 //! they never tear the bar.
 
 use std::io::{self, IsTerminal, Write};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
@@ -29,7 +30,12 @@ pub enum Display {
 /// The run's tally and counters, and the stderr they are shown on.
 pub struct Reporter<'w> {
     pub tally: Tally,
-    pub counters: Counters,
+    /// Shared with the sender, which runs on a thread of its own.
+    pub counters: Arc<Counters>,
+    /// Input bytes of the lines handled so far: what percent and ETA follow.
+    handled_bytes: u64,
+    /// Whether the sender's notices (retries, pacing) are shown: not with `-q`.
+    notices: bool,
     labels: Vec<String>,
     problems: ProblemLines,
     err: &'w mut dyn Write,
@@ -51,7 +57,9 @@ impl<'w> Reporter<'w> {
         let bar = (display == Display::Bar).then(|| progress_bar(total_bytes));
         Reporter {
             tally,
-            counters: Counters::default(),
+            counters: Arc::default(),
+            handled_bytes: 0,
+            notices: display != Display::Quiet,
             labels,
             problems: ProblemLines::default(),
             err,
@@ -106,10 +114,22 @@ impl<'w> Reporter<'w> {
         self.next_status
     }
 
-    /// Updates the bar, or prints the status line when it is due.
-    pub fn tick(&mut self, bytes_read: u64) {
+    /// Input bytes of the lines handled so far.
+    pub fn set_handled_bytes(&mut self, bytes: u64) {
+        self.handled_bytes = bytes;
+    }
+
+    /// Prints the sender's notices, and updates the bar or prints the
+    /// status line when it is due. Called as lines are read and, while an
+    /// answer is awaited, from a clock.
+    pub fn tick(&mut self) {
+        for notice in self.counters.take_notices() {
+            if self.notices {
+                self.eprintln(&notice);
+            }
+        }
         if let Some(bar) = &self.bar {
-            bar.set_position(bytes_read);
+            bar.set_position(self.handled_bytes);
             bar.set_message(self.status());
         } else if let Some(due) = self.next_status
             && Instant::now() >= due
@@ -122,7 +142,6 @@ impl<'w> Reporter<'w> {
 
     fn status(&self) -> String {
         let t = &self.tally;
-        let c = &self.counters;
         let seconds = self.started.elapsed().as_secs_f64().max(0.001);
         format!(
             "read {} · sent {} · skipped {} · failed {} · {} requests · {} retries · {:.0}/s",
@@ -130,8 +149,8 @@ impl<'w> Reporter<'w> {
             t.delivered,
             t.skipped.values().map(|c| c.count).sum::<u64>(),
             t.failed_total() + t.rejected.values().map(|c| c.count).sum::<u64>(),
-            c.requests,
-            c.retries,
+            self.counters.requests(),
+            self.counters.retries(),
             t.messages() as f64 / seconds,
         )
     }

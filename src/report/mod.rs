@@ -6,10 +6,13 @@ pub mod live;
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::mapping::checks::fnv1a64;
 use crate::mapping::rules::Rules;
 use crate::mapping::{Reject, RuleHits, Skip};
 use crate::planhat::items::Route;
@@ -42,12 +45,60 @@ impl Counted {
     }
 }
 
-/// Request counts for the summary: what the sender did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What the sender does, counted as it happens and shared with the display
+/// (the sender runs on a thread of its own): requests, retries and bytes
+/// sent, and the notices it has for the user (a retry, a long pacing wait),
+/// which the display prints between its updates.
+#[derive(Debug, Default)]
 pub struct Counters {
-    pub requests: u64,
-    pub retries: u64,
-    pub bytes: u64,
+    requests: AtomicU64,
+    retries: AtomicU64,
+    bytes: AtomicU64,
+    notices: Mutex<Vec<String>>,
+}
+
+impl Counters {
+    /// A try of a request with a body of `bytes`.
+    pub fn request(&self, bytes: u64) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// A retry, and the line that tells the user.
+    pub fn retry(&self, notice: String) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+        self.notice(notice);
+    }
+
+    /// A line for the user.
+    pub fn notice(&self, line: String) {
+        self.notices
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(line);
+    }
+
+    /// The notices not yet shown.
+    pub fn take_notices(&self) -> Vec<String> {
+        std::mem::take(
+            &mut self
+                .notices
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
 }
 
 /// Counts of everything a run saw and did.
@@ -115,11 +166,24 @@ impl RuleUse {
     }
 }
 
-/// The distinct people and companies seen.
+/// The distinct people and companies seen, counted by 64-bit hashes of
+/// their ids: a million users cost 16 MiB of table, not their strings
+/// (SPEC §8). A collision among a million ids has a chance of about one in
+/// thirty million.
 #[derive(Debug, Default)]
 pub struct Distinct {
-    pub users: HashSet<String>,
-    pub companies: HashSet<String>,
+    users: HashSet<u64>,
+    companies: HashSet<u64>,
+}
+
+impl Distinct {
+    pub fn user(&mut self, id: &str) {
+        self.users.insert(fnv1a64(id.as_bytes()));
+    }
+
+    pub fn company(&mut self, id: &str) {
+        self.companies.insert(fnv1a64(id.as_bytes()));
+    }
 }
 
 impl Tally {
@@ -436,6 +500,16 @@ pub struct RunFacts {
     pub interrupted: bool,
 }
 
+/// A wait as people read it: `4s`, `1m30s`, `300ms`.
+pub fn duration_text(duration: Duration) -> String {
+    let seconds = duration.as_secs_f64().round() as u64;
+    match seconds {
+        0 => format!("{}ms", duration.as_millis()),
+        1..60 => format!("{seconds}s"),
+        _ => format!("{}m{:02}s", seconds / 60, seconds % 60),
+    }
+}
+
 /// `1 request`, `2 requests`; `retry` becomes `retries`.
 fn counted(count: u64, noun: &str) -> String {
     match (count, noun.strip_suffix('y')) {
@@ -517,6 +591,13 @@ pub fn printable(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waits_read_as_people_say_them() {
+        assert_eq!(duration_text(Duration::from_millis(300)), "300ms");
+        assert_eq!(duration_text(Duration::from_millis(3600)), "4s");
+        assert_eq!(duration_text(Duration::from_secs(90)), "1m30s");
+    }
 
     #[test]
     fn problem_lines_are_capped_and_the_rest_counted() {

@@ -10,13 +10,13 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Result, bail};
 use serde_json::Value;
 
-use super::policy::{self, Disposition};
+use super::policy::{self, Disposition, Pacer};
 use super::{ItemFailure, Transport};
 use crate::config::Secret;
 use crate::error::Interrupted;
 use crate::planhat::items::Route;
 use crate::planhat::{Batch, Endpoints, TENANT_TOKEN_PLACEHOLDER};
-use crate::report::Counters;
+use crate::report::{Counters, duration_text};
 
 /// Time and chance, as the sender sees them.
 pub trait Clock {
@@ -86,6 +86,8 @@ pub struct HttpSettings {
     pub api_rate: u32,
     /// Set by Ctrl-C: no new try starts once it is.
     pub interrupt: Arc<AtomicBool>,
+    /// Shared with the display.
+    pub counters: Arc<Counters>,
 }
 
 /// How a request ended after its retries.
@@ -103,11 +105,12 @@ pub struct Http {
     agent: ureq::Agent,
     settings: HttpSettings,
     clock: Box<dyn Clock + Send>,
-    /// Earliest time the next main-API request may start.
-    next_api_slot: Option<Instant>,
-    counters: Counters,
+    pacer: Pacer,
 }
 
+/// A pacing wait longer than this is told to the user (SPEC §7), so that a
+/// held request never looks like a hang.
+const TOLD_PACING: Duration = Duration::from_secs(5);
 /// How much of an answer's body is kept for messages.
 const MESSAGE_CHARS: usize = 300;
 /// Bulk-upsert answers list keys of every item; this is plenty for 5000.
@@ -123,10 +126,9 @@ impl Http {
             .into();
         Http {
             agent,
+            pacer: Pacer::new(settings.api_rate),
             settings,
             clock,
-            next_api_slot: None,
-            counters: Counters::default(),
         }
     }
 
@@ -206,19 +208,23 @@ impl Http {
             if self.settings.interrupt.load(Ordering::Relaxed) {
                 bail!(Interrupted);
             }
-            self.counters.requests += 1;
-            self.counters.bytes += part.body.len() as u64;
-            let (wait, last) = match self.send_once(part) {
+            self.settings.counters.request(part.body.len() as u64);
+            let (wait, last, why) = match self.send_once(part) {
                 Ok((status, retry_after, body)) => {
                     if policy::classify(status) != Disposition::Retry {
                         return Ok(Answer::Status { status, body });
                     }
                     let after =
                         retry_after.and_then(|h| policy::retry_after(&h, self.clock.wall()));
-                    (after, Answer::Status { status, body })
+                    (
+                        after,
+                        Answer::Status { status, body },
+                        format!("HTTP {status}"),
+                    )
                 }
                 Err(error) if is_transient(&error) => {
-                    (None, Answer::Unreachable(self.redact(&error.to_string())))
+                    let why = self.redact(&error.to_string());
+                    (None, Answer::Unreachable(why.clone()), why)
                 }
                 Err(error) => bail!(
                     "cannot reach Planhat at {}: {}",
@@ -230,9 +236,14 @@ impl Http {
                 return Ok(last);
             }
             let delay = policy::backoff(retry, self.clock.random(), wait);
-            self.clock.sleep(delay);
             retry += 1;
-            self.counters.retries += 1;
+            self.settings.counters.retry(format!(
+                "retrying {} in {}: {why} (attempt {retry} of {})",
+                route_text(part.route),
+                duration_text(delay),
+                self.settings.max_retries
+            ));
+            self.clock.sleep(delay);
         }
     }
 
@@ -278,21 +289,25 @@ impl Http {
             .url(route, self.settings.tenant_token.expose())
     }
 
-    /// Waits until the main API may take another request: `--api-rate` per
-    /// minute, evenly spaced, because Planhat's quota is per minute and
-    /// bursts only earn 429s.
+    /// Waits until the main API may take another request (SPEC §6:
+    /// `--api-rate` in any minute, 50 in any second, bursts allowed).
     fn pace(&mut self, route: Route) {
         if !self.settings.endpoints.is_paced(route) {
             return;
         }
-        let now = self.clock.now();
-        if let Some(slot) = self.next_api_slot
-            && slot > now
-        {
-            self.clock.sleep(slot - now);
+        let wait = self.pacer.wait(self.clock.now());
+        if wait > TOLD_PACING {
+            self.settings.counters.notice(format!(
+                "pacing: holding {} for {} (at most {} main-API requests a minute; see --api-rate)",
+                route_text(route),
+                duration_text(wait),
+                self.settings.api_rate
+            ));
         }
-        let interval = Duration::from_secs(60) / self.settings.api_rate.max(1);
-        self.next_api_slot = Some(self.clock.now() + interval);
+        if !wait.is_zero() {
+            self.clock.sleep(wait);
+        }
+        self.pacer.record(self.clock.now());
     }
 
     fn auth_error(&self, route: Route, status: u16, message: &str) -> String {
@@ -331,10 +346,12 @@ impl Transport for Http {
         self.deliver_part(batch, 0, &mut failures)?;
         Ok(failures)
     }
+}
 
-    fn counters(&self) -> Counters {
-        self.counters
-    }
+/// `PUT /endusers`: a route as the user's notices name it, with no host and
+/// the tenant token's placeholder.
+fn route_text(route: Route) -> String {
+    format!("{} {}", Endpoints::method(route), Endpoints::path(route))
 }
 
 /// HTTP Basic credentials with `user` and an empty password, as Planhat's

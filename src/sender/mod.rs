@@ -1,21 +1,24 @@
-//! Delivery (SPEC §6): items are collected into batches, and each closed
-//! batch is handed to a transport — the HTTP sender, or the dry-run printer,
-//! which writes the same request to stdout instead. Items Planhat refuses
-//! and messages the mapping rejects go to the failed file.
+//! Delivery (SPEC §6): activity items are collected into batches and
+//! profile upserts coalesced; each request is handed to a transport — the
+//! HTTP sender, or the dry-run printer, which writes the same request to
+//! stdout instead. Here too: the company-first order, what a checkpoint may
+//! count as handled, and the failed file for items Planhat refuses and
+//! messages the mapping rejects.
 
 pub mod http;
 pub mod policy;
 
 use std::io::Write;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
 
 use crate::checkpoint::{Checkpoint, Handled};
 use crate::failed::{FailedFile, Note, Original};
-use crate::planhat::items::Item;
+use crate::planhat::items::{Item, Route};
+use crate::planhat::profiles::Profiles;
 use crate::planhat::{Batch, Batcher, Endpoints, Limits, Origin, render_dry_run};
 use crate::report::Counters;
 use crate::report::live::Reporter;
@@ -35,11 +38,9 @@ pub struct ItemFailure {
 /// Something that carries batches to Planhat, or shows them.
 pub trait Transport {
     /// Delivers a closed batch, returning the items that failed. An error
-    /// stops the run (a refused token, an unusable URL); nothing in the
-    /// batch then counts as delivered.
+    /// stops the run (a refused token, an unusable URL, Ctrl-C); nothing in
+    /// the batch then counts as delivered.
     fn deliver(&mut self, batch: &Batch) -> Result<Vec<ItemFailure>>;
-
-    fn counters(&self) -> Counters;
 }
 
 /// The dry-run transport: prints each request as one JSON line.
@@ -47,16 +48,21 @@ pub struct DryRun<'w> {
     out: &'w mut dyn Write,
     endpoints: Endpoints,
     pretty: bool,
-    counters: Counters,
+    counters: Arc<Counters>,
 }
 
 impl<'w> DryRun<'w> {
-    pub fn new(out: &'w mut dyn Write, endpoints: Endpoints, pretty: bool) -> DryRun<'w> {
+    pub fn new(
+        out: &'w mut dyn Write,
+        endpoints: Endpoints,
+        pretty: bool,
+        counters: Arc<Counters>,
+    ) -> DryRun<'w> {
         DryRun {
             out,
             endpoints,
             pretty,
-            counters: Counters::default(),
+            counters,
         }
     }
 }
@@ -65,18 +71,13 @@ impl Transport for DryRun<'_> {
     fn deliver(&mut self, batch: &Batch) -> Result<Vec<ItemFailure>> {
         render_dry_run(batch, &self.endpoints, self.pretty, self.out)
             .context("writing to stdout")?;
-        self.counters.requests += 1;
-        self.counters.bytes += batch.body.len() as u64;
+        self.counters.request(batch.body.len() as u64);
         Ok(Vec::new())
-    }
-
-    fn counters(&self) -> Counters {
-        self.counters
     }
 }
 
-/// What a transport said about one batch, with the counters after it.
-type Settlement = (Result<Vec<ItemFailure>>, Counters);
+/// What a transport said about one batch.
+type Settlement = Result<Vec<ItemFailure>>;
 
 /// Carries batches to a transport: on this thread (the dry-run printer,
 /// which writes to this thread's stdout), or on a thread of its own (HTTP),
@@ -107,7 +108,7 @@ impl Worker {
                     let result = transport.deliver(&batch);
                     // Let go first, so the batch's buffers can be reused.
                     drop(batch);
-                    if outgoing.send((result, transport.counters())).is_err() {
+                    if outgoing.send(result).is_err() {
                         return;
                     }
                 }
@@ -121,22 +122,26 @@ impl Worker {
     }
 }
 
-/// Batching, flushing and failure accounting around a transport.
+/// How often the display is updated while an answer is awaited.
+const TICK: Duration = Duration::from_millis(100);
+
+/// Batching, coalescing, ordering and failure accounting around a transport.
 pub struct Delivery<'a> {
     batcher: Batcher,
+    profiles: Profiles,
     carrier: Carrier<'a>,
     /// `None` in a dry-run, which writes nothing but stdout and stderr.
     failed: Option<FailedFile>,
     flush_interval: Duration,
-    /// When the open batch received its first item.
+    /// When the open activity batch received its first item.
     open_since: Option<Instant>,
     /// `None` without `--checkpoint`, and in a dry-run.
     checkpoint: Option<Checkpoint>,
     handled: Handled,
-    /// The first message of a batch that could not be delivered (Ctrl-C, a
-    /// refused token): nothing from it on counts as handled.
-    stalled: Option<Origin>,
-    /// A request was delivered since the checkpoint was last written.
+    /// The messages of a batch that could not be delivered (Ctrl-C, a
+    /// refused token): they do not count as handled.
+    stalled: Vec<Origin>,
+    /// A request was settled since the checkpoint was last written.
     unsaved: bool,
 }
 
@@ -155,26 +160,22 @@ impl<'a> Delivery<'a> {
     pub fn new(setup: DeliverySetup<'a>) -> Delivery<'a> {
         Delivery {
             batcher: Batcher::new(setup.limits),
+            profiles: Profiles::new(setup.limits.max_body_bytes),
             carrier: setup.carrier,
             failed: setup.failed,
             flush_interval: setup.flush_interval,
             open_since: None,
             checkpoint: setup.checkpoint,
             handled: Handled::new(setup.sources),
-            stalled: None,
+            stalled: Vec::new(),
             unsaved: false,
         }
     }
 
-    /// Every message of the line at `origin` went to a batch or was
-    /// otherwise handled. A request delivered while the line was mapped is
-    /// recorded now, so that the line itself counts when it is all sent.
-    pub fn line_done(&mut self, origin: Origin) -> Result<()> {
+    /// Every message of the line at `origin` was handed to delivery or
+    /// otherwise handled.
+    pub fn line_done(&mut self, origin: Origin) {
         self.handled.line_done(origin);
-        if self.unsaved {
-            self.save_checkpoint()?;
-        }
-        Ok(())
     }
 
     /// A source was read to its end.
@@ -193,21 +194,44 @@ impl<'a> Delivery<'a> {
             failed.sync()?;
         }
         let in_flight = match &self.carrier {
-            Carrier::Worker(worker) => worker.in_flight.as_ref().and_then(|b| b.entries.first()),
+            Carrier::Worker(worker) => worker.in_flight.as_deref(),
             Carrier::Here(_) => None,
         };
-        let pending = [
-            self.stalled,
-            in_flight.map(|entry| entry.origin),
-            self.batcher.first_open_origin(),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        checkpoint.save(&self.handled, pending)
+        let mut unsettled: Vec<Origin> = self
+            .stalled
+            .iter()
+            .copied()
+            .chain(in_flight.into_iter().flat_map(Batch::origins))
+            .chain(self.batcher.open().into_iter().flat_map(Batch::origins))
+            .chain(self.profiles.origins())
+            .collect();
+        unsettled.sort_unstable();
+        unsettled.dedup();
+        checkpoint.save(&self.handled, &unsettled)
     }
 
-    /// Adds an item; sends whatever batches that closes.
+    /// The earliest message not yet settled: the lines before it are
+    /// handled, which is what the progress bar shows.
+    pub fn first_unsettled(&self) -> Option<Origin> {
+        let in_flight = match &self.carrier {
+            Carrier::Worker(worker) => worker.in_flight.as_deref(),
+            Carrier::Here(_) => None,
+        };
+        // Each batch's and each route's first message is its earliest.
+        let firsts = [in_flight, self.batcher.open()]
+            .into_iter()
+            .flatten()
+            .filter_map(|batch| batch.origins().next());
+        self.stalled
+            .iter()
+            .copied()
+            .chain(firsts)
+            .chain(self.profiles.origins().min())
+            .min()
+    }
+
+    /// Adds an item: an activity to the open batch, a profile to its
+    /// coalesced upsert; sends whatever that makes due.
     pub fn item(
         &mut self,
         item: &Item,
@@ -217,7 +241,20 @@ impl<'a> Delivery<'a> {
     ) -> Result<()> {
         // Originals are kept only for the failed file, which a dry-run has not.
         let original = if self.failed.is_some() { original } else { &[] };
-        for batch in self.batcher.push(item, origin, original) {
+        let route = item.route();
+        if matches!(route, Route::EndUser | Route::Company) {
+            if self.profiles.push(item, origin, original, Instant::now()) {
+                self.send_profiles(route, report)?;
+            }
+            return Ok(());
+        }
+        let names_new_company = match item {
+            Item::Activity(activity) => activity.who.company.as_deref(),
+            Item::Receiver(forward) => forward.company.as_deref(),
+            _ => None,
+        }
+        .is_some_and(|company| self.profiles.is_first_pending(company));
+        for batch in self.batcher.push(item, origin, original, names_new_company) {
             self.open_since = None;
             self.send(batch, report)?;
         }
@@ -227,19 +264,56 @@ impl<'a> Delivery<'a> {
         Ok(())
     }
 
-    /// When the open batch is due by the flush interval.
+    /// When the next request is due by the flush interval: the open
+    /// activity batch's, or the oldest waiting profile's.
     pub fn deadline(&self) -> Option<Instant> {
-        self.open_since.map(|since| since + self.flush_interval)
+        [
+            self.open_since,
+            self.profiles.waiting_since(Route::Company),
+            self.profiles.waiting_since(Route::EndUser),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|since| since + self.flush_interval)
     }
 
-    /// Sends the open batch, if any: at a deadline and at the end of input.
-    pub fn flush(&mut self, report: &mut Reporter) -> Result<()> {
-        self.open_since = None;
-        if let Some(batch) = self.batcher.take() {
-            self.send(batch, report)?;
-            // A flush is the end of the input or a quiet pipe: wait for the
-            // answer, so that nothing is left unrecorded while input waits.
-            self.wait(report)?;
+    /// Sends what has waited its flush interval at `now`.
+    pub fn flush_due(&mut self, now: Instant, report: &mut Reporter) -> Result<()> {
+        let interval = self.flush_interval;
+        let due = |since: Option<Instant>| since.is_some_and(|s| s + interval <= now);
+        for route in [Route::Company, Route::EndUser] {
+            if due(self.profiles.waiting_since(route)) {
+                self.send_profiles(route, report)?;
+            }
+        }
+        if due(self.open_since) {
+            self.send_open(report)?;
+        }
+        Ok(())
+    }
+
+    /// Input is quiet (a live pipe): sends what is due, and waits for the
+    /// answer and records it, so that nothing is left unrecorded while the
+    /// input waits.
+    pub fn quiet(&mut self, now: Instant, report: &mut Reporter) -> Result<()> {
+        self.flush_due(now, report)?;
+        self.settle_all(report)
+    }
+
+    /// The end of input: sends everything that waits, companies first, and
+    /// records the answers.
+    pub fn finish(&mut self, report: &mut Reporter) -> Result<()> {
+        self.send_profiles(Route::Company, report)?;
+        self.send_profiles(Route::EndUser, report)?;
+        self.send_open(report)?;
+        self.settle_all(report)
+    }
+
+    /// Waits for the request in flight and records what was settled.
+    pub fn settle_all(&mut self, report: &mut Reporter) -> Result<()> {
+        self.wait(report)?;
+        if self.unsaved {
             self.save_checkpoint()?;
         }
         self.flush_failed()
@@ -267,15 +341,38 @@ impl<'a> Delivery<'a> {
         failed.write(original, &note)
     }
 
-    /// Sends a batch: at once on this thread, or handed to the worker once
-    /// the batch before it is settled.
+    fn send_open(&mut self, report: &mut Reporter) -> Result<()> {
+        self.open_since = None;
+        match self.batcher.take() {
+            Some(batch) => self.send(batch, report),
+            None => Ok(()),
+        }
+    }
+
+    /// Sends every profile waiting on `route`.
+    fn send_profiles(&mut self, route: Route, report: &mut Reporter) -> Result<()> {
+        for batch in self.profiles.take(route) {
+            self.send(batch, report)?;
+        }
+        Ok(())
+    }
+
+    /// Sends a batch: after the companies whose first upsert it must follow,
+    /// and once the request before it is settled and recorded — so that a
+    /// checkpoint counting that request is on disk before this one can
+    /// reach Planhat, and a crash repeats at most the request in flight.
     fn send(&mut self, batch: Batch, report: &mut Reporter) -> Result<()> {
+        if batch.names_new_company {
+            self.send_profiles(Route::Company, report)?;
+        }
         self.wait(report)?;
+        if self.unsaved {
+            self.save_checkpoint()?;
+        }
         match &mut self.carrier {
             Carrier::Here(transport) => {
                 let result = transport.deliver(&batch);
-                let counters = transport.counters();
-                self.settle(&batch, (result, counters), report)?;
+                self.settle(&batch, result, report)?;
                 self.batcher.recycle(batch);
                 Ok(())
             }
@@ -290,7 +387,9 @@ impl<'a> Delivery<'a> {
         }
     }
 
-    /// Waits for the request in flight, if any, and settles it.
+    /// Waits for the request in flight, if any, and settles it. The display
+    /// keeps moving meanwhile: a slow answer, a backoff or pacing must never
+    /// look like a hang.
     pub fn wait(&mut self, report: &mut Reporter) -> Result<()> {
         let Carrier::Worker(worker) = &mut self.carrier else {
             return Ok(());
@@ -298,10 +397,15 @@ impl<'a> Delivery<'a> {
         let Some(batch) = worker.in_flight.take() else {
             return Ok(());
         };
-        let settlement = worker
-            .results
-            .recv()
-            .map_err(|_| anyhow!("the sender thread stopped"))?;
+        let settlement = loop {
+            match worker.results.recv_timeout(TICK) {
+                Ok(settlement) => break settlement,
+                Err(RecvTimeoutError::Timeout) => report.tick(),
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(anyhow!("the sender thread stopped"));
+                }
+            }
+        };
         self.settle(&batch, settlement, report)?;
         if let Ok(batch) = Arc::try_unwrap(batch) {
             self.batcher.recycle(batch);
@@ -309,19 +413,13 @@ impl<'a> Delivery<'a> {
         Ok(())
     }
 
-    /// Counts what a batch's request did, and writes its failed items.
-    fn settle(
-        &mut self,
-        batch: &Batch,
-        (result, counters): Settlement,
-        report: &mut Reporter,
-    ) -> Result<()> {
-        report.counters = counters;
+    /// Counts what a batch's request did, and writes its failed items: each
+    /// message a failed item carries, once.
+    fn settle(&mut self, batch: &Batch, result: Settlement, report: &mut Reporter) -> Result<()> {
         let mut failures = match result {
             Ok(failures) => failures,
             Err(error) => {
-                let first = batch.entries.first().map(|e| e.origin);
-                self.stalled = self.stalled.or(first);
+                self.stalled.extend(batch.origins());
                 return Err(error);
             }
         };
@@ -329,21 +427,24 @@ impl<'a> Delivery<'a> {
         let at = now_text();
         let mut failures = failures.iter().peekable();
         for (index, entry) in batch.entries.iter().enumerate() {
+            let carried = batch.carried(entry);
             let Some(failure) = failures.next_if(|f| f.index == index) else {
-                report.tally.delivered += 1;
+                report.tally.delivered += carried.len() as u64;
                 continue;
             };
-            let position = report.position(entry.origin);
-            report.fail(&position, &failure.reason, &failure.message);
-            if let Some(failed) = &mut self.failed {
-                let note = Note {
-                    reason: &failure.reason,
-                    status: failure.status,
-                    message: &failure.message,
-                    source: &position,
-                    at: &at,
-                };
-                failed.write(Original::Message(batch.original(entry)), &note)?;
+            for message in carried {
+                let position = report.position(message.origin);
+                report.fail(&position, &failure.reason, &failure.message);
+                if let Some(failed) = &mut self.failed {
+                    let note = Note {
+                        reason: &failure.reason,
+                        status: failure.status,
+                        message: &failure.message,
+                        source: &position,
+                        at: &at,
+                    };
+                    failed.write(Original::Message(batch.original(message)), &note)?;
+                }
             }
         }
         self.unsaved = true;

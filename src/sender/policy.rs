@@ -1,11 +1,12 @@
 //! The delivery rules that decide from an answer what happens next (SPEC
 //! §6): which statuses are retried and after how long, which split a batch,
-//! which stop the run, and which items a bulk-upsert answer names as failed.
+//! which stop the run, and which items a bulk-upsert answer names as failed;
+//! and the pacing of the main API.
 //!
 //! Pure: no I/O, no clock; randomness and the current time are passed in.
 
-use std::collections::HashSet;
-use std::time::{Duration, SystemTime};
+use std::collections::{HashSet, VecDeque};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 
@@ -93,6 +94,59 @@ fn http_date(text: &str) -> Option<SystemTime> {
     let millis = crate::segment::time::EventTime::parse_str(&text)?.millis();
     let millis = u64::try_from(millis).ok()?;
     Some(SystemTime::UNIX_EPOCH + Duration::from_millis(millis))
+}
+
+/// Planhat's hard limit is 150 requests a second; this stays well under it.
+pub const MAX_PER_SECOND: usize = 50;
+const MINUTE: Duration = Duration::from_secs(60);
+const SECOND: Duration = Duration::from_secs(1);
+
+/// The main API's pacing (SPEC §6): at most `per_minute` requests in any 60
+/// seconds and at most [`MAX_PER_SECOND`] in any second — sliding windows,
+/// so bursts go at once, as Planhat allows them, and only a sustained rate
+/// is held back.
+#[derive(Debug, Clone)]
+pub struct Pacer {
+    per_minute: usize,
+    /// When the latest requests started, oldest first: as many as either
+    /// window needs.
+    starts: VecDeque<Instant>,
+}
+
+impl Pacer {
+    pub fn new(per_minute: u32) -> Pacer {
+        Pacer {
+            per_minute: (per_minute as usize).max(1),
+            starts: VecDeque::new(),
+        }
+    }
+
+    /// How long a request must wait at `now` to stay within both windows.
+    pub fn wait(&self, now: Instant) -> Duration {
+        let nth_latest = |n: usize| {
+            self.starts
+                .len()
+                .checked_sub(n)
+                .map(|index| self.starts[index])
+        };
+        let free_at = [
+            nth_latest(self.per_minute).map(|start| start + MINUTE),
+            nth_latest(MAX_PER_SECOND).map(|start| start + SECOND),
+        ];
+        free_at
+            .into_iter()
+            .flatten()
+            .max()
+            .map_or(Duration::ZERO, |at| at.saturating_duration_since(now))
+    }
+
+    /// A request started at `at`.
+    pub fn record(&mut self, at: Instant) {
+        self.starts.push_back(at);
+        while self.starts.len() > self.per_minute.max(MAX_PER_SECOND) {
+            self.starts.pop_front();
+        }
+    }
 }
 
 /// Which items a bulk-upsert answer names as failed (SPEC §6): those named
@@ -219,6 +273,55 @@ mod tests {
         );
         assert_eq!(retry_after("soon", now), None);
         assert_eq!(retry_after("Sun, 06 Nov 1994 08:49:47 CET", now), None);
+    }
+
+    /// Starts as many requests as the pacer allows, as early as it allows,
+    /// and returns their offsets from the start.
+    fn paced_starts(per_minute: u32, count: usize) -> Vec<Duration> {
+        let zero = Instant::now();
+        let mut pacer = Pacer::new(per_minute);
+        let mut now = zero;
+        (0..count)
+            .map(|_| {
+                now += pacer.wait(now);
+                pacer.record(now);
+                now - zero
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pacing_allows_bursts_within_both_windows() {
+        let starts = paced_starts(180, 200);
+        // 50 at once, then 50 a second until 180 have gone in the minute.
+        assert!(starts[..50].iter().all(|s| s.is_zero()));
+        assert_eq!(starts[50], SECOND);
+        assert_eq!(starts[149], 2 * SECOND);
+        assert_eq!(starts[150], 3 * SECOND);
+        assert_eq!(starts[179], 3 * SECOND);
+        // The 181st waits for the first to leave the minute.
+        assert_eq!(starts[180], MINUTE);
+        assert_eq!(starts[199], MINUTE);
+        for (n, start) in starts.iter().enumerate() {
+            let in_minute = starts[..=n]
+                .iter()
+                .filter(|s| **s + MINUTE > *start)
+                .count();
+            let in_second = starts[..=n]
+                .iter()
+                .filter(|s| **s + SECOND > *start)
+                .count();
+            assert!(in_minute <= 180 && in_second <= 50, "request {n}");
+        }
+    }
+
+    #[test]
+    fn a_low_rate_is_a_window_not_an_interval() {
+        let starts = paced_starts(2, 5);
+        assert_eq!(
+            starts,
+            [Duration::ZERO, Duration::ZERO, MINUTE, MINUTE, 2 * MINUTE]
+        );
     }
 
     #[test]

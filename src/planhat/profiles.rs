@@ -1,0 +1,418 @@
+//! Coalesced profile upserts (SPEC §6). End-user and company upsert items
+//! are collected across activity batches, one item per profile (a company
+//! by externalId; an end user by externalId, else email), with its
+//! messages' fields merged in input order: a later value wins, `custom` is
+//! merged key by key. Sending the merged item leaves Planhat holding what
+//! sending the messages one by one would, in one request instead of one per
+//! message — which is what makes a backfill with an API token fast, since
+//! the main API is paced.
+//!
+//! Also what the company-first rule needs: whether a company's first upsert
+//! is still waiting here.
+//!
+//! Pure: no I/O, no clock (the caller passes the time).
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use serde_json::{Map, Value};
+
+use super::items::{Item, Route};
+use super::{Batch, MAX_UPSERT_ITEMS, Origin};
+use crate::mapping::checks::fnv1a64;
+
+/// A route is sent once this many messages wait in it, however few profiles
+/// they make: it bounds the memory held for the failed file and the lines a
+/// checkpoint cannot count yet.
+const MAX_PENDING_MESSAGES: usize = 5 * MAX_UPSERT_ITEMS;
+
+/// The profiles waiting to be sent, by route.
+#[derive(Debug)]
+pub struct Profiles {
+    users: Pending,
+    companies: Pending,
+    /// Companies whose first upsert has gone out, by a 64-bit hash of the
+    /// externalId: an activity naming one of them need not wait.
+    sent_companies: HashSet<u64>,
+    max_body_bytes: usize,
+}
+
+/// One route's waiting profiles, in the order they first appeared.
+#[derive(Debug, Default)]
+struct Pending {
+    by_key: HashMap<String, usize>,
+    profiles: Vec<Profile>,
+    /// The original messages, for the failed file.
+    originals: Vec<u8>,
+    messages: usize,
+    /// When the oldest waiting profile arrived.
+    since: Option<Instant>,
+    /// An end user names a company whose first upsert is still waiting.
+    names_new_company: bool,
+}
+
+#[derive(Debug)]
+struct Profile {
+    fields: Map<String, Value>,
+    /// Each merged message: where it came from and its original's place in
+    /// `originals`.
+    carried: Vec<(Origin, std::ops::Range<usize>)>,
+}
+
+impl Profiles {
+    /// `max_body_bytes` bounds each request's body (`--max-body-bytes`).
+    pub fn new(max_body_bytes: usize) -> Profiles {
+        Profiles {
+            users: Pending::default(),
+            companies: Pending::default(),
+            sent_companies: HashSet::new(),
+            max_body_bytes,
+        }
+    }
+
+    /// Merges an end-user or company item into its profile. Returns true
+    /// when the route should be sent now: 5000 profiles wait, or so many
+    /// messages that memory would grow.
+    ///
+    /// # Panics
+    /// When `item` is not a profile upsert.
+    pub fn push(&mut self, item: &Item, origin: Origin, original: &[u8], now: Instant) -> bool {
+        let (key, company) = match item {
+            Item::EndUser(user) => {
+                let key = match (&user.who.external_id, &user.who.email) {
+                    (Some(id), _) => format!("i{id}"),
+                    (None, Some(email)) => format!("e{email}"),
+                    // The mapping never makes an end user without either.
+                    (None, None) => String::from("-"),
+                };
+                (key, user.who.company.as_deref())
+            }
+            Item::Company(company) => (company.external_id.clone(), None),
+            other => panic!("{:?} items are not coalesced", other.route()),
+        };
+        let names_new_company = company.is_some_and(|c| self.is_first_pending(c));
+        let pending = self.pending_mut(item.route());
+        let fields = match serde_json::to_value(item) {
+            Ok(Value::Object(fields)) => fields,
+            _ => unreachable!("profile items serialize as JSON objects"),
+        };
+        let start = pending.originals.len();
+        pending.originals.extend_from_slice(original);
+        let carried = (origin, start..pending.originals.len());
+        match pending.by_key.get(&key) {
+            Some(&index) => {
+                let profile = &mut pending.profiles[index];
+                merge(&mut profile.fields, fields);
+                profile.carried.push(carried);
+            }
+            None => {
+                pending.by_key.insert(key, pending.profiles.len());
+                pending.profiles.push(Profile {
+                    fields,
+                    carried: vec![carried],
+                });
+            }
+        }
+        pending.messages += 1;
+        pending.since.get_or_insert(now);
+        pending.names_new_company |= names_new_company;
+        pending.profiles.len() >= MAX_UPSERT_ITEMS || pending.messages >= MAX_PENDING_MESSAGES
+    }
+
+    /// Whether the first upsert of `company` is still waiting here: an
+    /// activity or end user naming it must not be sent before it.
+    pub fn is_first_pending(&self, company: &str) -> bool {
+        self.companies.by_key.contains_key(company)
+            && !self.sent_companies.contains(&fnv1a64(company.as_bytes()))
+    }
+
+    /// When the oldest profile waiting on `route` arrived.
+    pub fn waiting_since(&self, route: Route) -> Option<Instant> {
+        self.pending(route).since
+    }
+
+    /// Whether any profile waits.
+    pub fn is_empty(&self) -> bool {
+        self.users.profiles.is_empty() && self.companies.profiles.is_empty()
+    }
+
+    /// Takes every profile waiting on `route`, as requests of at most 5000
+    /// items and `max_body_bytes` (one larger item still goes, alone). The
+    /// first batch is marked when an end user in it names a company whose
+    /// first upsert still waits.
+    pub fn take(&mut self, route: Route) -> Vec<Batch> {
+        let max_body_bytes = self.max_body_bytes;
+        let pending = std::mem::take(self.pending_mut(route));
+        if route == Route::Company {
+            self.sent_companies
+                .extend(pending.by_key.keys().map(|key| fnv1a64(key.as_bytes())));
+        }
+        let mut batches = Vec::new();
+        let mut batch = Batch::new(route);
+        batch.names_new_company = pending.names_new_company;
+        let mut text = Vec::new();
+        for profile in &pending.profiles {
+            text.clear();
+            serde_json::to_writer(&mut text, &profile.fields)
+                .expect("JSON values always serialize");
+            let full = batch.entries.len() >= MAX_UPSERT_ITEMS
+                || batch.closed_len() + 1 + text.len() > max_body_bytes;
+            if full && !batch.entries.is_empty() {
+                batches.push(std::mem::replace(&mut batch, Batch::new(route)).close());
+            }
+            let messages = profile
+                .carried
+                .iter()
+                .map(|(origin, original)| (*origin, &pending.originals[original.clone()]));
+            batch.push_raw(&text, messages);
+        }
+        if !batch.entries.is_empty() {
+            batches.push(batch.close());
+        }
+        batches
+    }
+
+    /// Where every waiting message came from.
+    pub fn origins(&self) -> impl Iterator<Item = Origin> + '_ {
+        [&self.users, &self.companies]
+            .into_iter()
+            .flat_map(|pending| &pending.profiles)
+            .flat_map(|profile| profile.carried.iter().map(|(origin, _)| *origin))
+    }
+
+    fn pending(&self, route: Route) -> &Pending {
+        match route {
+            Route::Company => &self.companies,
+            _ => &self.users,
+        }
+    }
+
+    fn pending_mut(&mut self, route: Route) -> &mut Pending {
+        match route {
+            Route::Company => &mut self.companies,
+            _ => &mut self.users,
+        }
+    }
+}
+
+/// Merges a later upsert of the same profile into `into`: each field the
+/// later one has replaces the earlier value, and `custom` is merged key by
+/// key, as Planhat applies an upsert to a profile it holds.
+fn merge(into: &mut Map<String, Value>, later: Map<String, Value>) {
+    for (key, value) in later {
+        match (into.get_mut(&key), value) {
+            (Some(Value::Object(known)), Value::Object(more)) if key == "custom" => {
+                known.extend(more);
+            }
+            (_, value) => {
+                into.insert(key, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::planhat::items::{Company, EndUser, Who};
+    use serde_json::json;
+
+    fn user(id: Option<&str>, email: Option<&str>, company: Option<&str>) -> EndUser<'static> {
+        EndUser {
+            who: Who {
+                external_id: id.map(Into::into),
+                email: email.map(Into::into),
+                name: None,
+                company: company.map(Into::into),
+            },
+            first_name: None,
+            last_name: None,
+            position: None,
+            phone: None,
+            fields: Vec::new(),
+            source: None,
+            custom: Map::new(),
+        }
+    }
+
+    fn company(id: &str, name: Option<&'static str>, custom: Value) -> Item<'static> {
+        let Value::Object(custom) = custom else {
+            panic!("custom is an object")
+        };
+        Item::Company(Company {
+            external_id: id.into(),
+            name,
+            fields: Vec::new(),
+            source: None,
+            custom,
+        })
+    }
+
+    fn at(line: u64) -> Origin {
+        Origin { source: 0, line }
+    }
+
+    fn bodies(batches: &[Batch]) -> Vec<Value> {
+        batches
+            .iter()
+            .map(|b| serde_json::from_slice(&b.body).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_later_value_wins_and_custom_merges_key_by_key() {
+        let now = Instant::now();
+        let mut profiles = Profiles::new(1 << 20);
+        let mut first = user(Some("u1"), Some("old@x.io"), None);
+        first.first_name = Some("Ann");
+        first.custom.insert("plan".into(), json!("free"));
+        first.custom.insert("seats".into(), json!(3));
+        let mut second = user(Some("u1"), Some("new@x.io"), Some("c1"));
+        second.custom.insert("plan".into(), json!("pro"));
+        second.custom.insert("region".into(), json!("eu"));
+        profiles.push(&Item::EndUser(first), at(1), b"one", now);
+        profiles.push(&Item::EndUser(second), at(3), b"two", now);
+        let batches = profiles.take(Route::EndUser);
+        assert_eq!(
+            bodies(&batches),
+            [json!([{
+                "externalId": "u1", "email": "new@x.io", "firstName": "Ann",
+                "companyId": "extid-c1",
+                "custom": {"plan": "pro", "seats": 3, "region": "eu"}
+            }])]
+        );
+        let entry = &batches[0].entries[0];
+        let carried: Vec<_> = batches[0]
+            .carried(entry)
+            .iter()
+            .map(|c| (c.origin, batches[0].original(c).to_vec()))
+            .collect();
+        assert_eq!(
+            carried,
+            [(at(1), b"one".to_vec()), (at(3), b"two".to_vec())]
+        );
+        assert!(profiles.is_empty());
+    }
+
+    #[test]
+    fn end_users_are_one_profile_by_external_id_else_by_email() {
+        let now = Instant::now();
+        let mut profiles = Profiles::new(1 << 20);
+        for (line, item) in [
+            user(None, Some("a@x.io"), None),
+            user(Some("u1"), None, None),
+            user(None, Some("a@x.io"), None),
+            // The same text as an externalId is another profile: Planhat
+            // matches on externalId before email.
+            user(Some("a@x.io"), None, None),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            profiles.push(&Item::EndUser(item), at(line as u64 + 1), b"", now);
+        }
+        let body = &bodies(&profiles.take(Route::EndUser))[0];
+        assert_eq!(
+            body,
+            &json!([{"email": "a@x.io"}, {"externalId": "u1"}, {"externalId": "a@x.io"}])
+        );
+    }
+
+    #[test]
+    fn companies_merge_by_external_id_and_names_survive_a_nameless_call() {
+        let now = Instant::now();
+        let mut profiles = Profiles::new(1 << 20);
+        profiles.push(
+            &company("c1", Some("Acme"), json!({"plan": "a"})),
+            at(1),
+            b"",
+            now,
+        );
+        profiles.push(&company("c2", None, json!({})), at(2), b"", now);
+        profiles.push(&company("c1", None, json!({"arr": 5})), at(3), b"", now);
+        let body = &bodies(&profiles.take(Route::Company))[0];
+        assert_eq!(
+            body,
+            &json!([{"externalId": "c1", "name": "Acme", "custom": {"plan": "a", "arr": 5}},
+                {"externalId": "c2"}])
+        );
+    }
+
+    #[test]
+    fn a_company_is_first_pending_until_its_first_upsert_is_taken() {
+        let now = Instant::now();
+        let mut profiles = Profiles::new(1 << 20);
+        assert!(!profiles.is_first_pending("c1"));
+        profiles.push(&company("c1", None, json!({})), at(1), b"", now);
+        assert!(profiles.is_first_pending("c1"));
+        // An end user naming it marks the end users' request.
+        profiles.push(
+            &Item::EndUser(user(Some("u"), None, Some("c1"))),
+            at(2),
+            b"",
+            now,
+        );
+        assert!(profiles.take(Route::EndUser)[0].names_new_company);
+        profiles.take(Route::Company);
+        profiles.push(&company("c1", None, json!({})), at(3), b"", now);
+        assert!(!profiles.is_first_pending("c1"), "its first upsert went");
+        profiles.push(
+            &Item::EndUser(user(Some("u"), None, Some("c1"))),
+            at(4),
+            b"",
+            now,
+        );
+        assert!(!profiles.take(Route::EndUser)[0].names_new_company);
+    }
+
+    #[test]
+    fn requests_hold_at_most_5000_profiles_and_the_byte_limit() {
+        let now = Instant::now();
+        let mut profiles = Profiles::new(1 << 20);
+        let mut due = 0;
+        for n in 0..5001 {
+            let full = profiles.push(&company(&n.to_string(), None, json!({})), at(n), b"", now);
+            due += usize::from(full);
+        }
+        assert_eq!(due, 2, "due at 5000 profiles, and still due after");
+        let sizes: Vec<usize> = profiles
+            .take(Route::Company)
+            .iter()
+            .map(|b| b.entries.len())
+            .collect();
+        assert_eq!(sizes, [5000, 1]);
+
+        let one = br#"{"externalId":"n"}"#.len();
+        let mut small = Profiles::new(2 * one + 3);
+        for id in ["a", "b", "c"] {
+            small.push(&company(id, None, json!({})), at(1), b"", now);
+        }
+        let batches = small.take(Route::Company);
+        assert_eq!(
+            batches.iter().map(|b| b.entries.len()).collect::<Vec<_>>(),
+            [2, 1]
+        );
+        assert!(batches.iter().all(|b| b.body.len() <= 2 * one + 3));
+    }
+
+    #[test]
+    fn the_oldest_profile_sets_the_flush_time_and_origins_are_all_kept() {
+        let start = Instant::now();
+        let later = start + std::time::Duration::from_secs(1);
+        let mut profiles = Profiles::new(1 << 20);
+        assert_eq!(profiles.waiting_since(Route::Company), None);
+        profiles.push(&company("c", None, json!({})), at(7), b"", start);
+        profiles.push(&company("c", None, json!({})), at(9), b"", later);
+        profiles.push(
+            &Item::EndUser(user(Some("u"), None, None)),
+            at(8),
+            b"",
+            later,
+        );
+        assert_eq!(profiles.waiting_since(Route::Company), Some(start));
+        assert_eq!(profiles.waiting_since(Route::EndUser), Some(later));
+        let mut origins: Vec<u64> = profiles.origins().map(|o| o.line).collect();
+        origins.sort_unstable();
+        assert_eq!(origins, [7, 8, 9]);
+    }
+}
