@@ -6,5 +6,6 @@ mod support;
 mod cli;
 mod golden;
 mod http;
+mod profiles;
 mod resume;
 mod shard;
