@@ -6,6 +6,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -98,6 +100,61 @@ fn a_killed_run_resumed_from_its_checkpoint_loses_nothing_and_repeats_at_most_on
         "{repeated} items sent twice: more than one request's worth"
     );
     assert_eq!(checkpoint_lines(dir.path()), 600);
+}
+
+/// A mock that SIGKILLs `victim` the moment request number `kill_at`
+/// arrives, before answering it: the kill lands exactly while that request
+/// is in flight.
+fn killing_mock(victim: Arc<Mutex<Option<Child>>>, kill_at: usize) -> MockPlanhat {
+    let seen = AtomicUsize::new(0);
+    MockPlanhat::start(MockConfig {
+        tenant_token: Some(TENANT.into()),
+        log: Some(Box::new(move |_| {
+            if seen.fetch_add(1, Ordering::SeqCst) + 1 == kill_at
+                && let Some(child) = victim.lock().unwrap().as_mut()
+            {
+                child.kill().unwrap();
+            }
+        })),
+        ..MockConfig::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_kill_while_any_request_is_in_flight_repeats_only_that_request() {
+    // The checkpoint that counts request N must be on disk before request
+    // N + 1 can reach Planhat: a kill while N + 1 is in flight then repeats
+    // N + 1 alone, never N too (issue 16).
+    let input_lines = tracks(300);
+    for kill_at in 2..=12 {
+        let dir = tempfile::tempdir().unwrap();
+        let input = write_input(dir.path(), &input_lines);
+        let victim = Arc::new(Mutex::new(None));
+        let mock = killing_mock(Arc::clone(&victim), kill_at);
+        let child = spawn_send(&mock, dir.path(), &input);
+        *victim.lock().unwrap() = Some(child);
+        assert!(mock.wait_for_requests(kill_at, Duration::from_secs(20)));
+        let child = victim.lock().unwrap().take().unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), None, "killed by a signal");
+
+        let output = spawn_send(&mock, dir.path(), &input)
+            .wait_with_output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+        let counts = delivery_counts(&mock.delivered_items());
+        assert_eq!(
+            counts.len(),
+            300,
+            "killed at request {kill_at}: events lost"
+        );
+        let repeated: usize = counts.values().map(|n| n - 1).sum();
+        assert!(
+            repeated <= 20,
+            "killed at request {kill_at}: {repeated} items sent twice, more than the request in flight"
+        );
+    }
 }
 
 #[test]
