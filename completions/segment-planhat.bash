@@ -60,7 +60,7 @@ _segment__planhat() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        segment__subcmd__planhat__subcmd__completions)
+        segment__planhat__subcmd__completions)
             opts="-h --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -74,7 +74,7 @@ _segment__planhat() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        segment__subcmd__planhat__subcmd__help)
+        segment__planhat__subcmd__help)
             opts="send validate completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -88,7 +88,7 @@ _segment__planhat() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        segment__subcmd__planhat__subcmd__help__subcmd__completions)
+        segment__planhat__subcmd__help__subcmd__completions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -102,7 +102,7 @@ _segment__planhat() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        segment__subcmd__planhat__subcmd__help__subcmd__help)
+        segment__planhat__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -116,7 +116,7 @@ _segment__planhat() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        segment__subcmd__planhat__subcmd__help__subcmd__send)
+        segment__planhat__subcmd__help__subcmd__send)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -130,7 +130,7 @@ _segment__planhat() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        segment__subcmd__planhat__subcmd__help__subcmd__validate)
+        segment__planhat__subcmd__help__subcmd__validate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -144,7 +144,7 @@ _segment__planhat() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        segment__subcmd__planhat__subcmd__send)
+        segment__planhat__subcmd__send)
             opts="-q -h --tenant-token --tenant-token-file --api-token --api-token-file --subdomain --api-url --analytics-url --source-label --map --receiver --shard --ignore-integrations --dedupe-window --types --since --until --dry-run --pretty --batch-size --max-body-bytes --flush-interval --failed --checkpoint --restart --max-retries --timeout --api-rate --progress --quiet --summary-json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -254,7 +254,7 @@ _segment__planhat() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        segment__subcmd__planhat__subcmd__validate)
+        segment__planhat__subcmd__validate)
             opts="-h --tenant-token --tenant-token-file --api-token --api-token-file --subdomain --api-url --analytics-url --source-label --map --receiver --shard --ignore-integrations --dedupe-window --types --since --until --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -98,3 +98,4 @@ complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand help; an
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand help; and not __fish_seen_subcommand_from send validate completions help" -f -a "validate" -d 'Read and map messages without sending; report what would happen'
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand help; and not __fish_seen_subcommand_from send validate completions help" -f -a "completions" -d 'Print a shell completion script'
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand help; and not __fish_seen_subcommand_from send validate completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand completions; and not __fish_seen_subcommand_from bash elvish fish powershell zsh" -f -a "bash elvish fish powershell zsh"

@@ -23,7 +23,7 @@ use crate::report::{RunFacts, Tally};
 use crate::segment::LineError;
 use crate::sender::http::{Clock, Http, HttpSettings, SystemClock};
 use crate::sender::{Carrier, Delivery, DeliverySetup, DryRun, Worker};
-use crate::{cli, input, mapping, report, segment};
+use crate::{completions, input, mapping, report, segment};
 
 /// What a run needs from outside: where data and diagnostics go, the
 /// sender's clock (tests pass one that does not sleep), and the flag Ctrl-C
@@ -62,11 +62,7 @@ pub fn run(config: Config, io: Io) -> Result<Status> {
         interrupt,
     } = io;
     match config {
-        Config::Completions(shell) => {
-            let mut command = <cli::Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut command, "segment-planhat", out);
-            Ok(Status::Clean)
-        }
+        Config::Completions(shell) => completions::write(shell, out).map(|()| Status::Clean),
         Config::Validate(config) => validate(config, out, err, interrupt),
         Config::Send(config) => send(config, out, err, clock, interrupt),
     }
