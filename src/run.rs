@@ -85,6 +85,7 @@ fn validate(
     pipeline.report.tally.shard = pipeline.mapper.shard().map(|s| (s.index, s.count));
     let (rules, hits) = pipeline.mapper.rule_hits();
     pipeline.report.tally.rules = report::RuleUse::list(rules, hits);
+    pipeline.report.tally.profiles = common.mapping.profiles;
     let tally = &pipeline.report.tally;
     if json {
         serde_json::to_writer_pretty(&mut *out, &tally.validate_json())?;
@@ -130,7 +131,8 @@ fn send(
     if !config.quiet {
         for (source, lines) in common.sources.iter().zip(&skip).filter(|(_, n)| **n > 0) {
             report.eprintln(&format!(
-                "skipping {lines} lines of {} already handled",
+                "skipping {} of {} already handled",
+                report::counted(*lines, "line"),
                 source.label()
             ));
         }
@@ -193,6 +195,7 @@ fn send(
         failed_file: delivery.as_ref().and_then(Delivery::failed_path),
         dry_run: config.dry_run,
         interrupted,
+        checkpoint: config.checkpoint.is_some(),
     };
     // Ends the sender thread and gives stdout back.
     drop(delivery);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
-use super::{Counters, ProblemLines, RunFacts, Tally};
+use super::{Counters, ProblemLines, RunFacts, Tally, counted};
 use crate::mapping::{Reject, Skip};
 use crate::planhat::Origin;
 
@@ -120,18 +120,21 @@ impl<'w> Reporter<'w> {
         }
     }
 
+    /// One line of counts, named as the summary names them: `rejected` for
+    /// input that cannot be sent, `failed` for what Planhat did not take.
     fn status(&self) -> String {
         let t = &self.tally;
         let c = &self.counters;
         let seconds = self.started.elapsed().as_secs_f64().max(0.001);
         format!(
-            "read {} · sent {} · skipped {} · failed {} · {} requests · {} retries · {:.0}/s",
+            "read {} · sent {} · skipped {} · rejected {} · failed {} · {} · {} · {:.0}/s",
             t.messages(),
             t.delivered,
-            t.skipped.values().map(|c| c.count).sum::<u64>(),
-            t.failed_total() + t.rejected.values().map(|c| c.count).sum::<u64>(),
-            c.requests,
-            c.retries,
+            t.skipped_total(),
+            t.rejected_total(),
+            t.failed_total(),
+            counted(c.requests, "request"),
+            counted(c.retries, "retry"),
             t.messages() as f64 / seconds,
         )
     }
