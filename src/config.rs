@@ -166,6 +166,15 @@ fn common(args: MappingArgs, connection: Option<ConnectionArgs>) -> Result<Commo
         since: time_flag("--since", args.since.as_deref())?,
         until: time_flag("--until", args.until.as_deref())?,
     };
+    if let (Some(since), Some(until)) = (filters.since, filters.until)
+        && since >= until
+    {
+        bail!(Usage(format!(
+            "--since {} is not before --until {}: no event could be kept",
+            args.since.unwrap_or_default(),
+            args.until.unwrap_or_default()
+        )));
+    }
     let rules = match &args.map {
         Some(path) => rules(path)?,
         None => Rules::default(),
@@ -188,7 +197,7 @@ fn common(args: MappingArgs, connection: Option<ConnectionArgs>) -> Result<Commo
     if sources.contains(&Source::Stdin) && std::io::stdin().is_terminal() {
         return Err(Usage(
             "no input: standard input is a terminal. Pipe Segment NDJSON in \
-             (zcat logs/*.gz | segment-planhat ...) or pass files or folders"
+             (zcat -f logs/*.gz | segment-planhat ...) or pass files or folders"
                 .into(),
         )
         .into());

@@ -186,18 +186,24 @@ fn an_unwritable_failed_or_checkpoint_path_stops_the_run_before_anything_is_sent
 }
 
 #[test]
-fn a_timeout_of_zero_is_a_usage_error() {
-    let output = bin()
-        .args(["send", "--dry-run", "--timeout", "0"])
-        .write_stdin(format!("{}\n", tracks(1)[0]))
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr_of(&output).contains("--timeout"),
-        "{}",
-        stderr_of(&output)
-    );
+fn values_that_cannot_work_are_usage_errors() {
+    for (args, named) in [
+        (&["--timeout", "0"][..], "--timeout"),
+        (
+            &["--since", "2024-03-02", "--until", "2024-03-01"][..],
+            "--since",
+        ),
+    ] {
+        let output = bin()
+            .args(["send", "--dry-run"])
+            .args(args)
+            .write_stdin(format!("{}\n", tracks(1)[0]))
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = stderr_of(&output);
+        assert!(stderr.contains(named), "{stderr}");
+    }
 }
 
 #[test]

@@ -557,8 +557,8 @@ impl ProblemLines {
     pub fn rest(&self) -> Option<String> {
         (self.hidden > 0).then(|| {
             format!(
-                "... and {} more problem lines not shown (counted in the summary)",
-                self.hidden
+                "... and {} not shown (counted in the summary)",
+                counted(self.hidden, "more problem line")
             )
         })
     }
