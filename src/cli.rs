@@ -1,6 +1,7 @@
 //! The command line as clap sees it (SPEC §2, §4): commands, options, their
 //! environment twins and help text. Nothing here reads the environment or
-//! the file system beyond what clap does; `config` turns this into settings.
+//! the file system beyond what clap does, except to see which twins are set;
+//! `config` turns this into settings.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -29,6 +30,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    // The argument structs are boxed: they are large, `Completions` is small.
     /// Translate messages and send them to Planhat (or print them with --dry-run).
     Send(Box<SendArgs>),
     /// Read and map messages without sending; report what would happen.
@@ -61,6 +63,7 @@ pub fn parse() -> Cli {
     Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
 }
 
+/// One option as [`command`] describes it.
 fn twin(arg: Arg) -> Arg {
     let Some(value) = arg.get_env().map(std::env::var_os) else {
         return arg;
