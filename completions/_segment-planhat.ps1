@@ -34,13 +34,13 @@ Register-ArgumentCompleter -Native -CommandName 'segment-planhat' -ScriptBlock {
         'segment-planhat;send' {
             [CompletionResult]::new('--tenant-token', '--tenant-token', [CompletionResultType]::ParameterName, 'Planhat tenant token (needed to send activities)')
             [CompletionResult]::new('--tenant-token-file', '--tenant-token-file', [CompletionResultType]::ParameterName, 'Read the tenant token from a file')
-            [CompletionResult]::new('--api-token', '--api-token', [CompletionResultType]::ParameterName, 'Planhat API access token; with it, identify and group also update end-user and company profiles')
-            [CompletionResult]::new('--api-token-file', '--api-token-file', [CompletionResultType]::ParameterName, 'Read the API access token from a file')
             [CompletionResult]::new('--subdomain', '--subdomain', [CompletionResultType]::ParameterName, 'Main API host label: https://<SUBDOMAIN>.planhat.com (api-eu, api-us2, ... for other clusters)')
             [CompletionResult]::new('--api-url', '--api-url', [CompletionResultType]::ParameterName, 'Base URL of the main API, replacing the one built from --subdomain')
             [CompletionResult]::new('--analytics-url', '--analytics-url', [CompletionResultType]::ParameterName, 'Base URL of the analytics API [default: https://analytics.planhat.com]')
+            [CompletionResult]::new('--api-token', '--api-token', [CompletionResultType]::ParameterName, 'Planhat API access token; with it, identify and group also update end-user and company profiles')
+            [CompletionResult]::new('--api-token-file', '--api-token-file', [CompletionResultType]::ParameterName, 'Read the API access token from a file')
             [CompletionResult]::new('--source-label', '--source-label', [CompletionResultType]::ParameterName, 'The `source` written on every item; an empty label omits it [default: the mapping file''s source_label, else Segment]')
-            [CompletionResult]::new('--map', '--map', [CompletionResultType]::ParameterName, 'A mapping file (TOML): event actions, weights and drops, and trait → field mappings. See examples/planhat-map.toml')
+            [CompletionResult]::new('--map', '--map', [CompletionResultType]::ParameterName, 'A mapping file (TOML): event actions, weights and drops, and trait → field mappings (the README''s "Customising the mapping" shows one)')
             [CompletionResult]::new('--shard', '--shard', [CompletionResultType]::ParameterName, 'Keep only shard K of N (K from 0), split by a stable hash of each user''s identity, to run N processes side by side')
             [CompletionResult]::new('--dedupe-window', '--dedupe-window', [CompletionResultType]::ParameterName, 'Skip a message whose messageId is among the last N distinct ones; 0 turns deduplication off')
             [CompletionResult]::new('--types', '--types', [CompletionResultType]::ParameterName, 'Keep only these message types (comma-separated)')
@@ -68,15 +68,10 @@ Register-ArgumentCompleter -Native -CommandName 'segment-planhat' -ScriptBlock {
             break
         }
         'segment-planhat;validate' {
-            [CompletionResult]::new('--tenant-token', '--tenant-token', [CompletionResultType]::ParameterName, 'Planhat tenant token (needed to send activities)')
-            [CompletionResult]::new('--tenant-token-file', '--tenant-token-file', [CompletionResultType]::ParameterName, 'Read the tenant token from a file')
             [CompletionResult]::new('--api-token', '--api-token', [CompletionResultType]::ParameterName, 'Planhat API access token; with it, identify and group also update end-user and company profiles')
             [CompletionResult]::new('--api-token-file', '--api-token-file', [CompletionResultType]::ParameterName, 'Read the API access token from a file')
-            [CompletionResult]::new('--subdomain', '--subdomain', [CompletionResultType]::ParameterName, 'Main API host label: https://<SUBDOMAIN>.planhat.com (api-eu, api-us2, ... for other clusters)')
-            [CompletionResult]::new('--api-url', '--api-url', [CompletionResultType]::ParameterName, 'Base URL of the main API, replacing the one built from --subdomain')
-            [CompletionResult]::new('--analytics-url', '--analytics-url', [CompletionResultType]::ParameterName, 'Base URL of the analytics API [default: https://analytics.planhat.com]')
             [CompletionResult]::new('--source-label', '--source-label', [CompletionResultType]::ParameterName, 'The `source` written on every item; an empty label omits it [default: the mapping file''s source_label, else Segment]')
-            [CompletionResult]::new('--map', '--map', [CompletionResultType]::ParameterName, 'A mapping file (TOML): event actions, weights and drops, and trait → field mappings. See examples/planhat-map.toml')
+            [CompletionResult]::new('--map', '--map', [CompletionResultType]::ParameterName, 'A mapping file (TOML): event actions, weights and drops, and trait → field mappings (the README''s "Customising the mapping" shows one)')
             [CompletionResult]::new('--shard', '--shard', [CompletionResultType]::ParameterName, 'Keep only shard K of N (K from 0), split by a stable hash of each user''s identity, to run N processes side by side')
             [CompletionResult]::new('--dedupe-window', '--dedupe-window', [CompletionResultType]::ParameterName, 'Skip a message whose messageId is among the last N distinct ones; 0 turns deduplication off')
             [CompletionResult]::new('--types', '--types', [CompletionResultType]::ParameterName, 'Keep only these message types (comma-separated)')

@@ -60,7 +60,7 @@ _segment__planhat() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        segment__subcmd__planhat__subcmd__completions)
+        segment__planhat__subcmd__completions)
             opts="-h --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -74,7 +74,7 @@ _segment__planhat() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        segment__subcmd__planhat__subcmd__help)
+        segment__planhat__subcmd__help)
             opts="send validate completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -88,7 +88,7 @@ _segment__planhat() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        segment__subcmd__planhat__subcmd__help__subcmd__completions)
+        segment__planhat__subcmd__help__subcmd__completions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -102,7 +102,7 @@ _segment__planhat() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        segment__subcmd__planhat__subcmd__help__subcmd__help)
+        segment__planhat__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -116,7 +116,7 @@ _segment__planhat() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        segment__subcmd__planhat__subcmd__help__subcmd__send)
+        segment__planhat__subcmd__help__subcmd__send)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -130,7 +130,7 @@ _segment__planhat() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        segment__subcmd__planhat__subcmd__help__subcmd__validate)
+        segment__planhat__subcmd__help__subcmd__validate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -144,8 +144,8 @@ _segment__planhat() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        segment__subcmd__planhat__subcmd__send)
-            opts="-q -h --tenant-token --tenant-token-file --api-token --api-token-file --subdomain --api-url --analytics-url --source-label --map --receiver --shard --ignore-integrations --dedupe-window --types --since --until --dry-run --pretty --batch-size --max-body-bytes --flush-interval --failed --checkpoint --restart --max-retries --timeout --api-rate --progress --quiet --summary-json --help"
+        segment__planhat__subcmd__send)
+            opts="-q -h --tenant-token --tenant-token-file --subdomain --api-url --analytics-url --api-token --api-token-file --source-label --map --receiver --shard --ignore-integrations --dedupe-window --types --since --until --dry-run --pretty --batch-size --max-body-bytes --flush-interval --failed --checkpoint --restart --max-retries --timeout --api-rate --progress --quiet --summary-json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -159,14 +159,6 @@ _segment__planhat() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --api-token)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --api-token-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --subdomain)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -176,6 +168,14 @@ _segment__planhat() {
                     return 0
                     ;;
                 --analytics-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-token-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -254,38 +254,18 @@ _segment__planhat() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        segment__subcmd__planhat__subcmd__validate)
-            opts="-h --tenant-token --tenant-token-file --api-token --api-token-file --subdomain --api-url --analytics-url --source-label --map --receiver --shard --ignore-integrations --dedupe-window --types --since --until --json --help"
+        segment__planhat__subcmd__validate)
+            opts="-h --api-token --api-token-file --source-label --map --receiver --shard --ignore-integrations --dedupe-window --types --since --until --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --tenant-token)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --tenant-token-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --api-token)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --api-token-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --subdomain)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --api-url)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --analytics-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -32,13 +32,13 @@ complete -c segment-planhat -n "__fish_segment_planhat_needs_command" -f -a "com
 complete -c segment-planhat -n "__fish_segment_planhat_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l tenant-token -d 'Planhat tenant token (needed to send activities)' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l tenant-token-file -d 'Read the tenant token from a file' -r -F
-complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l api-token -d 'Planhat API access token; with it, identify and group also update end-user and company profiles' -r
-complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l api-token-file -d 'Read the API access token from a file' -r -F
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l subdomain -d 'Main API host label: https://<SUBDOMAIN>.planhat.com (api-eu, api-us2, ... for other clusters)' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l api-url -d 'Base URL of the main API, replacing the one built from --subdomain' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l analytics-url -d 'Base URL of the analytics API [default: https://analytics.planhat.com]' -r
+complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l api-token -d 'Planhat API access token; with it, identify and group also update end-user and company profiles' -r
+complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l api-token-file -d 'Read the API access token from a file' -r -F
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l source-label -d 'The `source` written on every item; an empty label omits it [default: the mapping file\'s source_label, else Segment]' -r
-complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l map -d 'A mapping file (TOML): event actions, weights and drops, and trait → field mappings. See examples/planhat-map.toml' -r -F
+complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l map -d 'A mapping file (TOML): event actions, weights and drops, and trait → field mappings (the README\'s "Customising the mapping" shows one)' -r -F
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l shard -d 'Keep only shard K of N (K from 0), split by a stable hash of each user\'s identity, to run N processes side by side' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l dedupe-window -d 'Skip a message whose messageId is among the last N distinct ones; 0 turns deduplication off' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l types -d 'Keep only these message types (comma-separated)' -r -f -a "identify\t''
@@ -69,15 +69,10 @@ complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l restart -d 'With --checkpoint: start over even though inputs changed since it was written'
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -s q -l quiet -d 'Print only errors on stderr'
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l tenant-token -d 'Planhat tenant token (needed to send activities)' -r
-complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l tenant-token-file -d 'Read the tenant token from a file' -r -F
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l api-token -d 'Planhat API access token; with it, identify and group also update end-user and company profiles' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l api-token-file -d 'Read the API access token from a file' -r -F
-complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l subdomain -d 'Main API host label: https://<SUBDOMAIN>.planhat.com (api-eu, api-us2, ... for other clusters)' -r
-complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l api-url -d 'Base URL of the main API, replacing the one built from --subdomain' -r
-complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l analytics-url -d 'Base URL of the analytics API [default: https://analytics.planhat.com]' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l source-label -d 'The `source` written on every item; an empty label omits it [default: the mapping file\'s source_label, else Segment]' -r
-complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l map -d 'A mapping file (TOML): event actions, weights and drops, and trait → field mappings. See examples/planhat-map.toml' -r -F
+complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l map -d 'A mapping file (TOML): event actions, weights and drops, and trait → field mappings (the README\'s "Customising the mapping" shows one)' -r -F
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l shard -d 'Keep only shard K of N (K from 0), split by a stable hash of each user\'s identity, to run N processes side by side' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l dedupe-window -d 'Skip a message whose messageId is among the last N distinct ones; 0 turns deduplication off' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l types -d 'Keep only these message types (comma-separated)' -r -f -a "identify\t''
@@ -98,3 +93,4 @@ complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand help; an
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand help; and not __fish_seen_subcommand_from send validate completions help" -f -a "validate" -d 'Read and map messages without sending; report what would happen'
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand help; and not __fish_seen_subcommand_from send validate completions help" -f -a "completions" -d 'Print a shell completion script'
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand help; and not __fish_seen_subcommand_from send validate completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand completions; and not __fish_seen_subcommand_from bash elvish fish powershell zsh" -f -a "bash elvish fish powershell zsh"

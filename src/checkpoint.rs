@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Usage;
 use crate::input::Source;
 use crate::planhat::Origin;
+use crate::report;
 
 const VERSION: u32 = 1;
 
@@ -100,13 +101,17 @@ impl Checkpoint {
                     if (known.lines > 0 || !known.also.is_empty())
                         && (known.size, known.modified_ns) != (entry.size, entry.modified_ns) =>
                 {
+                    let change = match (known.size, entry.size) {
+                        (Some(was), Some(now)) if was != now => {
+                            format!("it had {}, now {}", report::size(was), report::size(now))
+                        }
+                        _ => "its size is the same, its modification time is not".into(),
+                    };
                     bail!(Usage(format!(
-                        "{} changed since the checkpoint {} was written (it had {} bytes, now {}); \
+                        "{} changed since the checkpoint {} was written ({change}); \
                          resuming could skip or repeat events. Restore the file, or pass --restart to send everything again",
                         entry.path,
                         path.display(),
-                        known.size.map_or("?".into(), |s| s.to_string()),
-                        entry.size.map_or("?".into(), |s| s.to_string()),
                     )));
                 }
                 Some(known) => LineSet::of(known),

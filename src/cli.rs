@@ -1,11 +1,14 @@
 //! The command line as clap sees it (SPEC §2, §4): commands, options, their
 //! environment twins and help text. Nothing here reads the environment or
-//! the file system beyond what clap does; `config` turns this into settings.
+//! the file system beyond what clap does, except to see which twins are set;
+//! `config` turns this into settings.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::TypedValueParser;
+use clap::error::ErrorKind;
+use clap::{Arg, ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::mapping::checks::Shard;
 
@@ -27,15 +30,85 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    // The argument structs are boxed: they are large, `Completions` is small.
     /// Translate messages and send them to Planhat (or print them with --dry-run).
-    Send(SendArgs),
+    Send(Box<SendArgs>),
     /// Read and map messages without sending; report what would happen.
-    Validate(ValidateArgs),
+    Validate(Box<ValidateArgs>),
     /// Print a shell completion script.
     Completions {
         /// The shell to complete for.
         shell: clap_complete::Shell,
     },
+}
+
+/// The command line as the definitions below give it, with what derive
+/// cannot say about environment twins applied to every option at once
+/// (SPEC §4, §7), so that an option added later gets it too:
+///
+/// - a boolean twin takes `true/false`, `1/0`, `yes/no`, `on/off` in any
+///   case, and a wrong value names the variable;
+/// - a twin set to the empty string counts as unset (clap would take the
+///   empty string as the value);
+/// - help shows a twin's value only when it is set: clap writes an unset
+///   one as `[env: NAME=]`, which reads as "set to empty".
+pub fn command() -> clap::Command {
+    Cli::command().mut_subcommands(|command| command.mut_args(twin))
+}
+
+/// Parses the process's arguments with [`command`]; a mistake prints clap's
+/// message and exits 2.
+pub fn parse() -> Cli {
+    let matches = command().get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
+}
+
+/// One option as [`command`] describes it.
+fn twin(arg: Arg) -> Arg {
+    let Some(value) = arg.get_env().map(std::env::var_os) else {
+        return arg;
+    };
+    let arg = match arg.get_action() {
+        ArgAction::SetTrue => arg.value_parser(BoolTwin),
+        _ => arg,
+    };
+    match value {
+        Some(value) if value.is_empty() => arg.env(None::<&str>),
+        Some(_) => arg,
+        None => arg.hide_env_values(true),
+    }
+}
+
+/// The value of a boolean option's environment twin. On the command line a
+/// flag takes no value (clap passes `true`), so a wrong value always comes
+/// from the environment.
+#[derive(Clone)]
+struct BoolTwin;
+
+impl TypedValueParser for BoolTwin {
+    type Value = bool;
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        arg: Option<&Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<bool, clap::Error> {
+        let text = value.to_string_lossy();
+        match text.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => {
+                let name = arg
+                    .and_then(Arg::get_env)
+                    .map_or_else(|| "the environment".into(), |name| name.to_string_lossy());
+                let message = format!(
+                    "{name}={text:?} is neither on nor off; use true/false, 1/0, yes/no or on/off\n"
+                );
+                Err(clap::Error::raw(ErrorKind::InvalidValue, message).with_cmd(command))
+            }
+        }
+    }
 }
 
 /// Options shared by `send` and `validate`: where input comes from and how
@@ -46,24 +119,6 @@ pub struct MappingArgs {
     /// standard input. No PATH reads standard input.
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
-
-    /// Planhat tenant token (needed to send activities).
-    #[arg(
-        long,
-        env = "PLANHAT_TENANT_TOKEN",
-        hide_env_values = true,
-        value_name = "TOKEN"
-    )]
-    pub tenant_token: Option<String>,
-
-    /// Read the tenant token from a file.
-    #[arg(
-        long,
-        env = "PLANHAT_TENANT_TOKEN_FILE",
-        value_name = "PATH",
-        conflicts_with = "tenant_token"
-    )]
-    pub tenant_token_file: Option<PathBuf>,
 
     /// Planhat API access token; with it, identify and group also update
     /// end-user and company profiles.
@@ -84,31 +139,13 @@ pub struct MappingArgs {
     )]
     pub api_token_file: Option<PathBuf>,
 
-    /// Main API host label: https://<SUBDOMAIN>.planhat.com (api-eu, api-us2, ... for
-    /// other clusters).
-    #[arg(
-        long,
-        env = "PLANHAT_SUBDOMAIN",
-        default_value = "api",
-        value_name = "LABEL"
-    )]
-    pub subdomain: String,
-
-    /// Base URL of the main API, replacing the one built from --subdomain.
-    #[arg(long, env = "PLANHAT_API_URL", value_name = "URL")]
-    pub api_url: Option<String>,
-
-    /// Base URL of the analytics API [default: https://analytics.planhat.com].
-    #[arg(long, env = "PLANHAT_ANALYTICS_URL", value_name = "URL")]
-    pub analytics_url: Option<String>,
-
     /// The `source` written on every item; an empty label omits it [default: the
     /// mapping file's source_label, else Segment].
     #[arg(long, env = "PLANHAT_SOURCE_LABEL", value_name = "TEXT")]
     pub source_label: Option<String>,
 
     /// A mapping file (TOML): event actions, weights and drops, and trait → field
-    /// mappings. See examples/planhat-map.toml.
+    /// mappings (the README's "Customising the mapping" shows one).
     #[arg(long, env = "PLANHAT_MAP", value_name = "PATH")]
     pub map: Option<PathBuf>,
 
@@ -155,6 +192,47 @@ pub struct MappingArgs {
     pub until: Option<String>,
 }
 
+/// Where and as whom `send` delivers; `validate` sends nothing and has none
+/// of these.
+#[derive(Debug, Args)]
+pub struct ConnectionArgs {
+    /// Planhat tenant token (needed to send activities).
+    #[arg(
+        long,
+        env = "PLANHAT_TENANT_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub tenant_token: Option<String>,
+
+    /// Read the tenant token from a file.
+    #[arg(
+        long,
+        env = "PLANHAT_TENANT_TOKEN_FILE",
+        value_name = "PATH",
+        conflicts_with = "tenant_token"
+    )]
+    pub tenant_token_file: Option<PathBuf>,
+
+    /// Main API host label: https://<SUBDOMAIN>.planhat.com (api-eu, api-us2, ... for
+    /// other clusters).
+    #[arg(
+        long,
+        env = "PLANHAT_SUBDOMAIN",
+        default_value = "api",
+        value_name = "LABEL"
+    )]
+    pub subdomain: String,
+
+    /// Base URL of the main API, replacing the one built from --subdomain.
+    #[arg(long, env = "PLANHAT_API_URL", value_name = "URL")]
+    pub api_url: Option<String>,
+
+    /// Base URL of the analytics API [default: https://analytics.planhat.com].
+    #[arg(long, env = "PLANHAT_ANALYTICS_URL", value_name = "URL")]
+    pub analytics_url: Option<String>,
+}
+
 /// A Segment message type, for --types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum MessageType {
@@ -170,6 +248,9 @@ pub enum MessageType {
 #[derive(Debug, Args)]
 pub struct SendArgs {
     #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    #[command(flatten)]
     pub mapping: MappingArgs,
 
     /// Print the requests that would be sent, one JSON object per line, and send
@@ -178,7 +259,7 @@ pub struct SendArgs {
     pub dry_run: bool,
 
     /// Indent --dry-run output.
-    #[arg(long, requires = "dry_run")]
+    #[arg(long, env = "PLANHAT_PRETTY", requires = "dry_run")]
     pub pretty: bool,
 
     /// Items per activity request (upserts hold at most 5000).
@@ -211,7 +292,7 @@ pub struct SendArgs {
     pub checkpoint: Option<PathBuf>,
 
     /// With --checkpoint: start over even though inputs changed since it was written.
-    #[arg(long, requires = "checkpoint")]
+    #[arg(long, env = "PLANHAT_RESTART", requires = "checkpoint")]
     pub restart: bool,
 
     /// Retries of a request after a 408, 429, 5xx or transport error.
@@ -225,7 +306,7 @@ pub struct SendArgs {
 
     /// Timeout of each request (e.g. 30s).
     #[arg(long, env = "PLANHAT_TIMEOUT", default_value = "30s", value_name = "DURATION",
-          value_parser = parse_duration)]
+          value_parser = parse_timeout)]
     pub timeout: Duration,
 
     /// Requests per minute to the main API (/endusers, /companies); Planhat's soft
@@ -239,7 +320,7 @@ pub struct SendArgs {
     pub progress: ProgressMode,
 
     /// Print only errors on stderr.
-    #[arg(short, long)]
+    #[arg(short, long, env = "PLANHAT_QUIET")]
     pub quiet: bool,
 
     /// Also write the final summary as JSON to this file.
@@ -253,7 +334,7 @@ pub struct ValidateArgs {
     pub mapping: MappingArgs,
 
     /// Print the report as one JSON object.
-    #[arg(long)]
+    #[arg(long, env = "PLANHAT_JSON")]
     pub json: bool,
 }
 
@@ -264,6 +345,15 @@ pub enum ProgressMode {
     Auto,
     Always,
     Never,
+}
+
+/// A request timeout: a duration above zero (with none, every request would
+/// fail at once).
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        Duration::ZERO => Err("a timeout of 0 lets no request finish; try 30s".into()),
+        timeout => Ok(timeout),
+    }
 }
 
 /// A duration: a number with `ms`, `s`, `m` or `h`; a bare number is seconds.
@@ -289,11 +379,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn the_command_line_definition_is_consistent() {
-        Cli::command().debug_assert();
+        command().debug_assert();
     }
 
     #[test]

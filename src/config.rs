@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::cli::{self, MappingArgs, MessageType, ProgressMode, SendArgs, ValidateArgs};
+use crate::cli::{
+    self, ConnectionArgs, MappingArgs, MessageType, ProgressMode, SendArgs, ValidateArgs,
+};
 use crate::error::Usage;
 use crate::input::{self, Source};
 use crate::mapping::rules::Rules;
@@ -46,7 +48,8 @@ pub enum Config {
     Completions(clap_complete::Shell),
 }
 
-/// Settings shared by `send` and `validate`.
+/// Settings shared by `send` and `validate`. `validate` sends nothing: it
+/// has no tenant token, and its endpoints are Planhat's defaults, unused.
 #[derive(Debug)]
 pub struct Common {
     pub sources: Vec<Source>,
@@ -85,14 +88,14 @@ pub struct ValidateConfig {
 /// Resolves the parsed command line.
 pub fn resolve(cli: cli::Cli) -> Result<Config> {
     Ok(match cli.command {
-        cli::Command::Send(args) => Config::Send(send(args)?),
-        cli::Command::Validate(args) => Config::Validate(validate(args)?),
+        cli::Command::Send(args) => Config::Send(send(*args)?),
+        cli::Command::Validate(args) => Config::Validate(validate(*args)?),
         cli::Command::Completions { shell } => Config::Completions(shell),
     })
 }
 
 fn send(args: SendArgs) -> Result<SendConfig> {
-    let common = common(args.mapping)?;
+    let common = common(args.mapping, Some(args.connection))?;
     if !args.dry_run && common.tenant_token.is_none() {
         return Err(Usage(
             "sending needs a tenant token: pass --tenant-token-file PATH, --tenant-token TOKEN, \
@@ -103,6 +106,10 @@ fn send(args: SendArgs) -> Result<SendConfig> {
     }
     if !args.dry_run {
         refuse_failed_file_as_input(&args.failed, &common.sources)?;
+        writable("--failed", &args.failed, false)?;
+        if let Some(checkpoint) = &args.checkpoint {
+            writable("--checkpoint", checkpoint, true)?;
+        }
     }
     let progress = match args.progress {
         ProgressMode::Always => true,
@@ -132,24 +139,42 @@ fn send(args: SendArgs) -> Result<SendConfig> {
 
 fn validate(args: ValidateArgs) -> Result<ValidateConfig> {
     Ok(ValidateConfig {
-        common: common(args.mapping)?,
+        common: common(args.mapping, None)?,
         json: args.json,
     })
 }
 
-fn common(args: MappingArgs) -> Result<Common> {
-    let tenant_token = token(
-        args.tenant_token,
-        args.tenant_token_file.as_deref(),
-        "tenant",
-    )?;
+fn common(args: MappingArgs, connection: Option<ConnectionArgs>) -> Result<Common> {
+    let (tenant_token, endpoints) = match connection {
+        Some(connection) => (
+            token(
+                connection.tenant_token,
+                connection.tenant_token_file.as_deref(),
+                "tenant",
+            )?,
+            endpoints(
+                &connection.subdomain,
+                connection.api_url,
+                connection.analytics_url,
+            )?,
+        ),
+        None => (None, endpoints("api", None, None)?),
+    };
     let api_token = token(args.api_token, args.api_token_file.as_deref(), "API")?;
-    let endpoints = endpoints(&args.subdomain, args.api_url, args.analytics_url)?;
     let filters = Filters {
         types: (!args.types.is_empty()).then(|| args.types.iter().map(|t| kind(*t)).collect()),
         since: time_flag("--since", args.since.as_deref())?,
         until: time_flag("--until", args.until.as_deref())?,
     };
+    if let (Some(since), Some(until)) = (filters.since, filters.until)
+        && since >= until
+    {
+        bail!(Usage(format!(
+            "--since {} is not before --until {}: no event could be kept",
+            args.since.unwrap_or_default(),
+            args.until.unwrap_or_default()
+        )));
+    }
     let rules = match &args.map {
         Some(path) => rules(path)?,
         None => Rules::default(),
@@ -172,7 +197,7 @@ fn common(args: MappingArgs) -> Result<Common> {
     if sources.contains(&Source::Stdin) && std::io::stdin().is_terminal() {
         return Err(Usage(
             "no input: standard input is a terminal. Pipe Segment NDJSON in \
-             (zcat logs/*.gz | segment-planhat ...) or pass files or folders"
+             (zcat -f logs/*.gz | segment-planhat ...) or pass files or folders"
                 .into(),
         )
         .into());
@@ -264,6 +289,16 @@ fn endpoints(
                      and '-' only (api, api-eu, api-us2, ...)"
                 )));
             }
+            // The web app's address is the one people see, and the easy
+            // mistake: app-eu.planhat.com serves the app, api-eu the API.
+            if let Some(cluster) = subdomain.strip_prefix("app")
+                && (cluster.is_empty() || cluster.starts_with('-'))
+            {
+                bail!(Usage(format!(
+                    "--subdomain {subdomain} is Planhat's web app, not its API; \
+                     use --subdomain api{cluster}"
+                )));
+            }
             format!("https://{subdomain}.planhat.com")
         }
     };
@@ -317,6 +352,36 @@ fn is_loopback(host: &str) -> bool {
         || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// Fails unless `path` can be written, so that a wrong `--failed` or
+/// `--checkpoint` is found before anything is sent rather than after. An
+/// existing file that is appended to is opened for appending and left as it
+/// is; otherwise a file beside it is created and removed: the failed file is
+/// created only when needed, and a `replaced` file (the checkpoint, written
+/// beside and renamed) needs its folder writable.
+fn writable(flag: &str, path: &Path, replaced: bool) -> Result<()> {
+    let tried = if path.exists() && !replaced {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map(drop)
+    } else {
+        let mut probe = path.as_os_str().to_owned();
+        probe.push(format!(".probe-{}", std::process::id()));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&probe)
+            .and_then(|_| std::fs::remove_file(&probe))
+    };
+    tried.map_err(|error| {
+        Usage(format!(
+            "{flag} {}: cannot write there ({error}); pass a path in a folder you can write to",
+            path.display()
+        ))
+        .into()
+    })
+}
+
 /// The failed file is appended to while input is read; reading it at the
 /// same time would feed the run its own output.
 fn refuse_failed_file_as_input(failed: &Path, sources: &[Source]) -> Result<()> {
@@ -362,7 +427,15 @@ mod tests {
     fn subdomain_must_be_a_host_label() {
         let api = |s| endpoints(s, None, None).map(|e| e.api);
         assert_eq!(api("api-eu").unwrap(), "https://api-eu.planhat.com");
-        for bad in ["API", "api.evil.com", "", "api/x", "api eu"] {
+        for bad in [
+            "API",
+            "api.evil.com",
+            "",
+            "api/x",
+            "api eu",
+            "app",
+            "app-eu",
+        ] {
             assert!(api(bad).is_err(), "{bad}");
         }
     }

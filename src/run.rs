@@ -24,7 +24,7 @@ use crate::report::{RunFacts, Tally};
 use crate::segment::LineError;
 use crate::sender::http::{Clock, Http, HttpSettings, SystemClock};
 use crate::sender::{Carrier, Delivery, DeliverySetup, DryRun, Worker};
-use crate::{cli, input, mapping, report, segment};
+use crate::{completions, input, mapping, report, segment};
 
 /// What a run needs from outside: where data and diagnostics go, the
 /// sender's clock (tests pass one that does not sleep), and the flag Ctrl-C
@@ -63,11 +63,7 @@ pub fn run(config: Config, io: Io) -> Result<Status> {
         interrupt,
     } = io;
     match config {
-        Config::Completions(shell) => {
-            let mut command = <cli::Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut command, "segment-planhat", out);
-            Ok(Status::Clean)
-        }
+        Config::Completions(shell) => completions::write(shell, out).map(|()| Status::Clean),
         Config::Validate(config) => validate(config, out, err, interrupt),
         Config::Send(config) => send(config, out, err, clock, interrupt),
     }
@@ -90,6 +86,7 @@ fn validate(
     pipeline.report.tally.shard = pipeline.mapper.shard().map(|s| (s.index, s.count));
     let (rules, hits) = pipeline.mapper.rule_hits();
     pipeline.report.tally.rules = report::RuleUse::list(rules, hits);
+    pipeline.report.tally.profiles = common.mapping.profiles;
     let tally = &pipeline.report.tally;
     if json {
         serde_json::to_writer_pretty(&mut *out, &tally.validate_json())?;
@@ -137,7 +134,8 @@ fn send(
             let lines = lines.count();
             if lines > 0 {
                 report.eprintln(&format!(
-                    "skipping {lines} lines of {} already handled",
+                    "skipping {} of {} already handled",
+                    report::counted(lines, "line"),
                     source.label()
                 ));
             }
@@ -203,6 +201,7 @@ fn send(
         failed_file: delivery.as_ref().and_then(Delivery::failed_path),
         dry_run: config.dry_run,
         interrupted,
+        checkpoint: config.checkpoint.is_some(),
     };
     // Ends the sender thread and gives stdout back.
     drop(delivery);

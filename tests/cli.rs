@@ -365,7 +365,7 @@ fn secrets_never_appear_in_help_output_or_errors() {
             ))
             .output(),
         bin()
-            .args(["validate", "--tenant-token", tenant, "--api-token", api])
+            .args(["validate", "--api-token", api])
             .current_dir(fixture("golden"))
             .arg("envelopes.input.ndjson")
             .output(),

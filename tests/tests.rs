@@ -9,3 +9,4 @@ mod http;
 mod profiles;
 mod resume;
 mod shard;
+mod ux;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
-use super::{Counters, ProblemLines, RunFacts, Tally};
+use super::{Counters, ProblemLines, RunFacts, Tally, counted};
 use crate::mapping::{Reject, Skip};
 use crate::planhat::Origin;
 
@@ -140,17 +140,20 @@ impl<'w> Reporter<'w> {
         }
     }
 
+    /// One line of counts, named as the summary names them: `rejected` for
+    /// input that cannot be sent, `failed` for what Planhat did not take.
     fn status(&self) -> String {
         let t = &self.tally;
         let seconds = self.started.elapsed().as_secs_f64().max(0.001);
         format!(
-            "read {} · sent {} · skipped {} · failed {} · {} requests · {} retries · {:.0}/s",
+            "read {} · sent {} · skipped {} · rejected {} · failed {} · {} · {} · {:.0}/s",
             t.messages(),
             t.delivered,
-            t.skipped.values().map(|c| c.count).sum::<u64>(),
-            t.failed_total() + t.rejected.values().map(|c| c.count).sum::<u64>(),
-            self.counters.requests(),
-            self.counters.retries(),
+            t.skipped_total(),
+            t.rejected_total(),
+            t.failed_total(),
+            counted(self.counters.requests(), "request"),
+            counted(self.counters.retries(), "retry"),
             t.messages() as f64 / seconds,
         )
     }

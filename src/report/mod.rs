@@ -130,6 +130,9 @@ pub struct Tally {
     pub distinct: Option<Distinct>,
     /// The mapping file's rules and how many messages each applied to.
     pub rules: Vec<RuleUse>,
+    /// Whether identify and group update profiles (there is an API token):
+    /// the mapping file's `[identify]` and `[group]` rules apply only then.
+    pub profiles: bool,
 }
 
 /// How often one mapping-file rule applied.
@@ -235,11 +238,11 @@ impl Tally {
             .add(Some(position));
     }
 
-    fn skipped_total(&self) -> u64 {
+    pub fn skipped_total(&self) -> u64 {
         self.skipped.values().map(|c| c.count).sum()
     }
 
-    fn rejected_total(&self) -> u64 {
+    pub fn rejected_total(&self) -> u64 {
         self.rejected.values().map(|c| c.count).sum()
     }
 
@@ -317,8 +320,8 @@ impl Tally {
                 / (self.messages() + self.other_shards).max(1) as f64;
             writeln!(
                 out,
-                "  shard {index}/{count}: {share:.1}% of the input; {} messages belong to other shards",
-                self.other_shards
+                "  shard {index}/{count}: {share:.1}% of the input; {} belong to other shards",
+                counted(self.other_shards, "message")
             )?;
         }
         for (name, count) in &self.types {
@@ -353,9 +356,20 @@ impl Tally {
             }
             let unmatched: Vec<String> = self.unmatched_rules().collect();
             if !unmatched.is_empty() {
+                let unused = !self.profiles
+                    && self
+                        .rules
+                        .iter()
+                        .any(|r| r.matched == 0 && r.section != "events");
+                let why = if unused {
+                    " ([identify] and [group] rules apply only with an API token: \
+                     --api-token-file, --api-token or PLANHAT_API_TOKEN)"
+                } else {
+                    ""
+                };
                 writeln!(
                     out,
-                    "warning: these rules matched nothing: {}",
+                    "warning: these rules matched nothing: {}{why}",
                     unmatched.join(", ")
                 )?;
             }
@@ -363,8 +377,9 @@ impl Tally {
         if self.no_time > 0 {
             writeln!(
                 out,
-                "warning: {} activities have no time; Planhat will date them when it receives them",
-                self.no_time
+                "warning: {} no time; Planhat will date {} when it receives {1}",
+                have(self.no_time, "activity"),
+                them(self.no_time)
             )?;
         }
         Ok(())
@@ -409,14 +424,14 @@ impl Tally {
         };
         writeln!(
             out,
-            "{} in {:.1}s ({:.0}/s): {verb} {} in {} ({}, {} bytes)",
+            "{} in {:.1}s ({:.0}/s): {verb} {} in {} ({}, {})",
             counted(self.messages(), "message"),
             run.duration.as_secs_f64(),
             rate(self.messages(), run.duration),
             counted(sent, "item"),
             counted(run.requests, "request"),
             counted(run.retries, "retry"),
-            run.bytes,
+            size(run.bytes),
         )?;
         let line = |out: &mut dyn Write, label: &str, total: u64, parts: Vec<String>| {
             if total > 0 {
@@ -459,28 +474,42 @@ impl Tally {
         if self.no_time > 0 {
             writeln!(
                 out,
-                "  warning: {} activities had no time; Planhat dates them on receipt",
-                self.no_time
+                "  warning: {} had no time; Planhat dates {} on receipt",
+                counted(self.no_time, "activity"),
+                them(self.no_time)
             )?;
         }
         if self.other_shards > 0 {
             writeln!(
                 out,
-                "  other shards: {} messages left to the other shards",
-                self.other_shards
+                "  other shards: {} left to the other shards",
+                counted(self.other_shards, "message")
             )?;
         }
         if self.already_handled > 0 {
             writeln!(
                 out,
-                "  resumed: {} lines already handled by an earlier run were not sent again",
-                self.already_handled
+                "  resumed: {} already handled by an earlier run {} not sent again",
+                counted(self.already_handled, "line"),
+                if self.already_handled == 1 {
+                    "was"
+                } else {
+                    "were"
+                }
             )?;
         }
-        if run.interrupted {
+        // The hint names only what this user can do: resume with the
+        // checkpoint they gave, or know that without one a rerun starts over.
+        if run.interrupted && run.checkpoint {
             writeln!(
                 out,
                 "  interrupted: the rest of the input was not sent; rerun with the same --checkpoint to resume"
+            )?;
+        } else if run.interrupted {
+            writeln!(
+                out,
+                "  interrupted: the rest of the input was not sent; without --checkpoint a rerun \
+                 starts from the first line"
             )?;
         }
         Ok(())
@@ -498,6 +527,8 @@ pub struct RunFacts {
     pub failed_file: Option<String>,
     pub dry_run: bool,
     pub interrupted: bool,
+    /// Whether the run kept a checkpoint (`--checkpoint`), so a rerun resumes.
+    pub checkpoint: bool,
 }
 
 /// A wait as people read it: `4s`, `1m30s`, `300ms`.
@@ -510,13 +541,40 @@ pub fn duration_text(duration: Duration) -> String {
     }
 }
 
-/// `1 request`, `2 requests`; `retry` becomes `retries`.
-fn counted(count: u64, noun: &str) -> String {
+/// `1 request`, `2 requests`; `retry` becomes `retries`. Every count in a
+/// message reads this way (SPEC §7).
+pub fn counted(count: u64, noun: &str) -> String {
     match (count, noun.strip_suffix('y')) {
         (1, _) => format!("1 {noun}"),
-        (_, Some(stem)) => format!("{count} {stem}ies"),
+        (_, Some(stem)) if !stem.ends_with(['a', 'e', 'o', 'u']) => format!("{count} {stem}ies"),
         _ => format!("{count} {noun}s"),
     }
+}
+
+/// `1 activity has`, `2 activities have`.
+fn have(count: u64, noun: &str) -> String {
+    let verb = if count == 1 { "has" } else { "have" };
+    format!("{} {verb}", counted(count, noun))
+}
+
+/// The pronoun for `count` things.
+fn them(count: u64) -> &'static str {
+    if count == 1 { "it" } else { "them" }
+}
+
+/// A size as people read it: `512 bytes`, `1.5 KiB`, `83.2 MiB`.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return counted(bytes, "byte");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 fn rate(count: u64, duration: Duration) -> f64 {
@@ -573,8 +631,8 @@ impl ProblemLines {
     pub fn rest(&self) -> Option<String> {
         (self.hidden > 0).then(|| {
             format!(
-                "... and {} more problem lines not shown (counted in the summary)",
-                self.hidden
+                "... and {} not shown (counted in the summary)",
+                counted(self.hidden, "more problem line")
             )
         })
     }
@@ -597,6 +655,17 @@ mod tests {
         assert_eq!(duration_text(Duration::from_millis(300)), "300ms");
         assert_eq!(duration_text(Duration::from_millis(3600)), "4s");
         assert_eq!(duration_text(Duration::from_secs(90)), "1m30s");
+    }
+
+    #[test]
+    fn counts_and_sizes_read_as_english() {
+        assert_eq!(counted(1, "line"), "1 line");
+        assert_eq!(counted(2, "retry"), "2 retries");
+        assert_eq!(counted(0, "activity"), "0 activities");
+        assert_eq!(size(1), "1 byte");
+        assert_eq!(size(1023), "1023 bytes");
+        assert_eq!(size(1536), "1.5 KiB");
+        assert_eq!(size(87_289_523), "83.2 MiB");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::config::Secret;
 use crate::error::Interrupted;
 use crate::planhat::items::Route;
 use crate::planhat::{Batch, Endpoints, TENANT_TOKEN_PLACEHOLDER};
-use crate::report::{Counters, duration_text};
+use crate::report::{self, Counters, duration_text};
 
 /// Time and chance, as the sender sees them.
 pub trait Clock {
@@ -154,15 +154,12 @@ impl Http {
         let (status, body) = match self.request(part)? {
             Answer::Status { status, body } => (status, body),
             Answer::Unreachable(why) => {
-                let message = format!(
-                    "no answer after {} retries: {why}",
-                    self.settings.max_retries
-                );
+                let message = format!("no answer after {}: {why}", self.tries());
                 fail_all(failures, "retries_exhausted".into(), None, message);
                 return Ok(());
             }
         };
-        let message = self.redact(&snippet(&body));
+        let message = self.answer_text(&snippet(&body));
         match policy::classify(status) {
             Disposition::Accepted if part.route == Route::Activity => {}
             Disposition::Accepted => {
@@ -176,7 +173,7 @@ impl Http {
                         index: offset + index,
                         reason: "item_error".into(),
                         status: Some(status),
-                        message: self.redact(&snippet(&why)),
+                        message: self.answer_text(&snippet(&why)),
                     });
                 }
             }
@@ -187,10 +184,7 @@ impl Http {
             }
             Disposition::Abort => bail!(self.auth_error(part.route, status, &message)),
             Disposition::Retry => {
-                let message = format!(
-                    "still HTTP {status} after {} retries: {message}",
-                    self.settings.max_retries
-                );
+                let message = format!("still HTTP {status} after {}: {message}", self.tries());
                 fail_all(failures, "retries_exhausted".into(), Some(status), message);
             }
             Disposition::Split | Disposition::Fail => {
@@ -223,13 +217,13 @@ impl Http {
                     )
                 }
                 Err(error) if is_transient(&error) => {
-                    let why = self.redact(&error.to_string());
+                    let why = self.cause(&error);
                     (None, Answer::Unreachable(why.clone()), why)
                 }
                 Err(error) => bail!(
                     "cannot reach Planhat at {}: {}",
-                    self.redact(&self.url(part.route)),
-                    self.redact(&error.to_string())
+                    self.shown_url(part.route),
+                    self.cause(&error)
                 ),
             };
             if retry >= self.settings.max_retries {
@@ -289,6 +283,32 @@ impl Http {
             .url(route, self.settings.tenant_token.expose())
     }
 
+    /// A route's URL for messages: the tenant token its path carries is
+    /// left out as the URL is built, never searched for afterwards.
+    fn shown_url(&self, route: Route) -> String {
+        self.settings.endpoints.url(route, TENANT_TOKEN_PLACEHOLDER)
+    }
+
+    /// `1 try`, `9 tries`: the first and every retry.
+    fn tries(&self) -> String {
+        report::counted(u64::from(self.settings.max_retries) + 1, "try")
+    }
+
+    /// Why a request got no answer, in words that never hold its URL (whose
+    /// path carries the tenant token). Of ureq's errors only `BadUri` and
+    /// `RequireHttpsOnly` print the URL; the others print the cause alone,
+    /// and a timeout prints only which of ureq's timers ran out.
+    fn cause(&self, error: &ureq::Error) -> String {
+        match error {
+            ureq::Error::BadUri(_) => "the URL is not valid".into(),
+            ureq::Error::RequireHttpsOnly(_) => "the URL is not https".into(),
+            ureq::Error::Timeout(_) => {
+                format!("timed out after {:?} (--timeout)", self.settings.timeout)
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// Waits until the main API may take another request (SPEC §6:
     /// `--api-rate` in any minute, 50 in any second, bursts allowed).
     fn pace(&mut self, route: Route) {
@@ -310,33 +330,45 @@ impl Http {
         self.pacer.record(self.clock.now());
     }
 
+    /// The error that stops the run when Planhat refuses a token. The hint
+    /// names what can fix it: the token, and for the API token the cluster
+    /// (`--subdomain` picks the main API's host; it does not change the
+    /// analytics host, so it is never suggested for the tenant token).
     fn auth_error(&self, route: Route, status: u16, message: &str) -> String {
-        let (token, flag, env) = match route {
-            Route::Activity | Route::Receiver => {
-                ("tenant token", "--tenant-token", "PLANHAT_TENANT_TOKEN")
-            }
-            Route::EndUser | Route::Company => ("API token", "--api-token", "PLANHAT_API_TOKEN"),
+        let (token, hint) = match route {
+            Route::Activity | Route::Receiver => (
+                "tenant token",
+                "check --tenant-token / PLANHAT_TENANT_TOKEN (Planhat's tenant token, \
+                 not an API access token)",
+            ),
+            Route::EndUser | Route::Company => (
+                "API token",
+                "check --api-token / PLANHAT_API_TOKEN; if your Planhat account is in another \
+                 region, pass --subdomain (api-eu, api-us2, ...) as in your app's address \
+                 (app-eu.planhat.com → api-eu)",
+            ),
         };
         format!(
-            "Planhat refused the {token} (HTTP {status}) at {} {}: {message}\n\
-             hint: check {flag} / {env}; if your Planhat account is in another region, \
-             pass --subdomain (api-eu, api-us2, ...) as in your app's address (app-eu.planhat.com → api-eu)",
+            "Planhat refused the {token} (HTTP {status}) at {} {}: {message}\nhint: {hint}",
             Endpoints::method(route),
-            self.redact(&self.url(route)),
+            self.shown_url(route),
         )
     }
 
-    /// Replaces any token in `text` by a placeholder: URLs carry the tenant
-    /// token, and an answer might echo either token.
-    fn redact(&self, text: &str) -> String {
-        let mut text = text.replace(
+    /// An answer's text for messages. The answer is Planhat's, not ours: it
+    /// may echo a token (a path in a 404, a header), so a token standing as
+    /// a word of its own is replaced; a token inside a longer word is left,
+    /// since that word is text, not the token.
+    fn answer_text(&self, text: &str) -> String {
+        let text = replace_word(
+            text,
             self.settings.tenant_token.expose(),
             TENANT_TOKEN_PLACEHOLDER,
         );
-        if let Some(api) = &self.settings.api_token {
-            text = text.replace(api.expose(), "{apiToken}");
+        match &self.settings.api_token {
+            Some(api) => replace_word(&text, api.expose(), "{apiToken}"),
+            None => text,
         }
-        text
     }
 }
 
@@ -389,6 +421,27 @@ fn is_transient(error: &ureq::Error) -> bool {
     )
 }
 
+/// `text` with each occurrence of `word` that no letter, digit, `-` or `_`
+/// adjoins replaced by `with`.
+fn replace_word(text: &str, word: &str, with: &str) -> String {
+    if word.is_empty() {
+        return text.to_owned();
+    }
+    let part_of_word = |c: char| c.is_alphanumeric() || c == '-' || c == '_';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(word) {
+        let (before, after) = (&rest[..at], &rest[at + word.len()..]);
+        let alone = !before.chars().next_back().is_some_and(part_of_word)
+            && !after.chars().next().is_some_and(part_of_word);
+        out.push_str(before);
+        out.push_str(if alone { with } else { word });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The start of an answer's body, on one line, for messages.
 fn snippet(body: &str) -> String {
     let one_line: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -409,5 +462,17 @@ mod tests {
         assert_eq!(basic_credentials("ab"), "Basic YWI6");
         assert_eq!(basic_credentials("a"), "Basic YTo=");
         assert_eq!(basic_credentials(""), "Basic Og==");
+    }
+
+    #[test]
+    fn a_token_is_replaced_only_where_it_stands_as_a_word() {
+        let replace = |text| replace_word(text, "e", "{t}");
+        assert_eq!(replace("Connection refused"), "Connection refused");
+        assert_eq!(
+            replace("Cannot POST /analytics/bulk/e"),
+            "Cannot POST /analytics/bulk/{t}"
+        );
+        assert_eq!(replace("token e is unknown"), "token {t} is unknown");
+        assert_eq!(replace("e"), "{t}");
     }
 }
