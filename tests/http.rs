@@ -4,6 +4,7 @@
 //! The sender's clock is a fake, so no test sleeps through a backoff.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -78,6 +79,18 @@ pub(crate) struct Outcome {
 
 /// Runs `send` in-process against the mock, with the fake clock.
 pub(crate) fn send(mock: &MockPlanhat, clock: &FakeClock, dir: &Path, extra: &[&str]) -> Outcome {
+    send_interruptible(mock, clock, dir, extra, Arc::default())
+}
+
+/// Runs `send` in-process with an interrupt flag the test holds: setting it
+/// is Ctrl-C.
+pub(crate) fn send_interruptible(
+    mock: &MockPlanhat,
+    clock: &FakeClock,
+    dir: &Path,
+    extra: &[&str],
+    interrupt: Arc<AtomicBool>,
+) -> Outcome {
     let mut args = vec![
         "segment-planhat".to_owned(),
         "send".into(),
@@ -101,7 +114,7 @@ pub(crate) fn send(mock: &MockPlanhat, clock: &FakeClock, dir: &Path, extra: &[&
         out: &mut out,
         err: &mut err,
         clock: Box::new(clock.clone()),
-        interrupt: Arc::default(),
+        interrupt,
     };
     let result = segment_planhat::run(config, io);
     Outcome {

@@ -9,10 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use clap::Parser;
 use serde_json::{Map, Value, json};
 
-use crate::http::{API, FakeClock, TENANT, failed_lines, mock, send, write_input};
+use crate::http::{
+    API, FakeClock, TENANT, failed_lines, mock, send, send_interruptible, write_input,
+};
 use crate::support::mock_planhat::{MockConfig, MockPlanhat, Received};
 use segment_planhat::error::Status;
 
@@ -231,40 +232,6 @@ fn a_refused_coalesced_upsert_fails_each_of_its_messages_once() {
     assert_eq!(users.len(), 4, "one item per profile: {users:?}");
 }
 
-/// Runs `send` in-process with an interrupt flag the test holds.
-fn send_interruptible(
-    mock: &MockPlanhat,
-    dir: &std::path::Path,
-    extra: &[&str],
-    interrupt: Arc<AtomicBool>,
-) -> anyhow::Result<Status> {
-    let mut args = vec![
-        "segment-planhat".to_owned(),
-        "send".into(),
-        "--tenant-token".into(),
-        TENANT.into(),
-        "--analytics-url".into(),
-        mock.url(),
-        "--api-url".into(),
-        mock.url(),
-        "--progress".into(),
-        "never".into(),
-        "--failed".into(),
-        dir.join("failed.ndjson").display().to_string(),
-    ];
-    args.extend(extra.iter().map(|s| (*s).to_owned()));
-    let cli = segment_planhat::cli::Cli::try_parse_from(args).unwrap();
-    let config = segment_planhat::config::resolve(cli).unwrap();
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let io = segment_planhat::Io {
-        out: &mut out,
-        err: &mut err,
-        clock: Box::new(FakeClock::new()),
-        interrupt,
-    };
-    segment_planhat::run(config, io)
-}
-
 #[test]
 fn ctrl_c_leaves_waiting_profiles_unsent_and_their_lines_to_the_rerun() {
     let dir = tempfile::tempdir().unwrap();
@@ -304,8 +271,13 @@ fn ctrl_c_leaves_waiting_profiles_unsent_and_their_lines_to_the_rerun() {
         ..MockConfig::default()
     })
     .unwrap();
-    let status = send_interruptible(&first, dir.path(), &args, interrupt);
-    assert!(matches!(status, Ok(Status::Interrupted)), "{status:?}");
+    let outcome = send_interruptible(&first, &FakeClock::new(), dir.path(), &args, interrupt);
+    assert_eq!(
+        outcome.result.unwrap(),
+        Status::Interrupted,
+        "{}",
+        outcome.stderr
+    );
     let before = first.requests();
     assert_eq!(
         count(&before, "/endusers"),

@@ -6,13 +6,16 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::http::{API, FakeClock, TENANT, events, failed_lines, mock, send, tracks, write_input};
+use crate::http::{
+    API, FakeClock, TENANT, events, failed_lines, mock, send, send_interruptible, tracks,
+    write_input,
+};
 use crate::support::mock_planhat::{MockConfig, MockPlanhat};
 use crate::support::{bin, stderr_of};
 use segment_planhat::error::Status;
@@ -344,6 +347,67 @@ fn messages_in_the_failed_file_count_as_handled_and_are_not_sent_again() {
         "the failed file is not written twice"
     );
     assert_eq!(checkpoint_lines(dir.path()), 8);
+}
+
+#[test]
+fn a_rejected_line_is_in_the_failed_file_once_across_an_interrupted_run_and_its_resume() {
+    // Line 4 is rejected while lines 1-2 are in flight; Ctrl-C then stops
+    // the run with line 3 unsent. The rerun sends lines 3 and 5 and must not
+    // write line 4 again, although it comes after the unsent line 3.
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = tracks(5);
+    lines[3] = json!({"type":"track","userId":"u1"});
+    let input = write_input(dir.path(), &lines);
+    let checkpoint = dir.path().join("checkpoint.json");
+    let args = [
+        "--batch-size",
+        "2",
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ];
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&interrupt);
+    let first = MockPlanhat::start(MockConfig {
+        tenant_token: Some(TENANT.into()),
+        delay: Duration::from_millis(300),
+        // Ctrl-C while the first request is in flight.
+        log: Some(Box::new(move |_| flag.store(true, Ordering::SeqCst))),
+        ..MockConfig::default()
+    })
+    .unwrap();
+    let clock = FakeClock::new();
+    let outcome = send_interruptible(&first, &clock, dir.path(), &args, interrupt);
+    assert_eq!(
+        outcome.result.unwrap(),
+        Status::Interrupted,
+        "{}",
+        outcome.stderr
+    );
+    assert_eq!(first.delivered_items().len(), 2);
+    assert_eq!(failed_lines(dir.path()).len(), 1);
+
+    // The rejection was the first run's; the rerun only completes it.
+    let second = mock();
+    let outcome = send(&second, &clock, dir.path(), &args);
+    assert_eq!(
+        outcome.result.unwrap(),
+        Status::Clean,
+        "{}",
+        outcome.stderr
+    );
+    assert_eq!(
+        crate::http::actions(&second.delivered_items()),
+        ["Event 2", "Event 4"]
+    );
+    let failed = failed_lines(dir.path());
+    assert_eq!(failed.len(), 1, "line 4 twice: {failed:?}");
+    assert!(
+        failed[0]["_planhat"]["source"]
+            .as_str()
+            .unwrap()
+            .ends_with(":4")
+    );
 }
 
 #[test]

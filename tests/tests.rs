@@ -4,6 +4,7 @@
 mod support;
 
 mod cli;
+mod display;
 mod golden;
 mod http;
 mod profiles;

@@ -123,11 +123,7 @@ impl<'w> Reporter<'w> {
     /// status line when it is due. Called as lines are read and, while an
     /// answer is awaited, from a clock.
     pub fn tick(&mut self) {
-        for notice in self.counters.take_notices() {
-            if self.notices {
-                self.eprintln(&notice);
-            }
-        }
+        self.print_notices();
         if let Some(bar) = &self.bar {
             bar.set_position(self.handled_bytes);
             bar.set_message(self.status());
@@ -137,6 +133,16 @@ impl<'w> Reporter<'w> {
             let line = self.status();
             self.eprintln(&line);
             self.next_status = Some(Instant::now() + STATUS_EVERY);
+        }
+    }
+
+    /// Prints what the sender had to say (retries, long pacing waits),
+    /// unless `-q`.
+    fn print_notices(&mut self) {
+        for notice in self.counters.take_notices() {
+            if self.notices {
+                self.eprintln(&notice);
+            }
         }
     }
 
@@ -160,6 +166,7 @@ impl<'w> Reporter<'w> {
 
     /// Removes the bar and prints the count of problem lines not shown.
     pub fn finish(&mut self) {
+        self.print_notices();
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }

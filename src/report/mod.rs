@@ -533,10 +533,12 @@ pub struct RunFacts {
 
 /// A wait as people read it: `4s`, `1m30s`, `300ms`.
 pub fn duration_text(duration: Duration) -> String {
+    if duration < Duration::from_secs(1) {
+        return format!("{}ms", duration.as_millis());
+    }
     let seconds = duration.as_secs_f64().round() as u64;
     match seconds {
-        0 => format!("{}ms", duration.as_millis()),
-        1..60 => format!("{seconds}s"),
+        ..60 => format!("{seconds}s"),
         _ => format!("{}m{:02}s", seconds / 60, seconds % 60),
     }
 }
@@ -653,6 +655,7 @@ mod tests {
     #[test]
     fn waits_read_as_people_say_them() {
         assert_eq!(duration_text(Duration::from_millis(300)), "300ms");
+        assert_eq!(duration_text(Duration::from_millis(999)), "999ms");
         assert_eq!(duration_text(Duration::from_millis(3600)), "4s");
         assert_eq!(duration_text(Duration::from_secs(90)), "1m30s");
     }

@@ -318,10 +318,10 @@ impl Http {
         let wait = self.pacer.wait(self.clock.now());
         if wait > TOLD_PACING {
             self.settings.counters.notice(format!(
-                "pacing: holding {} for {} (at most {} main-API requests a minute; see --api-rate)",
+                "pacing: holding {} for {} (at most {} a minute; see --api-rate)",
                 route_text(route),
                 duration_text(wait),
-                self.settings.api_rate
+                report::counted(self.settings.api_rate.into(), "main-API request")
             ));
         }
         if !wait.is_zero() {
