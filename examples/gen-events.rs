@@ -29,6 +29,10 @@ struct Args {
     /// Seed of the pseudo-random sequence.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// How many distinct users send the messages (in accounts of about a
+    /// dozen users each, at most 400 accounts per 5000 users).
+    #[arg(long, default_value_t = 5000)]
+    users: u64,
 }
 
 fn parse_size(text: &str) -> Result<u64, String> {
@@ -118,12 +122,10 @@ const AGENTS: [&str; 3] = [
     "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0",
 ];
 
-/// Users and companies: a few thousand users in a few hundred accounts.
-const USERS: u64 = 5000;
-const COMPANIES: u64 = 400;
-
 struct Generator {
     rng: Rng,
+    users: u64,
+    companies: u64,
     /// Milliseconds since the epoch; moves forward a little per message.
     clock: i64,
     last: Option<String>,
@@ -131,10 +133,10 @@ struct Generator {
 
 impl Generator {
     fn user(&mut self) -> (String, String, u64) {
-        let n = self.rng.below(USERS);
+        let n = self.rng.below(self.users);
         (
             format!("u_{n:05}"),
-            format!("user{n}@company{}.example", n % COMPANIES),
+            format!("user{n}@company{}.example", n % self.companies),
             n,
         )
     }
@@ -177,7 +179,7 @@ impl Generator {
             return serde_json::from_str(&last).expect("the generator wrote JSON");
         }
         let (user, email, n) = self.user();
-        let company = format!("acct_{:04}", n % COMPANIES);
+        let company = format!("acct_{:04}", n % self.companies);
         let roll = self.rng.below(100);
         let mut message = match roll {
             0..=49 => {
@@ -230,7 +232,7 @@ impl Generator {
                     "firstName": self.rng.pick(&["Ana", "Kim", "Lee", "Sam", "Zoë", "Jürgen"]),
                     "lastName": self.rng.pick(&["López", "Ng", "Park", "Smith", "Øster"]),
                     "title": self.rng.pick(&["CFO", "Head of Ops", "Engineer", "CSM"]),
-                    "company": {"id": company, "name": format!("Company {}", n % COMPANIES), "plan": "enterprise"},
+                    "company": {"id": company, "name": format!("Company {}", n % self.companies), "plan": "enterprise"},
                     "address": {"city": self.rng.pick(&CITIES), "country": "DE"},
                     "createdAt": "2023-06-01T09:00:00Z",
                     "logins": self.rng.below(500),
@@ -241,7 +243,7 @@ impl Generator {
                 "type": "group",
                 "userId": user,
                 "groupId": company,
-                "traits": {"name": format!("Company {}", n % COMPANIES), "industry": "Software",
+                "traits": {"name": format!("Company {}", n % self.companies), "industry": "Software",
                            "employees": self.rng.below(5000), "plan": "enterprise", "website": "https://example.com"},
             }),
             97..=98 => json!({"type": "alias", "previousId": self.rng.hex(16), "userId": user}),
@@ -269,6 +271,9 @@ fn main() -> std::io::Result<()> {
     let args = Args::parse();
     let mut generator = Generator {
         rng: Rng(args.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1),
+        users: args.users.max(1),
+        // 5000 users in 400 accounts, as the default corpus has them.
+        companies: (args.users * 2 / 25).max(1),
         clock: 1_709_251_200_000,
         last: None,
     };
