@@ -151,7 +151,7 @@ fn exit_code_is_1_when_a_line_is_rejected_and_0_when_only_skipped() {
 #[test]
 fn rejected_lines_are_positioned_and_capped_on_stderr() {
     let input = (1..=30)
-        .map(|i| format!("{{\"type\":\"page\",\"anonymousId\":\"a{i}\"}}\n"))
+        .map(|i| format!("{{\"type\":\"page\",\"name\":\"p{i}\"}}\n"))
         .collect::<String>();
     let output = bin()
         .args(["send", "--dry-run"])
@@ -237,7 +237,7 @@ fn validate_with_an_api_token_counts_profile_routes_and_exits_1_on_rejects() {
     assert_eq!(report["routes"]["end_user"], 4);
     assert_eq!(report["routes"]["company"], 2);
     assert_eq!(
-        report["outcomes"]["rejected"]["no_identity"]["examples"],
+        report["outcomes"]["skipped"]["anonymous"]["examples"],
         serde_json::json!(["profiles.input.ndjson:5"])
     );
     assert_eq!(report["outcomes"]["rejected"]["no_group_id"]["count"], 1);

@@ -234,7 +234,7 @@ fn stdin_resumes_by_line_count() {
 fn messages_in_the_failed_file_count_as_handled_and_are_not_sent_again() {
     let dir = tempfile::tempdir().unwrap();
     let mut lines = tracks(8);
-    lines[2] = json!({"type":"track","anonymousId":"a","event":"Anonymous"});
+    lines[2] = json!({"type":"track","event":"Nobody"});
     lines[4]["event"] = json!("POISON");
     lines[6] = json!({"type":"group","userId":"u1","groupId":"c1","traits":{"name":"C"}});
     let input = write_input(dir.path(), &lines);

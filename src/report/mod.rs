@@ -79,6 +79,9 @@ pub struct Tally {
     pub distinct: Option<Distinct>,
     /// The mapping file's rules and how many messages each applied to.
     pub rules: Vec<RuleUse>,
+    /// How many `anonymous` skips `--stitch` would attribute (`validate`
+    /// without `--stitch`, SPEC §5.7).
+    pub would_stitch: Option<u64>,
 }
 
 /// How often one mapping-file rule applied.
@@ -203,6 +206,9 @@ impl Tally {
             "latest": self.latest.map(|t| t.to_string()),
             "warnings": {"no_time": self.no_time},
         });
+        if let Some(count) = self.would_stitch {
+            report["outcomes"]["would_stitch"] = json!(count);
+        }
         if let Some(distinct) = &self.distinct {
             report["distinct_users"] = json!(distinct.users.len());
             report["distinct_companies"] = json!(distinct.companies.len());
@@ -271,6 +277,15 @@ impl Tally {
         }
         writeln!(out, "skipped       {}", self.skipped_total())?;
         write_reasons(out, &self.skipped, Skip::name)?;
+        if let Some(count) = self.would_stitch
+            && let Some(anonymous) = self.skipped.get(&Skip::Anonymous)
+        {
+            writeln!(
+                out,
+                "  --stitch would attribute {count} of the {} anonymous messages to a user",
+                anonymous.count
+            )?;
+        }
         writeln!(out, "rejected      {}", self.rejected_total())?;
         write_reasons(out, &self.rejected, Reject::name)?;
         if let Some(distinct) = &self.distinct {
