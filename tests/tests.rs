@@ -8,3 +8,4 @@ mod golden;
 mod http;
 mod resume;
 mod shard;
+mod stitch;
