@@ -30,17 +30,30 @@ pub enum Stitch {
     On,
 }
 
+/// The 64-bit FNV-1a hash of an id, kept as two halves: a table entry of
+/// a key and a `u32` index then packs into 12 bytes, where a `u64` key pads
+/// it to 16, and the tables are most of what stitching holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Key([u32; 2]);
+
+impl Key {
+    fn of(id: &str) -> Key {
+        let hash = fnv1a64(id.as_bytes());
+        Key([hash as u32, (hash >> 32) as u32])
+    }
+}
+
 /// anonymousId → userId links; the first link of an anonymousId wins.
 #[derive(Debug, Default)]
 pub struct Links {
     /// Hash of an anonymousId → index of its user.
-    by_anonymous: HashMap<u64, u32>,
+    by_anonymous: HashMap<Key, u32>,
     /// Every linked userId once, end to end; user `i` ends at `ends[i]`.
     users: String,
     ends: Vec<usize>,
     /// Hash of a userId → its index, so that a user with many anonymousIds
     /// is stored once. A hash collision only costs a second copy.
-    by_user: HashMap<u64, u32>,
+    by_user: HashMap<Key, u32>,
 }
 
 impl Links {
@@ -48,7 +61,7 @@ impl Links {
     /// `anonymousId` → `userId`, and for an alias `previousId` → `userId`.
     /// Only the top-level `userId` counts (numbers as text); links are never
     /// followed through one another.
-    pub fn learn(&mut self, message: &Message) {
+    fn learn(&mut self, message: &Message) {
         let Some(user) = id_text(message.get("userId")) else {
             return;
         };
@@ -63,18 +76,18 @@ impl Links {
     }
 
     fn link(&mut self, anonymous: &str, user: &str) {
-        let hash = fnv1a64(anonymous.as_bytes());
-        if self.by_anonymous.contains_key(&hash) {
+        let key = Key::of(anonymous);
+        if self.by_anonymous.contains_key(&key) {
             return;
         }
         let index = self.store(user);
-        self.by_anonymous.insert(hash, index);
+        self.by_anonymous.insert(key, index);
     }
 
     /// The index of `user` in the store, adding it when new.
     fn store(&mut self, user: &str) -> u32 {
-        let hash = fnv1a64(user.as_bytes());
-        if let Some(&index) = self.by_user.get(&hash)
+        let key = Key::of(user);
+        if let Some(&index) = self.by_user.get(&key)
             && self.user(index) == user
         {
             return index;
@@ -82,7 +95,7 @@ impl Links {
         let index = u32::try_from(self.ends.len()).expect("fewer than 4 billion linked users");
         self.users.push_str(user);
         self.ends.push(self.users.len());
-        self.by_user.entry(hash).or_insert(index);
+        self.by_user.entry(key).or_insert(index);
         index
     }
 
@@ -94,13 +107,12 @@ impl Links {
 
     /// The user `anonymous` is linked to, if any.
     pub fn user_of(&self, anonymous: &str) -> Option<&str> {
-        let index = *self.by_anonymous.get(&fnv1a64(anonymous.as_bytes()))?;
+        let index = *self.by_anonymous.get(&Key::of(anonymous))?;
         Some(self.user(index))
     }
 
-    /// Whether an anonymousId with this hash is linked.
-    fn has_hash(&self, hash: u64) -> bool {
-        self.by_anonymous.contains_key(&hash)
+    fn is_linked(&self, key: Key) -> bool {
+        self.by_anonymous.contains_key(&key)
     }
 }
 
@@ -114,7 +126,7 @@ pub struct Stitching {
     /// ...and the anonymousId hashes of the others, which a later link may
     /// still explain. One entry per skip, so repeats count as often as
     /// they were skipped.
-    unlinked_skips: Vec<u64>,
+    unlinked_skips: Vec<Key>,
 }
 
 impl Stitching {
@@ -149,11 +161,11 @@ impl Stitching {
         let Stitch::Estimate { later_links } = self.mode else {
             return;
         };
-        let hash = fnv1a64(anonymous.as_bytes());
-        if self.links.has_hash(hash) {
+        let key = Key::of(anonymous);
+        if self.links.is_linked(key) {
             self.linked_skips += 1;
         } else if later_links {
-            self.unlinked_skips.push(hash);
+            self.unlinked_skips.push(key);
         }
     }
 
@@ -164,7 +176,7 @@ impl Stitching {
             return None;
         };
         let later = self.unlinked_skips.iter();
-        let later = later.filter(|hash| self.links.has_hash(**hash)).count();
+        let later = later.filter(|key| self.links.is_linked(**key)).count();
         Some(self.linked_skips + later as u64)
     }
 }
