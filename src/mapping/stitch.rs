@@ -7,7 +7,7 @@
 //! input here, so they are kept compactly: a 64-bit hash per anonymousId
 //! and each userId's text once, whatever the number of its anonymousIds.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::segment::lookup::id_text;
 use crate::segment::{Kind, Message};
@@ -56,23 +56,27 @@ pub struct Links {
     by_user: HashMap<Key, u32>,
 }
 
+/// Calls `link(anonymous, user)` for each link a message carries, whatever
+/// becomes of it: its `anonymousId` → `userId`, and for an alias
+/// `previousId` → `userId`. Only the top-level `userId` counts (numbers as
+/// text); links are never followed through one another.
+fn each_link(message: &Message, mut link: impl FnMut(&str, &str)) {
+    let Some(user) = id_text(message.get("userId")) else {
+        return;
+    };
+    if let Some(anonymous) = id_text(message.get("anonymousId")) {
+        link(&anonymous, &user);
+    }
+    if message.kind == Ok(Kind::Alias)
+        && let Some(previous) = id_text(message.get("previousId"))
+    {
+        link(&previous, &user);
+    }
+}
+
 impl Links {
-    /// Learns the links a message carries, whatever becomes of it: its
-    /// `anonymousId` → `userId`, and for an alias `previousId` → `userId`.
-    /// Only the top-level `userId` counts (numbers as text); links are never
-    /// followed through one another.
     fn learn(&mut self, message: &Message) {
-        let Some(user) = id_text(message.get("userId")) else {
-            return;
-        };
-        if let Some(anonymous) = id_text(message.get("anonymousId")) {
-            self.link(&anonymous, &user);
-        }
-        if message.kind == Ok(Kind::Alias)
-            && let Some(previous) = id_text(message.get("previousId"))
-        {
-            self.link(&previous, &user);
-        }
+        each_link(message, |anonymous, user| self.link(anonymous, user));
     }
 
     fn link(&mut self, anonymous: &str, user: &str) {
@@ -110,18 +114,18 @@ impl Links {
         let index = *self.by_anonymous.get(&Key::of(anonymous))?;
         Some(self.user(index))
     }
-
-    fn is_linked(&self, key: Key) -> bool {
-        self.by_anonymous.contains_key(&key)
-    }
 }
 
 /// A run's links and what it does with them.
 #[derive(Debug, Default)]
 pub struct Stitching {
     mode: Stitch,
+    /// `On`: the links.
     links: Links,
-    /// `Estimate`: anonymous skips whose link was already known...
+    /// `Estimate`: the anonymousIds that have a link, without their users,
+    /// which the estimate does not need...
+    linked: HashSet<Key>,
+    /// ...the anonymous skips whose link was already known...
     linked_skips: u64,
     /// ...and the anonymousId hashes of the others, which a later link may
     /// still explain. One entry per skip, so repeats count as often as
@@ -145,8 +149,12 @@ impl Stitching {
 
     /// Learns a parsed message's links, when links are kept at all.
     pub fn learn(&mut self, message: &Message) {
-        if self.mode != Stitch::Off {
-            self.links.learn(message);
+        match self.mode {
+            Stitch::Off => {}
+            Stitch::Estimate { .. } => each_link(message, |anonymous, _| {
+                self.linked.insert(Key::of(anonymous));
+            }),
+            Stitch::On => self.links.learn(message),
         }
     }
 
@@ -162,7 +170,7 @@ impl Stitching {
             return;
         };
         let key = Key::of(anonymous);
-        if self.links.is_linked(key) {
+        if self.linked.contains(&key) {
             self.linked_skips += 1;
         } else if later_links {
             self.unlinked_skips.push(key);
@@ -176,7 +184,7 @@ impl Stitching {
             return None;
         };
         let later = self.unlinked_skips.iter();
-        let later = later.filter(|key| self.links.is_linked(**key)).count();
+        let later = later.filter(|key| self.linked.contains(key)).count();
         Some(self.linked_skips + later as u64)
     }
 }
