@@ -239,6 +239,37 @@ mod tests {
     }
 
     #[test]
+    fn a_linked_anonymous_id_stands_in_for_the_user_id_when_nothing_else_tells() {
+        use crate::mapping::stitch::{Stitch, Stitching};
+        let mut stitching = Stitching::new(Stitch::On);
+        for line in [
+            r#"{"type":"identify","userId":"u1","anonymousId":"a1"}"#,
+            r#"{"type":"alias","userId":"b@x.io","previousId":"a2"}"#,
+        ] {
+            stitching.learn(&message(line));
+        }
+        let links = stitching.applied();
+        let mut memory = CompanyMemory::default();
+        memory.learn("u1", "acme");
+        let resolved = |line: &str| resolve(&message(line), &memory, links);
+        let w = resolved(r#"{"type":"page","anonymousId":"a1"}"#);
+        assert_eq!(
+            (w.external_id.as_deref(), w.email, w.company.as_deref()),
+            (Some("u1"), None, Some("acme"))
+        );
+        let w = resolved(r#"{"type":"track","anonymousId":"a2"}"#);
+        assert_eq!(w.email.as_deref(), Some("b@x.io"));
+        let w = resolved(r#"{"type":"identify","anonymousId":"a1","traits":{"id":"t"}}"#);
+        assert_eq!(w.external_id.as_deref(), Some("t"), "an id trait tells");
+        let shard = |line: &str, links| shard_key(&message(line), links);
+        let page = r#"{"type":"page","anonymousId":"a1","messageId":"m"}"#;
+        assert_eq!(shard(page, links).as_deref(), Some("u1"));
+        assert_eq!(shard(page, None).as_deref(), Some("a1"));
+        let never = r#"{"type":"page","anonymousId":"a9","messageId":"m"}"#;
+        assert_eq!(shard(never, links).as_deref(), Some("a9"));
+    }
+
+    #[test]
     fn memory_knows_email_only_users_by_email() {
         let mut memory = CompanyMemory::default();
         memory.learn("a@x.io", "acme");
