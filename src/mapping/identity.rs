@@ -16,7 +16,8 @@ use crate::segment::{Kind, Message};
 use super::stitch::Links;
 
 /// The user → company associations learned so far in the run. It grows with
-/// the number of distinct users, and is the only state that does.
+/// the number of distinct users, as stitching's links (§5.7) grow with the
+/// number of linked anonymousIds; no other state grows.
 #[derive(Debug, Default)]
 pub struct CompanyMemory {
     by_user: HashMap<String, String>,
