@@ -344,8 +344,10 @@ impl<'a, 'w> Pipeline<'a, 'w> {
     /// login is attributed even when the login comes later in the logs (and
     /// a resumed or sharded run knows the same links as a whole one).
     /// Standard input can be read only once: it is left out, and its links
-    /// are learned as the run reaches them. Unreadable input is reported by
-    /// the run itself.
+    /// are learned as the run reaches them (so when it is given alongside
+    /// files, the files' links are known before any of its lines, and win
+    /// over its own for the same anonymousId). Unreadable input is reported
+    /// by the run itself.
     fn learn_links(&mut self, sources: &[Source]) -> Ending {
         let files = sources.iter().filter(|s| **s != Source::Stdin).cloned();
         let reader = input::spawn(files.collect());
