@@ -63,6 +63,7 @@ always\t''
 never\t''"
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l summary-json -d 'Also write the final summary as JSON to this file' -r -F
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l receiver -d 'Hand each message to Planhat\'s own Segment receiver (https://<SUBDOMAIN>.planhat.com/dock/segment) instead of translating it'
+complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l stitch -d 'Attribute anonymous messages (no userId or email, only an anonymousId) to the user a message with both ids, or an alias, links that anonymousId to. Input files are read twice, so a link found anywhere in them counts; standard input is read once, so there only links from earlier lines apply'
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l ignore-integrations -d 'Send messages even when their `integrations` object turns Planhat off'
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l dry-run -d 'Print the requests that would be sent, one JSON object per line, and send nothing. Needs no token'
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l pretty -d 'Indent --dry-run output'
@@ -85,6 +86,7 @@ delete\t''"
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l since -d 'Keep only events at or after this time (RFC 3339 or a date, UTC when no zone is given)' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l until -d 'Keep only events before this time' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l receiver -d 'Hand each message to Planhat\'s own Segment receiver (https://<SUBDOMAIN>.planhat.com/dock/segment) instead of translating it'
+complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l stitch -d 'Attribute anonymous messages (no userId or email, only an anonymousId) to the user a message with both ids, or an alias, links that anonymousId to. Input files are read twice, so a link found anywhere in them counts; standard input is read once, so there only links from earlier lines apply'
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l ignore-integrations -d 'Send messages even when their `integrations` object turns Planhat off'
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l json -d 'Print the report as one JSON object'
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -s h -l help -d 'Print help'

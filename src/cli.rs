@@ -154,6 +154,13 @@ pub struct MappingArgs {
     #[arg(long, env = "PLANHAT_RECEIVER")]
     pub receiver: bool,
 
+    /// Attribute anonymous messages (no userId or email, only an anonymousId) to
+    /// the user a message with both ids, or an alias, links that anonymousId
+    /// to. Input files are read twice, so a link found anywhere in them counts;
+    /// standard input is read once, so there only links from earlier lines apply.
+    #[arg(long, env = "PLANHAT_STITCH")]
+    pub stitch: bool,
+
     /// Keep only shard K of N (K from 0), split by a stable hash of each user's
     /// identity, to run N processes side by side.
     #[arg(long, env = "PLANHAT_SHARD", value_name = "K/N", value_parser = Shard::parse)]

@@ -17,6 +17,7 @@ use crate::cli::{
 use crate::error::Usage;
 use crate::input::{self, Source};
 use crate::mapping::rules::Rules;
+use crate::mapping::stitch::Stitch;
 use crate::mapping::{self, checks::Filters};
 use crate::planhat::{Endpoints, Limits};
 use crate::segment::Kind;
@@ -138,8 +139,16 @@ fn send(args: SendArgs) -> Result<SendConfig> {
 }
 
 fn validate(args: ValidateArgs) -> Result<ValidateConfig> {
+    let mut common = common(args.mapping, None)?;
+    // Without --stitch, validate keeps links anyway, to tell users how many
+    // anonymous messages --stitch would attribute (SPEC §5.7).
+    if common.mapping.stitch == Stitch::Off {
+        common.mapping.stitch = Stitch::Estimate {
+            later_links: !common.sources.contains(&Source::Stdin),
+        };
+    }
     Ok(ValidateConfig {
-        common: common(args.mapping, None)?,
+        common,
         json: args.json,
     })
 }
@@ -189,6 +198,7 @@ fn common(args: MappingArgs, connection: Option<ConnectionArgs>) -> Result<Commo
         rules,
         receiver: args.receiver,
         shard: args.shard,
+        stitch: if args.stitch { Stitch::On } else { Stitch::Off },
         ignore_integrations: args.ignore_integrations,
         dedupe_window: args.dedupe_window,
         filters,

@@ -84,6 +84,7 @@ fn validate(
     }
     pipeline.report.finish();
     pipeline.report.tally.shard = pipeline.mapper.shard().map(|s| (s.index, s.count));
+    pipeline.report.tally.would_stitch = pipeline.mapper.would_stitch();
     let (rules, hits) = pipeline.mapper.rule_hits();
     pipeline.report.tally.rules = report::RuleUse::list(rules, hits);
     pipeline.report.tally.profiles = common.mapping.profiles;
@@ -284,6 +285,9 @@ impl<'a, 'w> Pipeline<'a, 'w> {
     /// flush interval passes (a slow pipe), and at the end. Ctrl-C stops it
     /// between lines, with the open batch unsent.
     fn run(&mut self, sources: Vec<Source>) -> Result<Ending> {
+        if self.mapper.stitches() && self.learn_links(&sources) == Ending::Interrupted {
+            return Ok(Ending::Interrupted);
+        }
         let reader = input::spawn(sources);
         loop {
             if self.interrupted() {
@@ -373,6 +377,33 @@ impl<'a, 'w> Pipeline<'a, 'w> {
             self.marks.pop_front();
         }
         self.report.tick();
+    }
+
+    /// Stitching's first pass (SPEC §5.7): the input files are read once
+    /// only for their anonymousId → userId links, so that a page view before
+    /// login is attributed even when the login comes later in the logs (and
+    /// a resumed or sharded run knows the same links as a whole one).
+    /// Standard input can be read only once: it is left out, and its links
+    /// are learned as the run reaches them (so when it is given alongside
+    /// files, the files' links are known before any of its lines, and win
+    /// over its own for the same anonymousId). Unreadable input is reported
+    /// by the run itself.
+    fn learn_links(&mut self, sources: &[Source]) -> Ending {
+        let files = sources.iter().filter(|s| **s != Source::Stdin).cloned();
+        let reader = input::spawn(files.collect());
+        for event in reader.events {
+            if self.interrupted() {
+                return Ending::Interrupted;
+            }
+            if let Event::Lines(chunk) = event {
+                for span in &chunk.spans {
+                    for message in segment::parse_line(chunk.text(span)).into_iter().flatten() {
+                        self.mapper.learn(&message);
+                    }
+                }
+            }
+        }
+        Ending::Done
     }
 
     /// Maps a line a checkpoint says is handled, for the memory it teaches,

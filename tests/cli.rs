@@ -151,7 +151,7 @@ fn exit_code_is_1_when_a_line_is_rejected_and_0_when_only_skipped() {
 #[test]
 fn rejected_lines_are_positioned_and_capped_on_stderr() {
     let input = (1..=30)
-        .map(|i| format!("{{\"type\":\"page\",\"anonymousId\":\"a{i}\"}}\n"))
+        .map(|i| format!("{{\"type\":\"page\",\"name\":\"p{i}\"}}\n"))
         .collect::<String>();
     let output = bin()
         .args(["send", "--dry-run"])
@@ -197,7 +197,7 @@ fn validate_reports_every_message_type_of_the_bundled_example() {
             "{kind} missing: {report}"
         );
     }
-    assert_eq!(report["messages"], 15);
+    assert_eq!(report["messages"], 16);
     assert_eq!(report["outcomes"]["would_send"], 10);
     assert_eq!(report["routes"]["activity"], 10);
     assert_eq!(report["outcomes"]["skipped"]["duplicate"]["count"], 1);
@@ -211,8 +211,13 @@ fn validate_reports_every_message_type_of_the_bundled_example() {
     );
     assert_eq!(
         report["outcomes"]["skipped"]["disabled_by_integrations"]["examples"],
-        serde_json::json!(["examples/events.ndjson:9"])
+        serde_json::json!(["examples/events.ndjson:10"])
     );
+    assert_eq!(
+        report["outcomes"]["skipped"]["anonymous"]["examples"],
+        serde_json::json!(["examples/events.ndjson:1"])
+    );
+    assert_eq!(report["outcomes"]["would_stitch"], 1);
     assert_eq!(report["distinct_users"], 3);
     assert_eq!(report["distinct_companies"], 2);
     assert_eq!(report["earliest"], "2024-03-01T09:00:00.123Z");
@@ -237,7 +242,7 @@ fn validate_with_an_api_token_counts_profile_routes_and_exits_1_on_rejects() {
     assert_eq!(report["routes"]["end_user"], 4);
     assert_eq!(report["routes"]["company"], 2);
     assert_eq!(
-        report["outcomes"]["rejected"]["no_identity"]["examples"],
+        report["outcomes"]["skipped"]["anonymous"]["examples"],
         serde_json::json!(["profiles.input.ndjson:5"])
     );
     assert_eq!(report["outcomes"]["rejected"]["no_group_id"]["count"], 1);
@@ -562,7 +567,7 @@ fn progress_always_draws_the_bar_on_stderr_without_a_terminal() {
         .unwrap();
     let stderr = stderr_of(&output);
     assert!(
-        stderr.contains("100%") && stderr.contains("read 15 · "),
+        stderr.contains("100%") && stderr.contains("read 16 · "),
         "{stderr}"
     );
     let quiet = bin()
@@ -677,7 +682,7 @@ fn validate_reports_how_often_each_mapping_rule_matched() {
             .map(|rule| rule["matched"].as_u64().unwrap())
     };
     assert_eq!(matched("Signed In"), Some(1));
-    assert_eq!(matched("Viewed * Page"), Some(2));
+    assert_eq!(matched("Viewed * Page"), Some(3));
     assert_eq!(matched("title"), Some(1));
     assert_eq!(matched("website"), Some(1));
     assert_eq!(

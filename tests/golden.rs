@@ -1,6 +1,7 @@
 //! Golden tests: each `tests/fixtures/golden/<case>.input.ndjson` is run
 //! through `send --dry-run` without an API token and with one (and with
-//! `--map <case>.map.toml` when that file exists), and the requests on
+//! `--map <case>.map.toml` when that file exists, and the flags in
+//! `<case>.args`, one per line, when that file exists), and the requests on
 //! stdout and the problem lines on stderr are compared with the reviewed
 //! files beside it. `UPDATE_GOLDEN=1 cargo test golden` rewrites them; read
 //! the diff before committing.
@@ -50,17 +51,20 @@ fn dry_run_output_matches_the_reviewed_files() {
             .to_string_lossy()
             .replace(".input.ndjson", "");
         let map = format!("{name}.map.toml");
-        let map_flags: Vec<&str> = if dir.join(&map).exists() {
-            vec!["--map", &map]
+        let mut case_flags: Vec<String> = if dir.join(&map).exists() {
+            vec!["--map".into(), map]
         } else {
             Vec::new()
         };
+        if let Ok(args) = std::fs::read_to_string(dir.join(format!("{name}.args"))) {
+            case_flags.extend(args.lines().map(str::to_owned));
+        }
         for (mode, flags) in MODES {
             let output = bin()
                 .current_dir(&dir)
                 .args(["send", "--dry-run", "-q"])
                 .args(flags)
-                .args(&map_flags)
+                .args(&case_flags)
                 .arg(format!("{name}.input.ndjson"))
                 .output()
                 .expect("the binary runs");

@@ -10,4 +10,5 @@ mod http;
 mod profiles;
 mod resume;
 mod shard;
+mod stitch;
 mod ux;

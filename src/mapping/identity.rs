@@ -1,6 +1,7 @@
 //! Who an event is about (SPEC §5.1): the user's externalId, email and name,
 //! and the company, including the user → company memory that group calls
-//! and identify traits teach.
+//! and identify traits teach. With `--stitch`, an anonymous message is about
+//! the user its anonymousId is linked to (§5.7).
 //!
 //! Pure: no I/O.
 
@@ -12,8 +13,11 @@ use crate::planhat::items::Who;
 use crate::segment::lookup::{find, find_in, id_text, looks_like_email, text};
 use crate::segment::{Kind, Message};
 
+use super::stitch::Links;
+
 /// The user → company associations learned so far in the run. It grows with
-/// the number of distinct users, and is the only state that does.
+/// the number of distinct users, as stitching's links (§5.7) grow with the
+/// number of linked anonymousIds; no other state grows.
 #[derive(Debug, Default)]
 pub struct CompanyMemory {
     by_user: HashMap<String, String>,
@@ -45,14 +49,25 @@ pub fn user_key(who: &Who) -> Option<&str> {
 /// The identity that decides a message's shard (SPEC §10): externalId,
 /// else email, else anonymousId, else messageId. For a group call it is the
 /// member's `userId`, since its traits describe the company; a user's group
-/// calls then land in the same shard as the user's events.
-pub fn shard_key(message: &Message) -> Option<String> {
+/// calls then land in the same shard as the user's events. With `links`
+/// (`--stitch`) a linked anonymousId gives way to its user, so a person's
+/// anonymous and known events share a shard too.
+pub fn shard_key(message: &Message, links: Option<&Links>) -> Option<String> {
     let user = match message.kind {
         Ok(Kind::Group) => id_text(message.get("userId")),
         _ => external_id(message).or_else(|| email(message, message.traits())),
     };
-    user.or_else(|| id_text(message.get("anonymousId")))
-        .or_else(|| message.message_id())
+    user.or_else(|| {
+        let anonymous = anonymous_id(message)?;
+        let linked = links.and_then(|links| links.user_of(&anonymous));
+        Some(linked.map_or(anonymous, str::to_owned))
+    })
+    .or_else(|| message.message_id())
+}
+
+/// `anonymousId` as text, when it has one.
+pub fn anonymous_id(message: &Message) -> Option<String> {
+    id_text(message.get("anonymousId"))
 }
 
 /// `userId`, else the `userId`/`user_id` trait, else the `id` trait.
@@ -63,16 +78,26 @@ fn external_id(message: &Message) -> Option<String> {
         .or_else(|| id_text(traits.and_then(|t| find(t, "id"))))
 }
 
-/// Resolves who a track, page, screen or identify message is about.
-pub fn resolve(message: &Message, memory: &CompanyMemory) -> Who {
+/// Resolves who a track, page, screen or identify message is about. With
+/// `links` (`--stitch`), a message with neither externalId nor email whose
+/// anonymousId is linked is about the linked user, as if that were its
+/// `userId`: the externalId, and the email when it looks like one.
+pub fn resolve(message: &Message, memory: &CompanyMemory, links: Option<&Links>) -> Who {
     let traits = message.traits();
-    let external_id = external_id(message);
     let mut who = Who {
         email: email(message, traits),
         name: name(traits),
-        external_id,
+        external_id: external_id(message),
         company: None,
     };
+    if who.external_id.is_none()
+        && who.email.is_none()
+        && let Some(links) = links
+        && let Some(user) = anonymous_id(message).and_then(|id| links.user_of(&id))
+    {
+        who.email = looks_like_email(user).then(|| user.to_owned());
+        who.external_id = Some(user.to_owned());
+    }
     who.company = id_text(message.context("groupId"))
         .or_else(|| traits_company(traits))
         .or_else(|| user_key(&who).and_then(|user| memory.company_of(user).map(str::to_owned)));
@@ -131,7 +156,7 @@ mod tests {
     }
 
     fn who(line: &str) -> Who {
-        resolve(&message(line), &CompanyMemory::default())
+        resolve(&message(line), &CompanyMemory::default(), None)
     }
 
     #[test]
@@ -199,7 +224,7 @@ mod tests {
     fn company_precedence_context_then_traits_then_memory() {
         let mut memory = CompanyMemory::default();
         memory.learn("u1", "remembered");
-        let company = |line: &str| resolve(&message(line), &memory).company;
+        let company = |line: &str| resolve(&message(line), &memory, None).company;
         let line = r#"{"type":"track","userId":"u1","context":{"groupId":"ctx","traits":{"company":{"id":"co"},"companyId":"cid"}}}"#;
         assert_eq!(company(line).as_deref(), Some("ctx"));
         let line =
@@ -215,12 +240,44 @@ mod tests {
     }
 
     #[test]
+    fn a_linked_anonymous_id_stands_in_for_the_user_id_when_nothing_else_tells() {
+        use crate::mapping::stitch::{Stitch, Stitching};
+        let mut stitching = Stitching::new(Stitch::On);
+        for line in [
+            r#"{"type":"identify","userId":"u1","anonymousId":"a1"}"#,
+            r#"{"type":"alias","userId":"b@x.io","previousId":"a2"}"#,
+        ] {
+            stitching.learn(&message(line));
+        }
+        let links = stitching.applied();
+        let mut memory = CompanyMemory::default();
+        memory.learn("u1", "acme");
+        let resolved = |line: &str| resolve(&message(line), &memory, links);
+        let w = resolved(r#"{"type":"page","anonymousId":"a1"}"#);
+        assert_eq!(
+            (w.external_id.as_deref(), w.email, w.company.as_deref()),
+            (Some("u1"), None, Some("acme"))
+        );
+        let w = resolved(r#"{"type":"track","anonymousId":"a2"}"#);
+        assert_eq!(w.email.as_deref(), Some("b@x.io"));
+        let w = resolved(r#"{"type":"identify","anonymousId":"a1","traits":{"id":"t"}}"#);
+        assert_eq!(w.external_id.as_deref(), Some("t"), "an id trait tells");
+        let shard = |line: &str, links| shard_key(&message(line), links);
+        let page = r#"{"type":"page","anonymousId":"a1","messageId":"m"}"#;
+        assert_eq!(shard(page, links).as_deref(), Some("u1"));
+        assert_eq!(shard(page, None).as_deref(), Some("a1"));
+        let never = r#"{"type":"page","anonymousId":"a9","messageId":"m"}"#;
+        assert_eq!(shard(never, links).as_deref(), Some("a9"));
+    }
+
+    #[test]
     fn memory_knows_email_only_users_by_email() {
         let mut memory = CompanyMemory::default();
         memory.learn("a@x.io", "acme");
         let w = resolve(
             &message(r#"{"type":"track","context":{"traits":{"email":"a@x.io"}}}"#),
             &memory,
+            None,
         );
         assert_eq!(w.company.as_deref(), Some("acme"));
         memory.learn("a@x.io", "other");

@@ -3,13 +3,14 @@
 //! type and the token mode call for.
 //!
 //! Pure: no I/O, no clock, no environment. The only state is the dedupe
-//! window and the user → company memory, which a run builds up message by
-//! message.
+//! window, the user → company memory and the anonymousId → userId links,
+//! which a run builds up message by message.
 
 pub mod checks;
 pub mod identity;
 pub mod profile;
 pub mod rules;
+pub mod stitch;
 
 use crate::segment::json::Value;
 
@@ -20,6 +21,7 @@ use crate::segment::{Kind, Message};
 use checks::{DedupeWindow, Filters, Shard};
 use identity::CompanyMemory;
 use rules::{EventRule, Rules};
+use stitch::{Stitch, Stitching};
 
 /// How messages are translated; resolved once from the settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +41,8 @@ pub struct Options {
     pub receiver: bool,
     /// Keep only this shard's messages (SPEC §10).
     pub shard: Option<Shard>,
+    /// What anonymousId → userId links are kept for (SPEC §5.7).
+    pub stitch: Stitch,
 }
 
 impl Default for Options {
@@ -52,6 +56,7 @@ impl Default for Options {
             rules: Rules::default(),
             receiver: false,
             shard: None,
+            stitch: Stitch::Off,
         }
     }
 }
@@ -63,6 +68,8 @@ pub enum Skip {
     UnsupportedType,
     DisabledByIntegrations,
     Filtered,
+    /// Neither externalId nor email, only an anonymousId (SPEC §5.1).
+    Anonymous,
     GroupAssociation,
 }
 
@@ -90,6 +97,7 @@ impl Skip {
             Skip::UnsupportedType => "unsupported_type",
             Skip::DisabledByIntegrations => "disabled_by_integrations",
             Skip::Filtered => "filtered",
+            Skip::Anonymous => "anonymous",
             Skip::GroupAssociation => "group_association",
         }
     }
@@ -152,6 +160,7 @@ pub struct Mapper {
     options: Options,
     dedupe: DedupeWindow,
     memory: CompanyMemory,
+    stitching: Stitching,
     hits: RuleHits,
 }
 
@@ -161,6 +170,7 @@ impl Mapper {
         Mapper {
             dedupe: DedupeWindow::new(options.dedupe_window),
             memory: CompanyMemory::default(),
+            stitching: Stitching::new(options.stitch),
             hits: RuleHits {
                 events: vec![0; rules.events.len()],
                 identify: vec![0; rules.identify.len()],
@@ -181,6 +191,25 @@ impl Mapper {
         self.options.shard
     }
 
+    /// Whether anonymous messages are attributed through links (`--stitch`):
+    /// then the input files are read for links first, with [`Mapper::learn`].
+    pub fn stitches(&self) -> bool {
+        self.stitching.is_on()
+    }
+
+    /// Learns the anonymousId → userId links a message carries (SPEC §5.7),
+    /// when links are kept. [`Mapper::map`] does this itself; stitching's
+    /// first pass over the input files calls only this.
+    pub fn learn(&mut self, message: &Message) {
+        self.stitching.learn(message);
+    }
+
+    /// How many `anonymous` skips so far `--stitch` would attribute; only
+    /// when estimating (`validate` without `--stitch`).
+    pub fn would_stitch(&self) -> Option<u64> {
+        self.stitching.would_attribute()
+    }
+
     /// The mapping file's rules and how often each applied so far.
     pub fn rule_hits(&self) -> (&Rules, &RuleHits) {
         (&self.options.rules, &self.hits)
@@ -189,8 +218,15 @@ impl Mapper {
     /// Decides and builds what `message` becomes. The checks run in SPEC
     /// §5.5's order and the first that applies decides.
     pub fn map<'m>(&'m mut self, message: &'m Message<'m>) -> Mapped<'m> {
+        // Every parsed message links, whatever its outcome or shard.
+        self.stitching.learn(message);
+        let links = self.stitching.applied();
         if let Some(shard) = self.options.shard
-            && !shard.owns(identity::shard_key(message).unwrap_or_default().as_bytes())
+            && !shard.owns(
+                identity::shard_key(message, links)
+                    .unwrap_or_default()
+                    .as_bytes(),
+            )
         {
             return Mapped {
                 outcome: Outcome::OtherShard,
@@ -215,6 +251,7 @@ impl Mapper {
             options,
             dedupe,
             memory,
+            stitching,
             hits,
         } = self;
         if let Some(id) = message.message_id()
@@ -260,12 +297,16 @@ impl Mapper {
         if kind == Kind::Group {
             return group(memory, options, &mut hits.group, message);
         }
-        let who = identity::resolve(message, memory);
+        let who = identity::resolve(message, memory, stitching.applied());
         let Some(user) = identity::user_key(&who) else {
-            return Outcome::Reject(
-                Reject::NoIdentity,
-                "no userId, user id trait or email to tell who this is".into(),
-            );
+            let Some(anonymous) = identity::anonymous_id(message) else {
+                return Outcome::Reject(
+                    Reject::NoIdentity,
+                    "no userId, user id trait, email or anonymousId to tell who this is".into(),
+                );
+            };
+            stitching.skipped(&anonymous);
+            return Outcome::Skip(Skip::Anonymous);
         };
         if kind == Kind::Identify {
             if let Some(company) = identity::traits_company(message.traits()) {

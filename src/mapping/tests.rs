@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::segment::parse_line;
 use checks::Shard;
+use stitch::Stitch;
 
 fn message(value: Value) -> Message<'static> {
     parse_line(value.to_string().as_bytes())
@@ -216,12 +217,20 @@ fn a_later_group_call_replaces_the_remembered_company() {
 }
 
 #[test]
-fn anonymous_events_are_rejected_no_identity_and_anonymous_id_never_sent() {
-    let out = one(
+fn anonymous_events_are_skipped_and_anonymous_id_never_sent() {
+    let out = run(
         options(false),
-        json!({"type":"page","anonymousId":"a1","name":"Home"}),
+        &[
+            json!({"type":"page","anonymousId":"a1","name":"Home"}),
+            json!({"type":"identify","anonymousId":"a1","traits":{"plan":"free"}}),
+            json!({"type":"page","name":"Home"}),
+        ],
     );
-    assert_eq!(out, json!("no_identity"));
+    assert_eq!(
+        out,
+        [json!("anonymous"), json!("anonymous"), json!("no_identity")],
+        "anonymous is a policy skip; no anonymousId either is no_identity"
+    );
     let out = one(
         options(false),
         json!({"type":"page","anonymousId":"a1","properties":{"email":"a@x.io"}}),
@@ -536,4 +545,126 @@ fn receiver_mode_forwards_every_type_it_sends() {
     assert_eq!(out[2]["item"]["type"], "track");
     assert_eq!(out[2]["item"]["event"], "Viewed Home Screen");
     assert_eq!(out[3], json!("unsupported_type"));
+}
+
+fn stitched(receiver: bool) -> Options {
+    Options {
+        stitch: Stitch::On,
+        receiver,
+        ..options(false)
+    }
+}
+
+#[test]
+fn stitching_maps_a_linked_anonymous_message_as_if_its_user_id_were_the_link() {
+    let out = run(
+        stitched(false),
+        &[
+            // Learned before the checks: a disabled message links too.
+            json!({"type":"track","userId":"u1","anonymousId":"a1","event":"Off","integrations":{"Planhat":false}}),
+            json!({"type":"group","userId":"u1","groupId":"acme"}),
+            json!({"type":"page","anonymousId":"a1","name":"Home","context":{"traits":{"name":"Ana"}}}),
+            json!({"type":"alias","previousId":"a2","userId":"b@x.io"}),
+            json!({"type":"track","anonymousId":"a2","event":"E","context":{"groupId":"ctx"}}),
+            json!({"type":"screen","anonymousId":"a3"}),
+            json!({"type":"track","anonymousId":"a1","event":"Mine","context":{"traits":{"email":"own@x.io"}}}),
+        ],
+    );
+    assert_eq!(out[0], json!("disabled_by_integrations"));
+    assert_eq!(
+        out[2]["item"],
+        json!({"externalId":"u1","id":"u1","name":"Ana","companyExternalId":"acme","cId":"acme",
+               "action":"Viewed Home Page","info":{"name":"Home"},"source":"Segment"}),
+        "the company remembered for the linked user"
+    );
+    assert_eq!(out[3], json!("unsupported_type"));
+    assert_eq!(out[4]["item"]["externalId"], "b@x.io");
+    assert_eq!(
+        out[4]["item"]["email"], "b@x.io",
+        "a linked id that looks like an email is the email too"
+    );
+    assert_eq!(out[4]["item"]["cId"], "ctx");
+    assert_eq!(out[5], json!("anonymous"), "never linked");
+    assert_eq!(
+        out[6]["item"]["email"], "own@x.io",
+        "a message with an email is not stitched"
+    );
+    assert_eq!(out[6]["item"].get("externalId"), None);
+}
+
+#[test]
+fn a_stitched_identify_teaches_the_company_under_the_linked_id() {
+    let out = run(
+        stitched(false),
+        &[
+            json!({"type":"identify","userId":"u1","anonymousId":"a1"}),
+            json!({"type":"identify","anonymousId":"a1","traits":{"companyId":"acme"}}),
+            json!({"type":"track","userId":"u1","event":"E"}),
+        ],
+    );
+    assert_eq!(out[1]["item"]["externalId"], "u1");
+    assert_eq!(out[2]["item"]["cId"], "acme");
+}
+
+#[test]
+fn stitching_in_receiver_mode_sets_user_id_to_the_link() {
+    let out = run(
+        stitched(true),
+        &[
+            json!({"type":"identify","userId":"u1","anonymousId":"a1"}),
+            json!({"type":"page","anonymousId":"a1","name":"Home"}),
+        ],
+    );
+    assert_eq!(out[1]["item"]["user_id"], "u1");
+    assert_eq!(
+        out[1]["item"]["anonymousId"], "a1",
+        "the message as received"
+    );
+    assert_eq!(out[1]["item"].get("userId"), None);
+}
+
+#[test]
+fn with_stitching_a_persons_anonymous_events_share_their_shard() {
+    let messages: Vec<Value> = (0..40)
+        .flat_map(|i| {
+            [
+                json!({"type":"page","anonymousId":format!("a{i}"),"name":"P"}),
+                json!({"type":"identify","anonymousId":format!("a{i}"),"userId":format!("u{i}")}),
+            ]
+        })
+        .collect();
+    let shard = |index| Options {
+        shard: Some(Shard { index, count: 2 }),
+        ..stitched(false)
+    };
+    // Links are learned from every message, this shard's or not; a second
+    // mapper stands for the first pass.
+    let kept = |index| {
+        let mut mapper = Mapper::new(shard(index));
+        let parsed: Vec<Message> = messages.iter().cloned().map(message).collect();
+        parsed.iter().for_each(|m| mapper.learn(m));
+        parsed
+            .iter()
+            .map(|m| mapper.map(m).outcome != Outcome::OtherShard)
+            .collect::<Vec<bool>>()
+    };
+    let (first, second) = (kept(0), kept(1));
+    for i in 0..messages.len() {
+        assert!(first[i] ^ second[i], "message {i} in exactly one shard");
+    }
+    for pair in first.chunks(2) {
+        assert_eq!(pair[0], pair[1], "anonymous view and login in one shard");
+    }
+}
+
+#[test]
+fn without_stitching_links_are_not_applied() {
+    let out = run(
+        options(false),
+        &[
+            json!({"type":"identify","userId":"u1","anonymousId":"a1"}),
+            json!({"type":"page","anonymousId":"a1","name":"Home"}),
+        ],
+    );
+    assert_eq!(out[1], json!("anonymous"));
 }

@@ -133,6 +133,9 @@ pub struct Tally {
     /// Whether identify and group update profiles (there is an API token):
     /// the mapping file's `[identify]` and `[group]` rules apply only then.
     pub profiles: bool,
+    /// How many `anonymous` skips `--stitch` would attribute (`validate`
+    /// without `--stitch`, SPEC §5.7).
+    pub would_stitch: Option<u64>,
 }
 
 /// How often one mapping-file rule applied.
@@ -270,6 +273,9 @@ impl Tally {
             "latest": self.latest.map(|t| t.to_string()),
             "warnings": {"no_time": self.no_time},
         });
+        if let Some(count) = self.would_stitch {
+            report["outcomes"]["would_stitch"] = json!(count);
+        }
         if let Some(distinct) = &self.distinct {
             report["distinct_users"] = json!(distinct.users.len());
             report["distinct_companies"] = json!(distinct.companies.len());
@@ -338,6 +344,15 @@ impl Tally {
         }
         writeln!(out, "skipped       {}", self.skipped_total())?;
         write_reasons(out, &self.skipped, Skip::name)?;
+        if let Some(count) = self.would_stitch
+            && let Some(anonymous) = self.skipped.get(&Skip::Anonymous)
+        {
+            writeln!(
+                out,
+                "  --stitch would attribute {count} of the {} anonymous messages to a user",
+                anonymous.count
+            )?;
+        }
         writeln!(out, "rejected      {}", self.rejected_total())?;
         write_reasons(out, &self.rejected, Reject::name)?;
         if let Some(distinct) = &self.distinct {

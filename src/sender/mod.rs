@@ -254,10 +254,11 @@ impl<'a> Delivery<'a> {
             _ => None,
         }
         .is_some_and(|company| self.profiles.is_first_pending(company));
-        for batch in self.batcher.push(item, origin, original, names_new_company) {
+        let closed = self.batcher.push(item, origin, original, names_new_company);
+        if !closed.is_empty() {
             self.open_since = None;
-            self.send(batch, report)?;
         }
+        self.send_all(closed, report)?;
         if self.batcher.has_open() && self.open_since.is_none() {
             self.open_since = Some(Instant::now());
         }
@@ -351,8 +352,20 @@ impl<'a> Delivery<'a> {
 
     /// Sends every profile waiting on `route`.
     fn send_profiles(&mut self, route: Route, report: &mut Reporter) -> Result<()> {
-        for batch in self.profiles.take(route) {
-            self.send(batch, report)?;
+        let batches = self.profiles.take(route);
+        self.send_all(batches, report)
+    }
+
+    /// Sends batches in order. When one cannot go, neither can the rest:
+    /// their messages stay unsettled, for the checkpoint.
+    fn send_all(&mut self, batches: Vec<Batch>, report: &mut Reporter) -> Result<()> {
+        let mut batches = batches.into_iter();
+        while let Some(batch) = batches.next() {
+            if let Err(error) = self.send(batch, report) {
+                self.stalled
+                    .extend(batches.flat_map(|b| b.carried).map(|c| c.origin));
+                return Err(error);
+            }
         }
         Ok(())
     }
@@ -362,12 +375,9 @@ impl<'a> Delivery<'a> {
     /// checkpoint counting that request is on disk before this one can
     /// reach Planhat, and a crash repeats at most the request in flight.
     fn send(&mut self, batch: Batch, report: &mut Reporter) -> Result<()> {
-        if batch.names_new_company {
-            self.send_profiles(Route::Company, report)?;
-        }
-        self.wait(report)?;
-        if self.unsaved {
-            self.save_checkpoint()?;
+        if let Err(error) = self.make_way(&batch, report) {
+            self.stalled.extend(batch.origins());
+            return Err(error);
         }
         match &mut self.carrier {
             Carrier::Here(transport) => {
@@ -385,6 +395,19 @@ impl<'a> Delivery<'a> {
                     .map_err(|_| anyhow!("the sender thread stopped"))
             }
         }
+    }
+
+    /// What must happen before `batch` goes: the companies it names first,
+    /// the request in flight settled, and the checkpoint written.
+    fn make_way(&mut self, batch: &Batch, report: &mut Reporter) -> Result<()> {
+        if batch.names_new_company {
+            self.send_profiles(Route::Company, report)?;
+        }
+        self.wait(report)?;
+        if self.unsaved {
+            self.save_checkpoint()?;
+        }
+        Ok(())
     }
 
     /// Waits for the request in flight, if any, and settles it. The display
