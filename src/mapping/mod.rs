@@ -8,6 +8,7 @@
 
 pub mod checks;
 pub mod identity;
+pub mod ids;
 pub mod profile;
 pub mod rules;
 pub mod stitch;

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use crate::segment::lookup::id_text;
 use crate::segment::{Kind, Message};
 
-use super::checks::fnv1a64;
+use super::ids::{Interned, Key};
 
 /// What a run does with links.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -30,30 +30,14 @@ pub enum Stitch {
     On,
 }
 
-/// The 64-bit FNV-1a hash of an id, kept as two halves: a table entry of
-/// a key and a `u32` index then packs into 12 bytes, where a `u64` key pads
-/// it to 16, and the tables are most of what stitching holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct Key([u32; 2]);
-
-impl Key {
-    fn of(id: &str) -> Key {
-        let hash = fnv1a64(id.as_bytes());
-        Key([hash as u32, (hash >> 32) as u32])
-    }
-}
-
 /// anonymousId → userId links; the first link of an anonymousId wins.
 #[derive(Debug, Default)]
 pub struct Links {
     /// Hash of an anonymousId → index of its user.
     by_anonymous: HashMap<Key, u32>,
-    /// Every linked userId once, end to end; user `i` ends at `ends[i]`.
-    users: String,
-    ends: Vec<usize>,
-    /// Hash of a userId → its index, so that a user with many anonymousIds
-    /// is stored once. A hash collision only costs a second copy.
-    by_user: HashMap<Key, u32>,
+    /// Every linked userId once, so that a user with many anonymousIds is
+    /// stored once.
+    users: Interned,
 }
 
 /// Calls `link(anonymous, user)` for each link a message carries, whatever
@@ -84,35 +68,14 @@ impl Links {
         if self.by_anonymous.contains_key(&key) {
             return;
         }
-        let index = self.store(user);
+        let index = self.users.store(user);
         self.by_anonymous.insert(key, index);
-    }
-
-    /// The index of `user` in the store, adding it when new.
-    fn store(&mut self, user: &str) -> u32 {
-        let key = Key::of(user);
-        if let Some(&index) = self.by_user.get(&key)
-            && self.user(index) == user
-        {
-            return index;
-        }
-        let index = u32::try_from(self.ends.len()).expect("fewer than 4 billion linked users");
-        self.users.push_str(user);
-        self.ends.push(self.users.len());
-        self.by_user.entry(key).or_insert(index);
-        index
-    }
-
-    fn user(&self, index: u32) -> &str {
-        let index = index as usize;
-        let start = index.checked_sub(1).map_or(0, |before| self.ends[before]);
-        &self.users[start..self.ends[index]]
     }
 
     /// The user `anonymous` is linked to, if any.
     pub fn user_of(&self, anonymous: &str) -> Option<&str> {
         let index = *self.by_anonymous.get(&Key::of(anonymous))?;
-        Some(self.user(index))
+        Some(self.users.get(index))
     }
 }
 
