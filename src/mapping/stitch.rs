@@ -228,8 +228,8 @@ mod tests {
             );
             learn(&mut links, &line);
         }
-        assert_eq!(links.ends.len(), 2);
-        assert_eq!(links.users, "user-0user-1");
+        // Two users stored: the next one gets index 2.
+        assert_eq!(links.users.store("user-2"), 2);
         assert_eq!(links.user_of("a98"), Some("user-0"));
         assert_eq!(links.user_of("a99"), Some("user-1"));
     }
