@@ -15,7 +15,7 @@ use crate::config::{Common, Config, SendConfig, ValidateConfig};
 use crate::error::{Interrupted, Status};
 use crate::failed::{FailedFile, Original};
 use crate::input::{Event, Source};
-use crate::mapping::{Mapper, Outcome, Reject};
+use crate::mapping::{Mapper, Outcome, Reject, Skip};
 use crate::planhat::Origin;
 use crate::planhat::items::Item;
 use crate::report::live::{Display, Reporter};
@@ -242,6 +242,7 @@ struct Pipeline<'a, 'w> {
     report: Reporter<'w>,
     delivery: Option<Delivery<'a>>,
     original: Vec<u8>,
+    max_line_bytes: usize,
     /// Per source, the leading lines a checkpoint says are handled: they are
     /// mapped again, to rebuild the dedupe window and the user → company
     /// memory, and not sent.
@@ -261,6 +262,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
             report,
             delivery,
             original: Vec::new(),
+            max_line_bytes: common.max_line_bytes,
             skip: vec![0; common.sources.len()],
             interrupt,
         }
@@ -274,7 +276,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
     /// flush interval passes (a slow pipe), and at the end. Ctrl-C stops it
     /// between lines, with the open batch unsent.
     fn run(&mut self, sources: Vec<Source>) -> Result<Ending> {
-        let reader = input::spawn(sources);
+        let reader = input::spawn(sources, self.max_line_bytes);
         loop {
             if self.interrupted() {
                 return Ok(Ending::Interrupted);
@@ -300,6 +302,8 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                         };
                         if span.line <= self.skip[chunk.source] {
                             self.replay(chunk.text(span));
+                        } else if let Some(bytes) = span.too_long {
+                            self.too_long(origin, bytes)?;
                         } else {
                             self.line(origin, chunk.text(span))?;
                         }
@@ -313,15 +317,15 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                         delivery.source_done(source, lines);
                     }
                 }
-                Ok(Event::Unreadable { source, line, .. }) if line < self.skip[source] => {}
+                Ok(Event::Unreadable { source, line, .. }) if line <= self.skip[source] => {}
                 Ok(Event::Unreadable {
                     source,
                     line,
                     error,
                 }) => {
-                    let position = self.report.position(Origin { source, line });
                     let detail = format!("cannot read further: {error}");
-                    self.report.reject(Reject::Unreadable, &position, &detail);
+                    let unread = Original::Unread { bytes: None };
+                    self.reject(Origin { source, line }, Reject::Unreadable, &detail, unread)?;
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     if deadline.is_some_and(|d| d <= Instant::now()) {
@@ -368,10 +372,14 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                     self.report.tally.other_shards += 1;
                     continue;
                 }
+                Err(LineError::EmptyBatch) => {
+                    self.report.skip(Skip::EmptyBatch, origin);
+                    continue;
+                }
                 Err(error) => {
                     let reason = match error {
                         LineError::InvalidJson(_) => Reject::InvalidJson,
-                        LineError::NotAnObject(_) => Reject::NotAnObject,
+                        _ => Reject::NotAnObject,
                     };
                     self.reject(origin, reason, &error.to_string(), Original::Unparsed(text))?;
                     continue;
@@ -413,6 +421,20 @@ impl<'a, 'w> Pipeline<'a, 'w> {
             }
         }
         Ok(())
+    }
+
+    /// A line longer than `--max-line-bytes`, recorded by position and size
+    /// only: its text was never held (SPEC §3). Like any line that is not a
+    /// message, one shard only reports it, the one its position hashes to.
+    fn too_long(&mut self, origin: Origin, bytes: u64) -> Result<()> {
+        let position = self.report.position(origin);
+        if !self.mapper.owns_unparsed(position.as_bytes()) {
+            self.report.tally.other_shards += 1;
+            return Ok(());
+        }
+        let detail = format!("line of {bytes} bytes is longer than --max-line-bytes");
+        let unread = Original::Unread { bytes: Some(bytes) };
+        self.reject(origin, Reject::LineTooLong, &detail, unread)
     }
 
     fn reject(

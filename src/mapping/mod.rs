@@ -64,6 +64,8 @@ pub enum Skip {
     DisabledByIntegrations,
     Filtered,
     GroupAssociation,
+    /// A batch envelope with no messages (SPEC §3).
+    EmptyBatch,
 }
 
 /// Why a message cannot be sent: these make the exit code 1.
@@ -75,6 +77,8 @@ pub enum Reject {
     NotAnObject,
     /// The input could not be read past this point (a corrupt gzip stream).
     Unreadable,
+    /// The line is longer than `--max-line-bytes` (SPEC §3).
+    LineTooLong,
     UnknownType,
     NoIdentity,
     NoGroupId,
@@ -91,6 +95,7 @@ impl Skip {
             Skip::DisabledByIntegrations => "disabled_by_integrations",
             Skip::Filtered => "filtered",
             Skip::GroupAssociation => "group_association",
+            Skip::EmptyBatch => "empty_batch",
         }
     }
 
@@ -108,6 +113,7 @@ impl Reject {
             Reject::InvalidJson => "invalid_json",
             Reject::NotAnObject => "not_an_object",
             Reject::Unreadable => "unreadable",
+            Reject::LineTooLong => "line_too_long",
             Reject::UnknownType => "unknown_type",
             Reject::NoIdentity => "no_identity",
             Reject::NoGroupId => "no_group_id",
