@@ -90,11 +90,14 @@ struct Parser<'a> {
 }
 
 impl<'a> Parser<'a> {
+    /// An error at the next byte, or, at the end of the text, at its last
+    /// byte (as serde_json reports positions).
     fn error(&self, what: &'static str) -> Error {
-        Error {
-            what,
-            column: self.at + 1,
-        }
+        let column = match self.text.len() {
+            0 => 1,
+            len => (self.at + 1).min(len),
+        };
+        Error { what, column }
     }
 
     fn peek(&self) -> Option<u8> {
@@ -145,9 +148,13 @@ impl<'a> Parser<'a> {
         self.at += 1;
         let mut items = Vec::new();
         self.skip_whitespace();
-        if self.peek() == Some(b']') {
-            self.at += 1;
-            return Ok(Value::Array(items));
+        match self.peek() {
+            Some(b']') => {
+                self.at += 1;
+                return Ok(Value::Array(items));
+            }
+            None => return Err(self.error("EOF while parsing a list")),
+            Some(_) => {}
         }
         loop {
             self.skip_whitespace();
@@ -169,14 +176,20 @@ impl<'a> Parser<'a> {
         self.at += 1;
         let mut members = Vec::new();
         self.skip_whitespace();
-        if self.peek() == Some(b'}') {
-            self.at += 1;
-            return Ok(Value::Object(Object(members)));
+        match self.peek() {
+            Some(b'}') => {
+                self.at += 1;
+                return Ok(Value::Object(Object(members)));
+            }
+            None => return Err(self.error("EOF while parsing an object")),
+            Some(_) => {}
         }
         loop {
             self.skip_whitespace();
-            if self.peek() != Some(b'"') {
-                return Err(self.error("key must be a string"));
+            match self.peek() {
+                Some(b'"') => {}
+                None => return Err(self.error("EOF while parsing a value")),
+                Some(_) => return Err(self.error("key must be a string")),
             }
             let key = self.string()?;
             self.expect(b':', "expected `:`")?;
@@ -270,7 +283,7 @@ impl<'a> Parser<'a> {
         let code = match first {
             0xD800..=0xDBFF => {
                 if !self.text[self.at..].starts_with("\\u") {
-                    return Err(self.error("lone leading surrogate in hex escape"));
+                    return Err(self.error("unexpected end of hex escape"));
                 }
                 self.at += 2;
                 let second = self.hex4()?;
