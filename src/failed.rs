@@ -157,7 +157,8 @@ pub fn render(original: Original<'_>, note: &Note<'_>) -> Vec<u8> {
             note_only(note_fields)
         }
     };
-    let mut line = serde_json::to_vec(&Value::Object(object)).expect("a JSON tree always serializes");
+    let mut line =
+        serde_json::to_vec(&Value::Object(object)).expect("a JSON tree always serializes");
     line.push(b'\n');
     line
 }
@@ -255,12 +256,20 @@ mod tests {
             "{again:?}"
         );
         // ...and written again as they were, not nested.
-        assert_eq!(render(Original::Unparsed(first.trim_ascii_end()), &note()), first);
+        assert_eq!(
+            render(Original::Unparsed(first.trim_ascii_end()), &note()),
+            first
+        );
     }
 
     #[test]
     fn unread_input_is_recorded_by_position_and_size() {
-        let line = render(Original::Unread { bytes: Some(52_428_800) }, &note());
+        let line = render(
+            Original::Unread {
+                bytes: Some(52_428_800),
+            },
+            &note(),
+        );
         let value: Json = serde_json::from_slice(&line).unwrap();
         assert_eq!(value["_planhat"]["bytes"], json!(52_428_800));
         assert_eq!(value["_planhat"]["source"], "events.ndjson:3");

@@ -491,7 +491,11 @@ mod tests {
         let lines = lines_of(b"{\"a\":1}\n\xEF\xBB\xBF{\"b\":2}\n\xEF\xBB\xBF\n");
         assert_eq!(
             lines,
-            [(1, "{\"a\":1}".into()), (2, "{\"b\":2}".into()), (3, "end".into())]
+            [
+                (1, "{\"a\":1}".into()),
+                (2, "{\"b\":2}".into()),
+                (3, "end".into())
+            ]
         );
     }
 
@@ -531,7 +535,11 @@ mod tests {
         let lines = lines_from(Trickle(io::Cursor::new(data)), 1 << 20);
         assert_eq!(
             lines,
-            [(1, "{\"a\":1}".into()), (2, "{\"b\":2}".into()), (2, "end".into())]
+            [
+                (1, "{\"a\":1}".into()),
+                (2, "{\"b\":2}".into()),
+                (2, "end".into())
+            ]
         );
         assert_eq!(lines_of(b"x"), [(1, "x".into()), (1, "end".into())]);
         assert_eq!(lines_of(b""), [(0, "end".into())]);

@@ -342,7 +342,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
     /// Maps a line a checkpoint says is handled, for the memory it teaches,
     /// and nothing else.
     fn replay(&mut self, text: &[u8]) {
-        for message in segment::parse_line(text).into_iter().flatten() {
+        for message in segment::parse_line(text).flatten() {
             self.mapper.map(&message);
         }
         self.report.tally.already_handled += 1;

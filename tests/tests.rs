@@ -5,6 +5,7 @@ mod support;
 
 mod cli;
 mod golden;
+mod hostile;
 mod http;
 mod resume;
 mod shard;

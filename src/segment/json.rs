@@ -647,7 +647,10 @@ mod tests {
             .unwrap()
             .clone();
         assert_eq!(object.get("a"), Some(&Value::Number(3.into())));
-        assert_eq!(Value::Object(object.clone()).to_string(), r#"{"a":3,"b":2}"#);
+        assert_eq!(
+            Value::Object(object.clone()).to_string(),
+            r#"{"a":3,"b":2}"#
+        );
         object.insert("b", Value::Bool(true));
         object.insert("z", Value::Null);
         assert_eq!(
@@ -675,7 +678,8 @@ mod tests {
 
     #[test]
     fn numbers_are_kept_as_written() {
-        let text = br#"{"id":123456789012345678901234567890,"big":1e400,"e":1.50E+02,"z":-0,"f":0.1}"#;
+        let text =
+            br#"{"id":123456789012345678901234567890,"big":1e400,"e":1.50E+02,"z":-0,"f":0.1}"#;
         let value = parse(text).unwrap();
         assert_eq!(value.to_string().as_bytes(), text);
         // serde_json keeps every digit too, but spells exponents its way.

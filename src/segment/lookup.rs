@@ -172,7 +172,10 @@ mod tests {
             exact("123456789012345678901234567890"),
             Some("123456789012345678901234567890".into())
         );
-        assert_eq!(exact("-98765432109876543210"), Some("-98765432109876543210".into()));
+        assert_eq!(
+            exact("-98765432109876543210"),
+            Some("-98765432109876543210".into())
+        );
         assert_eq!(exact("12345.0"), Some("12345".into()));
         assert_eq!(exact("1.5e1"), Some("15".into()));
         assert_eq!(exact("1e400"), Some("1e400".into()));

@@ -392,10 +392,7 @@ mod tests {
         ],"context":{"ip":"9.9.9.9","library":{"name":"x"}},"integrations":{"All":true},
           "sentAt":"2024-02-02T00:00:00Z","writeKey":"secret","messageId":"envelope"}"#
             .replace('\n', "");
-        let messages: Vec<Message> = parse_line(line.as_bytes())
-            .into_iter()
-            .map(Result::unwrap)
-            .collect();
+        let messages: Vec<Message> = parse_line(line.as_bytes()).map(Result::unwrap).collect();
         assert_eq!(messages.len(), 3);
         assert_eq!(
             Value::Object(messages[0].fields.clone()).to_json(),
@@ -438,7 +435,10 @@ mod tests {
 
     #[test]
     fn an_empty_batch_is_an_outcome_of_its_own() {
-        assert_eq!(one(r#"{"batch":[],"context":{"x":1}}"#), Err(LineError::EmptyBatch));
+        assert_eq!(
+            one(r#"{"batch":[],"context":{"x":1}}"#),
+            Err(LineError::EmptyBatch)
+        );
         assert!(one(r#"{"batch":"not an array","type":"track"}"#).is_ok());
     }
 
@@ -458,7 +458,10 @@ mod tests {
         assert_eq!(envelope.items.len(), n);
         // ...and each message taken holds its own merged context.
         let first = messages.next().unwrap().unwrap();
-        assert_eq!(first.context("x").map(|x| x.to_string().len()), Some(3 * n + 1));
+        assert_eq!(
+            first.context("x").map(|x| x.to_string().len()),
+            Some(3 * n + 1)
+        );
         assert_eq!(messages.count(), n - 1);
     }
 
@@ -470,7 +473,9 @@ mod tests {
         .unwrap();
         assert_eq!(message.get("event").map(Value::to_json), Some(json!("b")));
         assert_eq!(
-            message.object("integrations").map(|i| Value::Object(i.clone()).to_string()),
+            message
+                .object("integrations")
+                .map(|i| Value::Object(i.clone()).to_string()),
             Some(r#"{"Planhat":false}"#.to_owned())
         );
         assert_eq!(
@@ -483,7 +488,10 @@ mod tests {
     fn big_integer_ids_keep_every_digit() {
         let a = one(r#"{"type":"track","messageId":123456789012345678901234567890}"#).unwrap();
         let b = one(r#"{"type":"track","messageId":123456789012345678901234567891}"#).unwrap();
-        assert_eq!(a.message_id().as_deref(), Some("123456789012345678901234567890"));
+        assert_eq!(
+            a.message_id().as_deref(),
+            Some("123456789012345678901234567890")
+        );
         assert_ne!(a.message_id(), b.message_id());
         assert!(one(r#"{"type":"track","properties":{"big":1e400}}"#).is_ok());
     }
@@ -495,7 +503,10 @@ mod tests {
         assert!(matches!(one(&line), Err(LineError::InvalidJson(why)) if why.contains("UTF-8")));
         let fixed = base64::encode(br#"{"type":"track","event":"ok"}"#);
         let line = format!(r#"{{"_planhat":{{"reason":"invalid_json","raw_base64":"{fixed}"}}}}"#);
-        assert_eq!(one(&line).unwrap().get("event").map(Value::to_json), Some(json!("ok")));
+        assert_eq!(
+            one(&line).unwrap().get("event").map(Value::to_json),
+            Some(json!("ok"))
+        );
     }
 
     #[test]

@@ -784,7 +784,8 @@ mod tests {
 
     #[test]
     fn long_floats_are_read_as_the_shortest_decimal_of_their_double() {
-        let parsed = |text: &str| EventTime::from_json(&tree_text(text)).map(|t| t.map(|t| t.to_string()));
+        let parsed =
+            |text: &str| EventTime::from_json(&tree_text(text)).map(|t| t.map(|t| t.to_string()));
         assert_eq!(
             parsed("1642351729.5450000000001"),
             Ok(Some("2022-01-16T16:48:49.545Z".to_owned()))
