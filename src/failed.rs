@@ -19,7 +19,7 @@ use std::borrow::Cow;
 use anyhow::{Context, Result};
 
 use crate::segment::json::{self, Number, Object, Value};
-use crate::segment::{FAILED_KEY, base64, unparsed_failed_line};
+use crate::segment::{FAILED_KEY, FailedRecord, base64, failed_record};
 
 /// What was wrong, as the `_planhat` key records it.
 #[derive(Debug, Clone, PartialEq)]
@@ -139,7 +139,12 @@ pub fn render(original: Original<'_>, note: &Note<'_>) -> Vec<u8> {
             _ => return render(Original::Unparsed(message), note),
         },
         Original::Unparsed(line) => {
-            let raw = raw_bytes(line);
+            let raw = match read_back(line) {
+                Some(FailedRecord::Raw(raw)) => raw,
+                // Its note says where the input was; that stays as it is.
+                Some(FailedRecord::NeverRead { .. }) => return [line, b"\n"].concat(),
+                None => line.to_vec(),
+            };
             match String::from_utf8(raw) {
                 Ok(raw) => note_fields.insert("raw", Value::String(Cow::Owned(raw))),
                 Err(not_text) => {
@@ -169,14 +174,13 @@ fn note_only(note: Object<'_>) -> Object<'_> {
     object
 }
 
-/// The bytes to keep for an unparsed line: a line that is already a failed
-/// file's wrapper keeps its inner bytes, so re-sending never nests wrappers.
-fn raw_bytes(line: &[u8]) -> Vec<u8> {
+/// An unparsed line that is already a failed file's record: its inner
+/// bytes are kept, so re-sending never nests wrappers.
+fn read_back(line: &[u8]) -> Option<FailedRecord> {
     match json::parse(line) {
-        Ok(Value::Object(object)) => unparsed_failed_line(&object),
+        Ok(Value::Object(object)) => failed_record(&object),
         _ => None,
     }
-    .unwrap_or_else(|| line.to_vec())
 }
 
 #[cfg(test)]
@@ -277,6 +281,26 @@ mod tests {
         let line = render(Original::Unread { bytes: None }, &note());
         let value: Json = serde_json::from_slice(&line).unwrap();
         assert!(value["_planhat"].get("bytes").is_none());
+    }
+
+    #[test]
+    fn a_record_of_unread_input_is_rejected_again_and_kept_as_it_was() {
+        let too_long = Note {
+            reason: "line_too_long",
+            ..note()
+        };
+        let first = render(Original::Unread { bytes: Some(5000) }, &too_long);
+        let line = first.trim_ascii_end();
+        assert_eq!(
+            parse_line(line).next().unwrap(),
+            Err(LineError::NeverRead { too_long: true })
+        );
+        let resent = Note {
+            reason: "line_too_long",
+            source: "retry.ndjson:1",
+            ..note()
+        };
+        assert_eq!(render(Original::Unparsed(line), &resent), first);
     }
 
     #[test]

@@ -379,6 +379,8 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                 Err(error) => {
                     let reason = match error {
                         LineError::InvalidJson(_) => Reject::InvalidJson,
+                        LineError::NeverRead { too_long: true } => Reject::LineTooLong,
+                        LineError::NeverRead { too_long: false } => Reject::Unreadable,
                         _ => Reject::NotAnObject,
                     };
                     self.reject(origin, reason, &error.to_string(), Original::Unparsed(text))?;

@@ -283,6 +283,16 @@ fn a_line_past_the_limit_is_rejected_by_position_and_size_and_recorded() {
             .ends_with("long.ndjson:2")
     );
     assert_eq!(mock.delivered_items().len(), 2);
+    // Re-sent, the record is rejected again and kept as it was: it still
+    // points at the line to rerun.
+    let again = send(&mock, dir.path(), "retry.ndjson", &sent.failed, &[]);
+    assert_eq!(again.code, Some(1), "{}", again.stderr);
+    assert!(
+        again.stderr.contains("retry.ndjson:1: line_too_long"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(again.failed, sent.failed);
 }
 
 #[test]

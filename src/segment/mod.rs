@@ -83,6 +83,10 @@ pub enum LineError {
     /// A batch envelope whose `batch` is empty: no message, skipped by
     /// policy so that the line still has an outcome (SPEC §3).
     EmptyBatch,
+    /// A failed-file record of input that was never read: a line too long
+    /// (`too_long`) or a stream that broke. There is nothing to send; it is
+    /// rejected again for the same reason.
+    NeverRead { too_long: bool },
 }
 
 impl std::fmt::Display for LineError {
@@ -96,6 +100,9 @@ impl std::fmt::Display for LineError {
                 )
             }
             LineError::EmptyBatch => f.write_str("a batch envelope with no messages"),
+            LineError::NeverRead { .. } => f.write_str(
+                "a failed-file record of input that was never read: rerun that input from its source",
+            ),
         }
     }
 }
@@ -120,14 +127,17 @@ pub fn parse_line(line: &[u8]) -> Messages<'_> {
         Value::Object(object) => object,
         other => return Messages::one(Err(LineError::NotAnObject(json_kind(&other)))),
     };
-    match unparsed_failed_line(&object) {
+    match failed_record(&object) {
         // The raw text lives only in this wrapper, so its tree is copied
         // out; its messages are then rewritten copies.
-        Some(raw) => match json::parse(&raw) {
+        Some(FailedRecord::Raw(raw)) => match json::parse(&raw) {
             Ok(Value::Object(object)) => Messages::of(object.into_owned(), true),
             Ok(other) => Messages::one(Err(LineError::NotAnObject(json_kind(&other)))),
             Err(error) => Messages::one(Err(LineError::InvalidJson(error.to_string()))),
         },
+        Some(FailedRecord::NeverRead { too_long }) => {
+            Messages::one(Err(LineError::NeverRead { too_long }))
+        }
         None => Messages::of(object, false),
     }
 }
@@ -221,21 +231,37 @@ impl<'a> Envelope<'a> {
     }
 }
 
-/// A line the failed file wrote for input that was not JSON carries the
-/// text under `_planhat.raw` (or, for bytes that are not UTF-8, under
-/// `_planhat.raw_base64`) and nothing else; reading it back reads those
-/// bytes again, so the failed file round-trips, a fixed line can be pasted
-/// over it, and a line that was not UTF-8 is rejected again, unaltered
-/// (SPEC §3).
-pub fn unparsed_failed_line(object: &Object) -> Option<Vec<u8>> {
+/// A failed-file line that holds no message, only its `_planhat` note.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailedRecord {
+    /// Input that was not JSON, kept under `_planhat.raw` (or, for bytes
+    /// that are not UTF-8, `_planhat.raw_base64`). Reading it back reads
+    /// those bytes again, so the failed file round-trips, a fixed line can
+    /// be pasted over it, and a line that was not UTF-8 is rejected again,
+    /// unaltered (SPEC §3).
+    Raw(Vec<u8>),
+    /// Input that was never read, recorded by position (`line_too_long`,
+    /// `unreadable`); it can only be rejected again, with its note kept.
+    NeverRead { too_long: bool },
+}
+
+/// What a line that is only a failed-file note holds, if it is one.
+pub fn failed_record(object: &Object) -> Option<FailedRecord> {
     if object.len() != 1 {
         return None;
     }
     let note = object.get(FAILED_KEY)?;
     if let Some(raw) = note.get("raw").and_then(Value::as_str) {
-        return Some(raw.as_bytes().to_vec());
+        return Some(FailedRecord::Raw(raw.as_bytes().to_vec()));
     }
-    base64::decode(note.get("raw_base64")?.as_str()?)
+    if let Some(coded) = note.get("raw_base64") {
+        return base64::decode(coded.as_str()?).map(FailedRecord::Raw);
+    }
+    match note.get("reason")?.as_str()? {
+        "line_too_long" => Some(FailedRecord::NeverRead { too_long: true }),
+        "unreadable" => Some(FailedRecord::NeverRead { too_long: false }),
+        _ => None,
+    }
 }
 
 fn json_kind(value: &Value<'_>) -> &'static str {
