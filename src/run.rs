@@ -372,16 +372,16 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                     self.report.tally.other_shards += 1;
                     continue;
                 }
-                Err(LineError::EmptyBatch) => {
-                    self.report.skip(Skip::EmptyBatch, origin);
-                    continue;
-                }
                 Err(error) => {
                     let reason = match error {
+                        LineError::EmptyBatch => {
+                            self.report.skip(Skip::EmptyBatch, origin);
+                            continue;
+                        }
                         LineError::InvalidJson(_) => Reject::InvalidJson,
+                        LineError::NotAnObject(_) => Reject::NotAnObject,
                         LineError::NeverRead { too_long: true } => Reject::LineTooLong,
                         LineError::NeverRead { too_long: false } => Reject::Unreadable,
-                        _ => Reject::NotAnObject,
                     };
                     self.reject(origin, reason, &error.to_string(), Original::Unparsed(text))?;
                     continue;

@@ -171,11 +171,9 @@ impl<'a> Messages<'a> {
     /// "integrations", "sentAt", ...}` whose every other key (`writeKey`
     /// among them) is dropped.
     fn of(mut object: Object<'a>, rewritten: bool) -> Messages<'a> {
-        if !matches!(object.get("batch"), Some(Value::Array(_))) {
-            return Messages::one(Ok(message(object, rewritten)));
-        }
-        let Some(Value::Array(items)) = object.remove("batch") else {
-            unreachable!("checked just above");
+        let items = match object.get_mut("batch") {
+            Some(Value::Array(items)) => std::mem::take(items),
+            _ => return Messages::one(Ok(message(object, rewritten))),
         };
         if items.is_empty() {
             return Messages::one(Err(LineError::EmptyBatch));
