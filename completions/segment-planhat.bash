@@ -145,7 +145,7 @@ _segment__planhat() {
             return 0
             ;;
         segment__planhat__subcmd__send)
-            opts="-q -h --tenant-token --tenant-token-file --subdomain --api-url --analytics-url --api-token --api-token-file --source-label --map --receiver --stitch --shard --ignore-integrations --dedupe-window --types --since --until --dry-run --pretty --batch-size --max-body-bytes --flush-interval --failed --checkpoint --restart --max-retries --timeout --api-rate --progress --quiet --summary-json --help"
+            opts="-q -h --tenant-token --tenant-token-file --subdomain --api-url --analytics-url --api-token --api-token-file --source-label --map --receiver --stitch --shard --ignore-integrations --dedupe-window --types --since --until --max-line-bytes --dry-run --pretty --batch-size --max-body-bytes --flush-interval --failed --checkpoint --restart --max-retries --timeout --api-rate --progress --quiet --summary-json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -207,6 +207,10 @@ _segment__planhat() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --max-line-bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --batch-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -255,7 +259,7 @@ _segment__planhat() {
             return 0
             ;;
         segment__planhat__subcmd__validate)
-            opts="-h --api-token --api-token-file --source-label --map --receiver --stitch --shard --ignore-integrations --dedupe-window --types --since --until --json --help"
+            opts="-h --api-token --api-token-file --source-label --map --receiver --stitch --shard --ignore-integrations --dedupe-window --types --since --until --max-line-bytes --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -294,6 +298,10 @@ _segment__planhat() {
                     return 0
                     ;;
                 --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-line-bytes)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

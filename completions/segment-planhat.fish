@@ -50,6 +50,7 @@ alias\t''
 delete\t''"
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l since -d 'Keep only events at or after this time (RFC 3339 or a date, UTC when no zone is given)' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l until -d 'Keep only events before this time' -r
+complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l max-line-bytes -d 'Longest line read, in bytes; a longer line is rejected line_too_long without being held in memory' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l batch-size -d 'Items per activity request (upserts hold at most 5000)' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l max-body-bytes -d 'Bytes per request body (Planhat\'s hard limit is 32 MB)' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l flush-interval -d 'Send a batch once its oldest event has waited this long (e.g. 2s, 500ms)' -r
@@ -85,6 +86,7 @@ alias\t''
 delete\t''"
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l since -d 'Keep only events at or after this time (RFC 3339 or a date, UTC when no zone is given)' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l until -d 'Keep only events before this time' -r
+complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l max-line-bytes -d 'Longest line read, in bytes; a longer line is rejected line_too_long without being held in memory' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l receiver -d 'Hand each message to Planhat\'s own Segment receiver (https://<SUBDOMAIN>.planhat.com/dock/segment) instead of translating it'
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l stitch -d 'Attribute anonymous messages (no userId or email, only an anonymousId) to the user a message with both ids, or an alias, links that anonymousId to. Input files are read twice, so a link found anywhere in them counts; standard input is read once, so there only links from earlier lines apply'
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l ignore-integrations -d 'Send messages even when their `integrations` object turns Planhat off'

@@ -197,6 +197,17 @@ pub struct MappingArgs {
     /// Keep only events before this time.
     #[arg(long, env = "PLANHAT_UNTIL", value_name = "TIME")]
     pub until: Option<String>,
+
+    /// Longest line read, in bytes; a longer line is rejected line_too_long
+    /// without being held in memory.
+    #[arg(
+        long,
+        env = "PLANHAT_MAX_LINE_BYTES",
+        default_value_t = 1_048_576,
+        value_name = "BYTES",
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub max_line_bytes: u64,
 }
 
 /// Where and as whom `send` delivers; `validate` sends nothing and has none

@@ -58,6 +58,8 @@ pub struct Common {
     pub endpoints: Endpoints,
     pub tenant_token: Option<Secret>,
     pub api_token: Option<Secret>,
+    /// Lines longer than this are rejected unread (SPEC §3).
+    pub max_line_bytes: usize,
 }
 
 #[derive(Debug)]
@@ -218,6 +220,8 @@ fn common(args: MappingArgs, connection: Option<ConnectionArgs>) -> Result<Commo
         endpoints,
         tenant_token,
         api_token,
+        // Saturates on 32-bit targets, where no line could be longer anyway.
+        max_line_bytes: usize::try_from(args.max_line_bytes).unwrap_or(usize::MAX),
     })
 }
 

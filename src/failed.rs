@@ -2,15 +2,24 @@
 //! message, the original message with one added key, `_planhat`, saying why.
 //! The file is valid input, so sending it again retries those messages.
 //! It is created only when something goes in it, and appended to.
+//!
+//! Messages are written back through the tool's own JSON tree, so numbers
+//! keep their text and a repeated key its last value (SPEC §3). A line that
+//! is not JSON is kept whole under `_planhat.raw`, or, when it is not even
+//! UTF-8, byte for byte under `_planhat.raw_base64`, so that a re-send reads
+//! the very same bytes. Input that was never read (a line too long, a
+//! stream that broke) is recorded by position, and a line too long by size.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use serde_json::{Map, Value, json};
+use std::borrow::Cow;
 
-use crate::segment::FAILED_KEY;
+use anyhow::{Context, Result};
+
+use crate::segment::json::{self, Number, Object, Value};
+use crate::segment::{FAILED_KEY, FailedRecord, base64, failed_record};
 
 /// What was wrong, as the `_planhat` key records it.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,8 +41,12 @@ pub struct Note<'a> {
 pub enum Original<'a> {
     /// A Segment message as JSON text.
     Message(&'a [u8]),
-    /// A line that is not a JSON object; kept as text under `_planhat.raw`.
+    /// A line that is not a JSON object; kept under `_planhat.raw` (or
+    /// `raw_base64`).
     Unparsed(&'a [u8]),
+    /// Input that was not read: a line longer than the limit (`bytes`, its
+    /// size) or the first line of a stream that could not be read.
+    Unread { bytes: Option<u64> },
 }
 
 /// The failed file, opened on first use.
@@ -106,49 +119,75 @@ impl FailedFile {
 
 /// The failed-file line for a message, ending in a newline.
 pub fn render(original: Original<'_>, note: &Note<'_>) -> Vec<u8> {
-    let mut note_json = json!({
-        "reason": note.reason,
-        "status": note.status,
-        "message": note.message,
-        "source": note.source,
-        "at": note.at,
-    });
+    let mut note_fields = Object::default();
+    let text = |text: &str| Value::String(Cow::Owned(text.to_owned()));
+    note_fields.insert("reason", text(note.reason));
+    let status = note.status.map(|status| Number::from(i64::from(status)));
+    note_fields.insert("status", status.map_or(Value::Null, Value::Number));
+    note_fields.insert("message", text(note.message));
+    note_fields.insert("source", text(note.source));
+    note_fields.insert("at", text(note.at));
     let object = match original {
-        Original::Message(text) => match serde_json::from_slice::<Value>(text) {
+        Original::Message(message) => match json::parse(message) {
             Ok(Value::Object(mut fields)) => {
                 // The message as received, less its secret and any older note.
-                fields.shift_remove("writeKey");
-                fields.insert(FAILED_KEY.into(), note_json);
+                fields.remove("writeKey");
+                fields.remove(FAILED_KEY);
+                fields.insert(FAILED_KEY, Value::Object(note_fields));
                 fields
             }
-            _ => return render(Original::Unparsed(text), note),
+            _ => return render(Original::Unparsed(message), note),
         },
-        Original::Unparsed(text) => {
-            note_json["raw"] = Value::String(raw_text(text));
-            Map::from_iter([(FAILED_KEY.to_owned(), note_json)])
+        Original::Unparsed(line) => {
+            let raw = match read_back(line) {
+                Some(FailedRecord::Raw(raw)) => raw,
+                // Its note says where the input was; that stays as it is.
+                Some(FailedRecord::NeverRead { .. }) => return [line, b"\n"].concat(),
+                None => line.to_vec(),
+            };
+            match String::from_utf8(raw) {
+                Ok(raw) => note_fields.insert("raw", Value::String(Cow::Owned(raw))),
+                Err(not_text) => {
+                    let coded = base64::encode(not_text.as_bytes());
+                    note_fields.insert("raw_base64", Value::String(Cow::Owned(coded)));
+                }
+            }
+            note_only(note_fields)
+        }
+        Original::Unread { bytes } => {
+            if let Some(bytes) = bytes {
+                let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+                note_fields.insert("bytes", Value::Number(Number::from(bytes)));
+            }
+            note_only(note_fields)
         }
     };
-    let mut line = serde_json::to_vec(&object).expect("a JSON object always serializes");
+    let mut line =
+        serde_json::to_vec(&Value::Object(object)).expect("a JSON tree always serializes");
     line.push(b'\n');
     line
 }
 
-/// The text to keep for an unparsed line: a line that is already a failed
-/// file's wrapper keeps its inner text, so re-sending never nests wrappers.
-fn raw_text(text: &[u8]) -> String {
-    if let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(text)
-        && object.len() == 1
-        && let Some(Value::String(raw)) = object.get(FAILED_KEY).and_then(|note| note.get("raw"))
-    {
-        return raw.clone();
+fn note_only(note: Object<'_>) -> Object<'_> {
+    let mut object = Object::default();
+    object.insert(FAILED_KEY, Value::Object(note));
+    object
+}
+
+/// An unparsed line that is already a failed file's record: its inner
+/// bytes are kept, so re-sending never nests wrappers.
+fn read_back(line: &[u8]) -> Option<FailedRecord> {
+    match json::parse(line) {
+        Ok(Value::Object(object)) => failed_record(&object),
+        _ => None,
     }
-    String::from_utf8_lossy(text).into_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::segment::parse_line;
+    use crate::segment::{LineError, parse_line};
+    use serde_json::{Value as Json, json};
 
     fn note() -> Note<'static> {
         Note {
@@ -168,7 +207,7 @@ mod tests {
             ),
             &note(),
         );
-        let value: Value = serde_json::from_slice(&line).unwrap();
+        let value: Json = serde_json::from_slice(&line).unwrap();
         assert_eq!(
             value,
             json!({"type":"track","event":"E","_planhat":{"reason":"no_identity","status":null,
@@ -183,10 +222,85 @@ mod tests {
         let first = render(Original::Unparsed(b"{oops"), &note());
         let again = render(Original::Unparsed(first.trim_ascii_end()), &note());
         assert_eq!(first, again);
-        let value: Value = serde_json::from_slice(&first).unwrap();
+        let value: Json = serde_json::from_slice(&first).unwrap();
         assert_eq!(value["_planhat"]["raw"], "{oops");
         // Reading the line back reads the raw text again.
-        assert!(parse_line(first.trim_ascii_end())[0].is_err());
+        assert!(parse_line(first.trim_ascii_end()).next().unwrap().is_err());
+    }
+
+    #[test]
+    fn a_message_keeps_its_numbers_as_written_and_one_value_per_key() {
+        let line = render(
+            Original::Message(
+                br#"{"type":"track","userId":123456789012345678901234567890,"properties":{"x":1e400,"y":1.50},"event":"a","event":"b"}"#,
+            ),
+            &note(),
+        );
+        let text = String::from_utf8(line).unwrap();
+        assert!(
+            text.starts_with(
+                r#"{"type":"track","userId":123456789012345678901234567890,"properties":{"x":1e400,"y":1.50},"event":"b","_planhat":"#
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_kept_byte_for_byte_and_rejected_again() {
+        let bytes = b"{\"type\":\"track\",\"userId\":\"ab\xff\xfe\",\"event\":\"e\"}";
+        let first = render(Original::Unparsed(bytes), &note());
+        let value: Json = serde_json::from_slice(&first).unwrap();
+        assert!(value["_planhat"].get("raw").is_none(), "{value}");
+        let coded = value["_planhat"]["raw_base64"].as_str().unwrap();
+        assert_eq!(base64::decode(coded).as_deref(), Some(&bytes[..]));
+        // Read back, the very same bytes are refused the same way...
+        let again = parse_line(first.trim_ascii_end()).next().unwrap();
+        assert!(
+            matches!(&again, Err(LineError::InvalidJson(why)) if why.contains("UTF-8")),
+            "{again:?}"
+        );
+        // ...and written again as they were, not nested.
+        assert_eq!(
+            render(Original::Unparsed(first.trim_ascii_end()), &note()),
+            first
+        );
+    }
+
+    #[test]
+    fn unread_input_is_recorded_by_position_and_size() {
+        let line = render(
+            Original::Unread {
+                bytes: Some(52_428_800),
+            },
+            &note(),
+        );
+        let value: Json = serde_json::from_slice(&line).unwrap();
+        assert_eq!(value["_planhat"]["bytes"], json!(52_428_800));
+        assert_eq!(value["_planhat"]["source"], "events.ndjson:3");
+        assert_eq!(value.as_object().unwrap().len(), 1);
+        let line = render(Original::Unread { bytes: None }, &note());
+        let value: Json = serde_json::from_slice(&line).unwrap();
+        assert!(value["_planhat"].get("bytes").is_none());
+    }
+
+    #[test]
+    fn a_record_of_unread_input_is_rejected_again_and_kept_as_it_was() {
+        let too_long = Note {
+            reason: "line_too_long",
+            ..note()
+        };
+        let first = render(Original::Unread { bytes: Some(5000) }, &too_long);
+        let line = first.trim_ascii_end();
+        assert_eq!(
+            parse_line(line).next().unwrap(),
+            Err(LineError::NeverRead { too_long: true })
+        );
+        let resent = Note {
+            reason: "line_too_long",
+            source: "retry.ndjson:1",
+            ..note()
+        };
+        assert_eq!(render(Original::Unparsed(line), &resent), first);
     }
 
     #[test]

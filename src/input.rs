@@ -1,12 +1,14 @@
 //! Input sources and line reading (SPEC §3): files, directories walked in
 //! path order with hidden entries skipped, and standard input; gzip found by
-//! its magic bytes (all members of a concatenated stream); BOM, CRLF and
-//! blank lines. Lines are read on a thread of their own and handed over in
-//! chunks, so a slow pipe never keeps a batch waiting past its flush
-//! interval and memory stays flat however large the input.
+//! its magic bytes however slowly they arrive (all members of a
+//! concatenated stream); BOM, CRLF and blank lines; lines longer than the
+//! limit, skipped without being held. Lines are read on a thread of their
+//! own and handed over in chunks, so a slow pipe never keeps a batch
+//! waiting past its flush interval and memory stays flat however large the
+//! input, or any one line of it.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -117,6 +119,10 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
 pub struct Span {
     /// 1-based line number in its source (blank lines count).
     pub line: u64,
+    /// For a line longer than the limit (not counting its `\r\n` or `\n`),
+    /// its length in bytes without the newline; such a line was skipped, not
+    /// held, and its text is empty.
+    pub too_long: Option<u64>,
     start: usize,
     end: usize,
 }
@@ -141,14 +147,16 @@ impl Chunk {
 #[derive(Debug)]
 pub enum Event {
     Lines(Chunk),
-    /// A source could not be read past `line` (a corrupt or truncated gzip
-    /// stream, a read error); the reader goes on with the next source.
+    /// A source could not be read from `line` on, the first line that could
+    /// not be read (a corrupt or truncated gzip stream, a read error); the
+    /// reader goes on with the next source.
     Unreadable {
         source: usize,
         line: u64,
         error: String,
     },
-    /// A source was read to its end; `lines` counts them all, blank ones too.
+    /// A source was read to its end; `lines` counts them all, blank ones
+    /// too, and the line that could not be read, if any.
     End {
         source: usize,
         lines: u64,
@@ -169,8 +177,9 @@ const CHUNK_BYTES: usize = 256 * 1024;
 const CHUNK_LINES: usize = 4096;
 const READ_BUFFER: usize = 256 * 1024;
 
-/// Starts reading `sources` on a thread of its own.
-pub fn spawn(sources: Vec<Source>) -> Reader {
+/// Starts reading `sources` on a thread of its own; lines longer than
+/// `max_line_bytes` are skipped and marked [`Span::too_long`].
+pub fn spawn(sources: Vec<Source>, max_line_bytes: usize) -> Reader {
     // A few chunks in flight let reading overlap mapping while keeping
     // memory bounded when sending is slower than reading.
     let (sender, events) = sync_channel(4);
@@ -178,12 +187,17 @@ pub fn spawn(sources: Vec<Source>) -> Reader {
     let counter = Arc::clone(&bytes_read);
     thread::Builder::new()
         .name("input".into())
-        .spawn(move || read_all(&sources, &sender, &counter))
+        .spawn(move || read_all(&sources, max_line_bytes, &sender, &counter))
         .expect("the system can start a thread");
     Reader { events, bytes_read }
 }
 
-fn read_all(sources: &[Source], sender: &SyncSender<Event>, counter: &Arc<AtomicU64>) {
+fn read_all(
+    sources: &[Source],
+    max_line_bytes: usize,
+    sender: &SyncSender<Event>,
+    counter: &Arc<AtomicU64>,
+) {
     for (index, source) in sources.iter().enumerate() {
         let raw: Box<dyn Read> = match source {
             Source::Stdin => Box::new(io::stdin()),
@@ -192,12 +206,12 @@ fn read_all(sources: &[Source], sender: &SyncSender<Event>, counter: &Arc<Atomic
                 Err(error) => {
                     let event = Event::Unreadable {
                         source: index,
-                        line: 0,
+                        line: 1,
                         error: error.to_string(),
                     };
                     let end = Event::End {
                         source: index,
-                        lines: 0,
+                        lines: 1,
                     };
                     if sender.send(event).is_err() || sender.send(end).is_err() {
                         return;
@@ -210,33 +224,38 @@ fn read_all(sources: &[Source], sender: &SyncSender<Event>, counter: &Arc<Atomic
             inner: raw,
             counter: Arc::clone(counter),
         };
-        let keep_going = read_source(
-            index,
-            BufReader::with_capacity(READ_BUFFER, counted),
-            sender,
-        );
-        if !keep_going {
+        if !read_source(index, counted, max_line_bytes, sender) {
             return;
         }
     }
 }
 
 /// Reads one source; false when the receiver is gone.
-fn read_source<R: Read>(index: usize, mut raw: BufReader<R>, sender: &SyncSender<Event>) -> bool {
-    let is_gzip = match raw.fill_buf() {
-        Ok(head) => head.starts_with(&[0x1f, 0x8b]),
-        Err(_) => false,
-    };
-    let mut lines = LineSplitter::new(index);
-    let result = if is_gzip {
-        let decoder = MultiGzDecoder::new(raw);
-        lines.run(BufReader::with_capacity(READ_BUFFER, decoder), sender)
-    } else {
-        lines.run(raw, sender)
-    };
+fn read_source<R: Read>(
+    index: usize,
+    mut raw: R,
+    max_line_bytes: usize,
+    sender: &SyncSender<Event>,
+) -> bool {
+    let mut lines = LineSplitter::new(index, max_line_bytes);
+    let result = magic_bytes(&mut raw).and_then(|head| {
+        // The bytes looked at are read again, ahead of the rest.
+        let is_gzip = head == [0x1f, 0x8b];
+        let raw = BufReader::with_capacity(READ_BUFFER, Cursor::new(head).chain(raw));
+        if is_gzip {
+            let decoder = MultiGzDecoder::new(raw);
+            lines.run(BufReader::with_capacity(READ_BUFFER, decoder), sender)
+        } else {
+            lines.run(raw, sender)
+        }
+    });
     let keep_going = match result {
         Ok(keep_going) => keep_going,
         Err(error) => {
+            // The line being read when it broke is the first one lost; it
+            // counts as a line of the source, so a resumed run does not
+            // report it twice.
+            lines.number += 1;
             let event = Event::Unreadable {
                 source: index,
                 line: lines.number,
@@ -252,19 +271,30 @@ fn read_source<R: Read>(index: usize, mut raw: BufReader<R>, sender: &SyncSender
     keep_going && sender.send(end).is_ok()
 }
 
+/// The first two bytes, or fewer at the end of the source. A pipe may
+/// hand over one byte at a time, so one read is not enough to tell gzip
+/// (SPEC §3).
+fn magic_bytes<R: Read>(raw: &mut R) -> io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(2);
+    raw.take(2).read_to_end(&mut head)?;
+    Ok(head)
+}
+
 struct LineSplitter {
     chunk: Chunk,
     number: u64,
+    max_line_bytes: usize,
 }
 
 impl LineSplitter {
-    fn new(source: usize) -> LineSplitter {
+    fn new(source: usize, max_line_bytes: usize) -> LineSplitter {
         LineSplitter {
             chunk: Chunk {
                 source,
                 ..Chunk::default()
             },
             number: 0,
+            max_line_bytes,
         }
     }
 
@@ -274,14 +304,26 @@ impl LineSplitter {
         mut reader: BufReader<R>,
         sender: &SyncSender<Event>,
     ) -> io::Result<bool> {
+        // Room for the longest line allowed and its `\r\n`: a read that
+        // fills it without reaching a newline is a line too long, and
+        // nothing more of it is kept.
+        let room = self.max_line_bytes as u64 + 2;
         loop {
             let start = self.chunk.data.len();
-            let read = reader.read_until(b'\n', &mut self.chunk.data)?;
+            let read = (&mut reader)
+                .take(room)
+                .read_until(b'\n', &mut self.chunk.data)?;
             if read == 0 {
                 return Ok(self.flush(sender));
             }
             self.number += 1;
-            self.add_span(start);
+            if read as u64 == room && !self.chunk.data.ends_with(b"\n") {
+                self.chunk.data.truncate(start);
+                let rest = skip_line(&mut reader)?;
+                self.add_too_long(room + rest);
+            } else {
+                self.add_span(start);
+            }
             let full =
                 self.chunk.data.len() >= CHUNK_BYTES || self.chunk.spans.len() >= CHUNK_LINES;
             // An empty buffer means the next read goes to the source and may
@@ -299,8 +341,16 @@ impl LineSplitter {
         while end > start && matches!(data[end - 1], b'\n' | b'\r') {
             end -= 1;
         }
+        if end - start > self.max_line_bytes {
+            let without_newline = data[start..].strip_suffix(b"\n").unwrap_or(&data[start..]);
+            let bytes = without_newline.len() as u64;
+            self.chunk.data.truncate(start);
+            self.add_too_long(bytes);
+            return;
+        }
         let mut begin = start;
-        if self.number == 1 && data[begin..end].starts_with(b"\xEF\xBB\xBF") {
+        // Files joined with `cat` carry a BOM at the start of later lines.
+        if data[begin..end].starts_with(b"\xEF\xBB\xBF") {
             begin += 3;
         }
         if data[begin..end].iter().all(u8::is_ascii_whitespace) {
@@ -309,8 +359,19 @@ impl LineSplitter {
         }
         self.chunk.spans.push(Span {
             line: self.number,
+            too_long: None,
             start: begin,
             end,
+        });
+    }
+
+    fn add_too_long(&mut self, bytes: u64) {
+        let at = self.chunk.data.len();
+        self.chunk.spans.push(Span {
+            line: self.number,
+            too_long: Some(bytes),
+            start: at,
+            end: at,
         });
     }
 
@@ -326,6 +387,29 @@ impl LineSplitter {
         };
         let full = std::mem::replace(&mut self.chunk, next);
         sender.send(Event::Lines(full)).is_ok()
+    }
+}
+
+/// Reads past the rest of a line, holding none of it; returns how many
+/// bytes that was, without the newline.
+fn skip_line<R: BufRead>(reader: &mut R) -> io::Result<u64> {
+    let mut skipped = 0;
+    loop {
+        let buffer = reader.fill_buf()?;
+        if buffer.is_empty() {
+            return Ok(skipped);
+        }
+        match buffer.iter().position(|&b| b == b'\n') {
+            Some(newline) => {
+                reader.consume(newline + 1);
+                return Ok(skipped + newline as u64);
+            }
+            None => {
+                let len = buffer.len();
+                reader.consume(len);
+                skipped += len as u64;
+            }
+        }
     }
 }
 
@@ -348,12 +432,16 @@ mod tests {
     use super::*;
 
     fn lines_of(bytes: &[u8]) -> Vec<(u64, String)> {
+        lines_within(bytes, 1 << 20)
+    }
+
+    fn lines_within(bytes: &[u8], max_line_bytes: usize) -> Vec<(u64, String)> {
+        lines_from(io::Cursor::new(bytes.to_vec()), max_line_bytes)
+    }
+
+    fn lines_from(source: impl Read, max_line_bytes: usize) -> Vec<(u64, String)> {
         let (sender, receiver) = sync_channel(1000);
-        assert!(read_source(
-            0,
-            BufReader::new(io::Cursor::new(bytes.to_vec())),
-            &sender
-        ));
+        assert!(read_source(0, source, max_line_bytes, &sender));
         drop(sender);
         receiver
             .iter()
@@ -361,11 +449,12 @@ mod tests {
                 Event::Lines(chunk) => chunk
                     .spans
                     .iter()
-                    .map(|span| {
-                        (
+                    .map(|span| match span.too_long {
+                        Some(bytes) => (span.line, format!("too long: {bytes}")),
+                        None => (
                             span.line,
                             String::from_utf8_lossy(chunk.text(span)).into_owned(),
-                        )
+                        ),
                     })
                     .collect::<Vec<_>>(),
                 Event::Unreadable { line, error, .. } => {
@@ -398,6 +487,65 @@ mod tests {
     }
 
     #[test]
+    fn a_bom_is_ignored_at_the_start_of_any_line() {
+        let lines = lines_of(b"{\"a\":1}\n\xEF\xBB\xBF{\"b\":2}\n\xEF\xBB\xBF\n");
+        assert_eq!(
+            lines,
+            [
+                (1, "{\"a\":1}".into()),
+                (2, "{\"b\":2}".into()),
+                (3, "end".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn lines_longer_than_the_limit_are_skipped_by_size() {
+        let mut input = b"{\"a\":1}\n".to_vec();
+        input.extend(vec![b'x'; 25]);
+        input.extend(b"\r\n0123456789\r\n01234567890\n");
+        input.extend(vec![b'y'; 1000]);
+        let lines = lines_within(&input, 10);
+        assert_eq!(
+            lines,
+            [
+                (1, "{\"a\":1}".into()),
+                (2, "too long: 26".into()),
+                (3, "0123456789".into()),
+                (4, "too long: 11".into()),
+                (5, "too long: 1000".into()),
+                (5, "end".into())
+            ]
+        );
+    }
+
+    /// A reader that hands over one byte per read.
+    struct Trickle<R>(R);
+
+    impl<R: Read> Read for Trickle<R> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let len = buf.len().min(1);
+            self.0.read(&mut buf[..len])
+        }
+    }
+
+    #[test]
+    fn gzip_is_found_when_its_bytes_come_one_at_a_time() {
+        let data = gzip(b"{\"a\":1}\n{\"b\":2}\n");
+        let lines = lines_from(Trickle(io::Cursor::new(data)), 1 << 20);
+        assert_eq!(
+            lines,
+            [
+                (1, "{\"a\":1}".into()),
+                (2, "{\"b\":2}".into()),
+                (2, "end".into())
+            ]
+        );
+        assert_eq!(lines_of(b"x"), [(1, "x".into()), (1, "end".into())]);
+        assert_eq!(lines_of(b""), [(0, "end".into())]);
+    }
+
+    #[test]
     fn gzip_is_found_by_magic_bytes_and_all_members_are_read() {
         let mut both = gzip(b"{\"a\":1}\n{\"b\":2}\n");
         both.extend(gzip(b"{\"c\":3}\n"));
@@ -414,9 +562,13 @@ mod tests {
         let mut data = gzip(&b"{\"a\":1}\n".repeat(1000));
         data.truncate(data.len() - 10);
         let lines = lines_of(&data);
-        let last = &lines[lines.len() - 2];
-        assert!(last.1.starts_with("unreadable:"), "{last:?}");
-        assert!(lines.len() > 1);
+        let (line, text) = &lines[lines.len() - 2];
+        assert!(text.starts_with("unreadable:"), "{text}");
+        let good = lines.len() as u64 - 2;
+        assert!(good > 0);
+        // The first line that could not be read, counted as a line.
+        assert_eq!(*line, good + 1);
+        assert_eq!(lines[lines.len() - 1], (good + 1, "end".into()));
     }
 
     #[test]

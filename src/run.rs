@@ -16,7 +16,7 @@ use crate::config::{Common, Config, SendConfig, ValidateConfig};
 use crate::error::{Interrupted, Status};
 use crate::failed::{FailedFile, Original};
 use crate::input::{Event, Source};
-use crate::mapping::{Mapper, Outcome, Reject};
+use crate::mapping::{Mapper, Outcome, Reject, Skip};
 use crate::planhat::Origin;
 use crate::planhat::items::Item;
 use crate::report::live::{Display, Reporter};
@@ -248,6 +248,7 @@ struct Pipeline<'a, 'w> {
     report: Reporter<'w>,
     delivery: Option<Delivery<'a>>,
     original: Vec<u8>,
+    max_line_bytes: usize,
     /// Per source, the lines a checkpoint says are handled: they are mapped
     /// again, to rebuild the dedupe window and the user → company memory,
     /// and not sent.
@@ -271,6 +272,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
             report,
             delivery,
             original: Vec::new(),
+            max_line_bytes: common.max_line_bytes,
             skip: vec![LineSet::default(); common.sources.len()],
             marks: VecDeque::new(),
             interrupt,
@@ -288,7 +290,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
         if self.mapper.stitches() && self.learn_links(&sources) == Ending::Interrupted {
             return Ok(Ending::Interrupted);
         }
-        let reader = input::spawn(sources);
+        let reader = input::spawn(sources, self.max_line_bytes);
         loop {
             if self.interrupted() {
                 return Ok(Ending::Interrupted);
@@ -316,6 +318,8 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                         };
                         if self.skip[chunk.source].contains(span.line) {
                             self.replay(chunk.text(span));
+                        } else if let Some(bytes) = span.too_long {
+                            self.too_long(origin, bytes)?;
                         } else {
                             self.line(origin, chunk.text(span))?;
                         }
@@ -339,16 +343,15 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                         delivery.source_done(source, lines);
                     }
                 }
-                Ok(Event::Unreadable { source, line, .. })
-                    if self.skip[source].contains(line + 1) => {}
+                Ok(Event::Unreadable { source, line, .. }) if self.skip[source].contains(line) => {}
                 Ok(Event::Unreadable {
                     source,
                     line,
                     error,
                 }) => {
-                    let position = self.report.position(Origin { source, line });
                     let detail = format!("cannot read further: {error}");
-                    self.report.reject(Reject::Unreadable, &position, &detail);
+                    let unread = Original::Unread { bytes: None };
+                    self.reject(Origin { source, line }, Reject::Unreadable, &detail, unread)?;
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     if let Some(delivery) = &mut self.delivery
@@ -390,14 +393,14 @@ impl<'a, 'w> Pipeline<'a, 'w> {
     /// by the run itself.
     fn learn_links(&mut self, sources: &[Source]) -> Ending {
         let files = sources.iter().filter(|s| **s != Source::Stdin).cloned();
-        let reader = input::spawn(files.collect());
+        let reader = input::spawn(files.collect(), self.max_line_bytes);
         for event in reader.events {
             if self.interrupted() {
                 return Ending::Interrupted;
             }
             if let Event::Lines(chunk) = event {
                 for span in &chunk.spans {
-                    for message in segment::parse_line(chunk.text(span)).into_iter().flatten() {
+                    for message in segment::parse_line(chunk.text(span)).flatten() {
                         self.mapper.learn(&message);
                     }
                 }
@@ -409,7 +412,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
     /// Maps a line a checkpoint says is handled, for the memory it teaches,
     /// and nothing else.
     fn replay(&mut self, text: &[u8]) {
-        for message in segment::parse_line(text).into_iter().flatten() {
+        for message in segment::parse_line(text).flatten() {
             self.mapper.map(&message);
         }
         self.report.tally.already_handled += 1;
@@ -434,8 +437,14 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                 }
                 Err(error) => {
                     let reason = match error {
+                        LineError::EmptyBatch => {
+                            self.report.skip(Skip::EmptyBatch, origin);
+                            continue;
+                        }
                         LineError::InvalidJson(_) => Reject::InvalidJson,
                         LineError::NotAnObject(_) => Reject::NotAnObject,
+                        LineError::NeverRead { too_long: true } => Reject::LineTooLong,
+                        LineError::NeverRead { too_long: false } => Reject::Unreadable,
                     };
                     self.reject(origin, reason, &error.to_string(), Original::Unparsed(text))?;
                     continue;
@@ -477,6 +486,20 @@ impl<'a, 'w> Pipeline<'a, 'w> {
             }
         }
         Ok(())
+    }
+
+    /// A line longer than `--max-line-bytes`, recorded by position and size
+    /// only: its text was never held (SPEC §3). Like any line that is not a
+    /// message, one shard only reports it, the one its position hashes to.
+    fn too_long(&mut self, origin: Origin, bytes: u64) -> Result<()> {
+        let position = self.report.position(origin);
+        if !self.mapper.owns_unparsed(position.as_bytes()) {
+            self.report.tally.other_shards += 1;
+            return Ok(());
+        }
+        let detail = format!("line of {bytes} bytes is longer than --max-line-bytes");
+        let unread = Original::Unread { bytes: Some(bytes) };
+        self.reject(origin, Reject::LineTooLong, &detail, unread)
     }
 
     fn reject(

@@ -6,6 +6,7 @@ mod support;
 mod cli;
 mod display;
 mod golden;
+mod hostile;
 mod http;
 mod profiles;
 mod resume;

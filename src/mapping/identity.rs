@@ -151,7 +151,8 @@ mod tests {
 
     fn message(line: &str) -> Message<'_> {
         parse_line(line.as_bytes())
-            .remove(0)
+            .next()
+            .expect("a line has a message")
             .expect("test line parses")
     }
 

@@ -72,6 +72,8 @@ pub enum Skip {
     /// Neither externalId nor email, only an anonymousId (SPEC §5.1).
     Anonymous,
     GroupAssociation,
+    /// A batch envelope with no messages (SPEC §3).
+    EmptyBatch,
 }
 
 /// Why a message cannot be sent: these make the exit code 1.
@@ -83,6 +85,8 @@ pub enum Reject {
     NotAnObject,
     /// The input could not be read past this point (a corrupt gzip stream).
     Unreadable,
+    /// The line is longer than `--max-line-bytes` (SPEC §3).
+    LineTooLong,
     UnknownType,
     NoIdentity,
     NoGroupId,
@@ -100,6 +104,7 @@ impl Skip {
             Skip::Filtered => "filtered",
             Skip::Anonymous => "anonymous",
             Skip::GroupAssociation => "group_association",
+            Skip::EmptyBatch => "empty_batch",
         }
     }
 
@@ -117,6 +122,7 @@ impl Reject {
             Reject::InvalidJson => "invalid_json",
             Reject::NotAnObject => "not_an_object",
             Reject::Unreadable => "unreadable",
+            Reject::LineTooLong => "line_too_long",
             Reject::UnknownType => "unknown_type",
             Reject::NoIdentity => "no_identity",
             Reject::NoGroupId => "no_group_id",

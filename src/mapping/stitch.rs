@@ -236,21 +236,23 @@ mod tests {
 
     #[test]
     fn the_estimate_counts_later_links_only_when_the_input_is_read_twice() {
-        let link = parse_line(br#"{"type":"identify","anonymousId":"a","userId":"u"}"#);
-        let link = link[0].as_ref().unwrap();
+        let link = parse_line(br#"{"type":"identify","anonymousId":"a","userId":"u"}"#)
+            .next()
+            .unwrap()
+            .unwrap();
         for (later_links, expected) in [(true, 3), (false, 1)] {
             let mut stitching = Stitching::new(Stitch::Estimate { later_links });
             stitching.skipped("a");
             stitching.skipped("a");
             stitching.skipped("never");
-            stitching.learn(link);
+            stitching.learn(&link);
             stitching.skipped("a");
             assert_eq!(stitching.would_attribute(), Some(expected));
             assert!(stitching.applied().is_none());
         }
         assert_eq!(Stitching::new(Stitch::On).would_attribute(), None);
         let mut off = Stitching::new(Stitch::Off);
-        off.learn(link);
+        off.learn(&link);
         assert_eq!(off.links.user_of("a"), None, "no links kept when off");
     }
 }

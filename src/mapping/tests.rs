@@ -9,7 +9,8 @@ use stitch::Stitch;
 
 fn message(value: Value) -> Message<'static> {
     parse_line(value.to_string().as_bytes())
-        .remove(0)
+        .next()
+        .expect("a line has a message")
         .expect("test message parses")
         .into_owned()
 }

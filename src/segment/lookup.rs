@@ -3,7 +3,7 @@
 //!
 //! Pure: no I/O.
 
-use super::json::{Object, Value};
+use super::json::{Number, Object, Value};
 
 /// Whether `key` is the same trait name as `wanted` under SPEC §5: every
 /// character that is not an ASCII letter or digit is deleted and the rest is
@@ -65,14 +65,18 @@ pub fn id_text(value: Option<&Value<'_>>) -> Option<String> {
     }
 }
 
-/// Rust's `Display` for `f64` is already the shortest text that reads back
-/// to the same number and never adds `.0`, which is what SPEC §3 asks for.
-fn number_text(n: &serde_json::Number) -> String {
-    match (n.as_i64(), n.as_u64(), n.as_f64()) {
-        (Some(i), _, _) => i.to_string(),
-        (_, Some(u), _) => u.to_string(),
-        (_, _, Some(f)) => f.to_string(),
-        _ => n.to_string(),
+/// An integer keeps every digit it was written with, so ids past 64 bits
+/// stay distinct (SPEC §3). Other numbers go through a double: Rust's
+/// `Display` for `f64` is the shortest text that reads back to the same
+/// number and never adds `.0`, which is what SPEC §3 asks for. A number
+/// beyond a double's range (`1e400`) keeps its text.
+fn number_text(n: &Number<'_>) -> String {
+    if n.is_integer() {
+        return n.as_str().to_owned();
+    }
+    match n.as_f64() {
+        Some(f) => f.to_string(),
+        None => n.as_str().to_owned(),
     }
 }
 
@@ -163,6 +167,18 @@ mod tests {
             Some("18446744073709551615".into())
         );
         assert_eq!(id(json!(1e20)), Some("100000000000000000000".into()));
+        let exact = |text: &str| id_text(Some(&parse(text.as_bytes()).unwrap()));
+        assert_eq!(
+            exact("123456789012345678901234567890"),
+            Some("123456789012345678901234567890".into())
+        );
+        assert_eq!(
+            exact("-98765432109876543210"),
+            Some("-98765432109876543210".into())
+        );
+        assert_eq!(exact("12345.0"), Some("12345".into()));
+        assert_eq!(exact("1.5e1"), Some("15".into()));
+        assert_eq!(exact("1e400"), Some("1e400".into()));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //!
 //! Pure: no I/O.
 
+pub mod base64;
 pub mod json;
 pub mod lookup;
 pub mod time;
@@ -74,10 +75,18 @@ pub struct Message<'a> {
 /// Why a line gave no message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LineError {
-    /// Not JSON at all; holds the parser's words.
+    /// Not JSON at all (text that is not UTF-8 included); holds the
+    /// parser's words.
     InvalidJson(String),
     /// JSON, but not an object; holds what it is ("an array").
     NotAnObject(&'static str),
+    /// A batch envelope whose `batch` is empty: no message, skipped by
+    /// policy so that the line still has an outcome (SPEC §3).
+    EmptyBatch,
+    /// A failed-file record of input that was never read: a line too long
+    /// (`too_long`) or a stream that broke. There is nothing to send; it is
+    /// rejected again for the same reason.
+    NeverRead { too_long: bool },
 }
 
 impl std::fmt::Display for LineError {
@@ -90,6 +99,10 @@ impl std::fmt::Display for LineError {
                     "expected a JSON object (a Segment message), found {what}"
                 )
             }
+            LineError::EmptyBatch => f.write_str("a batch envelope with no messages"),
+            LineError::NeverRead { .. } => f.write_str(
+                "a failed-file record of input that was never read: rerun that input from its source",
+            ),
         }
     }
 }
@@ -97,58 +110,155 @@ impl std::fmt::Display for LineError {
 /// The key the failed file adds to each line it writes (SPEC §6).
 pub const FAILED_KEY: &str = "_planhat";
 
-/// Parses one input line (without its line ending) into messages: one for a
-/// plain message, one per item for a batch envelope (SPEC §3). Each item of
-/// an envelope succeeds or fails on its own.
-pub fn parse_line(line: &[u8]) -> Vec<Result<Message<'_>, LineError>> {
+/// Parses one input line (without its line ending) into its messages: one
+/// for a plain message, one per item for a batch envelope (SPEC §3). Each
+/// item of an envelope succeeds or fails on its own.
+///
+/// The messages are made one at a time, as they are taken: an envelope
+/// item gets the envelope's `context` and `integrations` merged in only when
+/// its turn comes, so a line's memory stays a small multiple of its size
+/// however many items share how large an envelope.
+pub fn parse_line(line: &[u8]) -> Messages<'_> {
     let value = match json::parse(line) {
         Ok(value) => value,
-        Err(error) => return vec![Err(LineError::InvalidJson(json_error_text(&error)))],
+        Err(error) => return Messages::one(Err(LineError::InvalidJson(error.to_string()))),
     };
     let object = match value {
         Value::Object(object) => object,
-        other => return vec![Err(LineError::NotAnObject(json_kind(&other)))],
+        other => return Messages::one(Err(LineError::NotAnObject(json_kind(&other)))),
     };
-    if let Some(raw) = unparsed_failed_line(&object) {
-        // The raw text lives only here, so its messages are copied out.
-        return parse_line(raw.as_bytes())
-            .into_iter()
-            .map(|parsed| {
-                parsed.map(|message| Message {
-                    rewritten: true,
-                    ..message.into_owned()
-                })
-            })
-            .collect();
-    }
-    match object.get("batch") {
-        Some(Value::Array(_)) => expand_envelope(object),
-        _ => vec![Ok(message(object, false))],
+    match failed_record(&object) {
+        // The raw text lives only in this wrapper, so its tree is copied
+        // out; its messages are then rewritten copies.
+        Some(FailedRecord::Raw(raw)) => match json::parse(&raw) {
+            Ok(Value::Object(object)) => Messages::of(object.into_owned(), true),
+            Ok(other) => Messages::one(Err(LineError::NotAnObject(json_kind(&other)))),
+            Err(error) => Messages::one(Err(LineError::InvalidJson(error.to_string()))),
+        },
+        Some(FailedRecord::NeverRead { too_long }) => {
+            Messages::one(Err(LineError::NeverRead { too_long }))
+        }
+        None => Messages::of(object, false),
     }
 }
 
-/// A line the failed file wrote for input that was not JSON carries the
-/// text under `_planhat.raw` and nothing else; reading it back reads that
-/// text again, so the failed file round-trips and a fixed line can be
-/// pasted over it.
-fn unparsed_failed_line(object: &Object) -> Option<String> {
+/// The messages of one line, made as they are taken (see [`parse_line`]).
+#[derive(Debug)]
+pub struct Messages<'a>(Pending<'a>);
+
+#[derive(Debug)]
+enum Pending<'a> {
+    Done,
+    One(Result<Message<'a>, LineError>),
+    Envelope(Envelope<'a>),
+}
+
+/// What an envelope's items share, and the items not yet made messages.
+#[derive(Debug)]
+struct Envelope<'a> {
+    items: std::vec::IntoIter<Value<'a>>,
+    context: Option<Object<'a>>,
+    integrations: Option<Object<'a>>,
+    sent_at: Option<Value<'a>>,
+}
+
+impl<'a> Messages<'a> {
+    fn one(result: Result<Message<'a>, LineError>) -> Messages<'a> {
+        Messages(Pending::One(result))
+    }
+
+    /// A plain message, or an envelope `{"batch":[...], "context",
+    /// "integrations", "sentAt", ...}` whose every other key (`writeKey`
+    /// among them) is dropped.
+    fn of(mut object: Object<'a>, rewritten: bool) -> Messages<'a> {
+        let items = match object.get_mut("batch") {
+            Some(Value::Array(items)) => std::mem::take(items),
+            _ => return Messages::one(Ok(message(object, rewritten))),
+        };
+        if items.is_empty() {
+            return Messages::one(Err(LineError::EmptyBatch));
+        }
+        let mut take_object = |key| match object.remove(key) {
+            Some(Value::Object(inner)) => Some(inner),
+            _ => None,
+        };
+        let context = take_object("context");
+        let integrations = take_object("integrations");
+        Messages(Pending::Envelope(Envelope {
+            items: items.into_iter(),
+            context,
+            integrations,
+            sent_at: object.remove("sentAt").filter(|v| !v.is_null()),
+        }))
+    }
+}
+
+impl<'a> Iterator for Messages<'a> {
+    type Item = Result<Message<'a>, LineError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match std::mem::replace(&mut self.0, Pending::Done) {
+            Pending::Done => None,
+            Pending::One(result) => Some(result),
+            Pending::Envelope(mut envelope) => {
+                let next = envelope.next();
+                self.0 = Pending::Envelope(envelope);
+                next
+            }
+        }
+    }
+}
+
+impl<'a> Envelope<'a> {
+    /// The next item as a message: envelope `context` and `integrations`
+    /// merged in (the message's own keys win), envelope `sentAt` filling a
+    /// message that lacks one.
+    fn next(&mut self) -> Option<Result<Message<'a>, LineError>> {
+        let item = self.items.next()?;
+        let Value::Object(mut fields) = item else {
+            return Some(Err(LineError::NotAnObject(json_kind(&item))));
+        };
+        merge_under(&mut fields, "context", self.context.as_ref());
+        merge_under(&mut fields, "integrations", self.integrations.as_ref());
+        if let Some(sent_at) = &self.sent_at
+            && fields.get("sentAt").is_none_or(Value::is_null)
+        {
+            fields.insert("sentAt", sent_at.clone());
+        }
+        Some(Ok(message(fields, true)))
+    }
+}
+
+/// A failed-file line that holds no message, only its `_planhat` note.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailedRecord {
+    /// Input that was not JSON, kept under `_planhat.raw` (or, for bytes
+    /// that are not UTF-8, `_planhat.raw_base64`). Reading it back reads
+    /// those bytes again, so the failed file round-trips, a fixed line can
+    /// be pasted over it, and a line that was not UTF-8 is rejected again,
+    /// unaltered (SPEC §3).
+    Raw(Vec<u8>),
+    /// Input that was never read, recorded by position (`line_too_long`,
+    /// `unreadable`); it can only be rejected again, with its note kept.
+    NeverRead { too_long: bool },
+}
+
+/// What a line that is only a failed-file note holds, if it is one.
+pub fn failed_record(object: &Object) -> Option<FailedRecord> {
     if object.len() != 1 {
         return None;
     }
-    object
-        .get(FAILED_KEY)?
-        .get("raw")?
-        .as_str()
-        .map(str::to_owned)
-}
-
-/// serde_json ends its messages with "at line 1 column N"; the line is
-/// always 1 here, so only the column is worth keeping.
-fn json_error_text(error: &serde_json::Error) -> String {
-    let text = error.to_string();
-    match text.rfind(" at line ") {
-        Some(at) => format!("{} at column {}", &text[..at], error.column()),
-        None => text,
+    let note = object.get(FAILED_KEY)?;
+    if let Some(raw) = note.get("raw").and_then(Value::as_str) {
+        return Some(FailedRecord::Raw(raw.as_bytes().to_vec()));
+    }
+    if let Some(coded) = note.get("raw_base64") {
+        return base64::decode(coded.as_str()?).map(FailedRecord::Raw);
+    }
+    match note.get("reason")?.as_str()? {
+        "line_too_long" => Some(FailedRecord::NeverRead { too_long: true }),
+        "unreadable" => Some(FailedRecord::NeverRead { too_long: false }),
+        _ => None,
     }
 }
 
@@ -176,35 +286,6 @@ fn message(mut fields: Object<'_>, rewritten: bool) -> Message<'_> {
         fields,
         rewritten,
     }
-}
-
-/// Expands `{"batch":[...], "context", "integrations", "sentAt", ...}`:
-/// envelope `context` and `integrations` are merged into each message (the
-/// message's own keys win), envelope `sentAt` fills messages lacking one,
-/// and every other envelope key (`writeKey` among them) is dropped.
-fn expand_envelope(mut envelope: Object<'_>) -> Vec<Result<Message<'_>, LineError>> {
-    let Some(Value::Array(items)) = envelope.remove("batch") else {
-        return Vec::new();
-    };
-    let context = envelope.get("context").and_then(Value::as_object);
-    let integrations = envelope.get("integrations").and_then(Value::as_object);
-    let sent_at = envelope.get("sentAt").filter(|v| !v.is_null());
-    items
-        .into_iter()
-        .map(|item| {
-            let Value::Object(mut fields) = item else {
-                return Err(LineError::NotAnObject(json_kind(&item)));
-            };
-            merge_under(&mut fields, "context", context);
-            merge_under(&mut fields, "integrations", integrations);
-            if let Some(sent_at) = sent_at
-                && fields.get("sentAt").is_none_or(Value::is_null)
-            {
-                fields.insert("sentAt", sent_at.clone());
-            }
-            Ok(message(fields, true))
-        })
-        .collect()
 }
 
 /// Adds the envelope's keys under `key` to the message's object under the
@@ -277,7 +358,7 @@ mod tests {
     use serde_json::json;
 
     fn one(line: &str) -> Result<Message<'_>, LineError> {
-        let mut all = parse_line(line.as_bytes());
+        let mut all: Vec<_> = parse_line(line.as_bytes()).collect();
         assert_eq!(all.len(), 1, "{line}");
         all.remove(0)
     }
@@ -335,10 +416,7 @@ mod tests {
         ],"context":{"ip":"9.9.9.9","library":{"name":"x"}},"integrations":{"All":true},
           "sentAt":"2024-02-02T00:00:00Z","writeKey":"secret","messageId":"envelope"}"#
             .replace('\n', "");
-        let messages: Vec<Message> = parse_line(line.as_bytes())
-            .into_iter()
-            .map(Result::unwrap)
-            .collect();
+        let messages: Vec<Message> = parse_line(line.as_bytes()).map(Result::unwrap).collect();
         assert_eq!(messages.len(), 3);
         assert_eq!(
             Value::Object(messages[0].fields.clone()).to_json(),
@@ -361,7 +439,8 @@ mod tests {
 
     #[test]
     fn a_bad_envelope_item_fails_alone() {
-        let results = parse_line(br#"{"batch":[{"type":"track"},[1],{"type":"page"}]}"#);
+        let results: Vec<_> =
+            parse_line(br#"{"batch":[{"type":"track"},[1],{"type":"page"}]}"#).collect();
         assert_eq!(results.len(), 3);
         assert!(results[0].is_ok() && results[2].is_ok());
         assert_eq!(results[1], Err(LineError::NotAnObject("an array")));
@@ -376,6 +455,82 @@ mod tests {
         );
         let still_bad = r#"{"_planhat":{"reason":"invalid_json","raw":"{oops"}}"#;
         assert!(matches!(one(still_bad), Err(LineError::InvalidJson(_))));
+    }
+
+    #[test]
+    fn an_empty_batch_is_an_outcome_of_its_own() {
+        assert_eq!(
+            one(r#"{"batch":[],"context":{"x":1}}"#),
+            Err(LineError::EmptyBatch)
+        );
+        assert!(one(r#"{"batch":"not an array","type":"track"}"#).is_ok());
+    }
+
+    #[test]
+    fn envelope_items_are_made_one_at_a_time_from_one_shared_envelope() {
+        let n = 2000;
+        let line = format!(
+            r#"{{"batch":[{}],"context":{{"x":[{}]}}}}"#,
+            vec!["{}"; n].join(","),
+            vec!["[]"; n].join(",")
+        );
+        let mut messages = parse_line(line.as_bytes());
+        // Nothing is merged before a message is taken...
+        let Pending::Envelope(envelope) = &messages.0 else {
+            panic!("an envelope")
+        };
+        assert_eq!(envelope.items.len(), n);
+        // ...and each message taken holds its own merged context.
+        let first = messages.next().unwrap().unwrap();
+        assert_eq!(
+            first.context("x").map(|x| x.to_string().len()),
+            Some(3 * n + 1)
+        );
+        assert_eq!(messages.count(), n - 1);
+    }
+
+    #[test]
+    fn duplicate_keys_are_read_with_their_last_value() {
+        let message = one(
+            r#"{"type":"track","integrations":{"Planhat":true},"integrations":{"Planhat":false},"event":"a","event":"b"}"#,
+        )
+        .unwrap();
+        assert_eq!(message.get("event").map(Value::to_json), Some(json!("b")));
+        assert_eq!(
+            message
+                .object("integrations")
+                .map(|i| Value::Object(i.clone()).to_string()),
+            Some(r#"{"Planhat":false}"#.to_owned())
+        );
+        assert_eq!(
+            Value::Object(message.fields).to_string(),
+            r#"{"type":"track","integrations":{"Planhat":false},"event":"b"}"#
+        );
+    }
+
+    #[test]
+    fn big_integer_ids_keep_every_digit() {
+        let a = one(r#"{"type":"track","messageId":123456789012345678901234567890}"#).unwrap();
+        let b = one(r#"{"type":"track","messageId":123456789012345678901234567891}"#).unwrap();
+        assert_eq!(
+            a.message_id().as_deref(),
+            Some("123456789012345678901234567890")
+        );
+        assert_ne!(a.message_id(), b.message_id());
+        assert!(one(r#"{"type":"track","properties":{"big":1e400}}"#).is_ok());
+    }
+
+    #[test]
+    fn a_failed_file_line_with_raw_bytes_reads_them_again() {
+        let coded = base64::encode(b"{\"type\":\"track\",\"event\":\"\xff\"}");
+        let line = format!(r#"{{"_planhat":{{"reason":"invalid_json","raw_base64":"{coded}"}}}}"#);
+        assert!(matches!(one(&line), Err(LineError::InvalidJson(why)) if why.contains("UTF-8")));
+        let fixed = base64::encode(br#"{"type":"track","event":"ok"}"#);
+        let line = format!(r#"{{"_planhat":{{"reason":"invalid_json","raw_base64":"{fixed}"}}}}"#);
+        assert_eq!(
+            one(&line).unwrap().get("event").map(Value::to_json),
+            Some(json!("ok"))
+        );
     }
 
     #[test]

@@ -7,9 +7,7 @@
 
 use std::fmt;
 
-use serde_json::Number;
-
-use super::json::{Object, Value};
+use super::json::{Number, Object, Value};
 
 const MS_PER_SECOND: i64 = 1_000;
 const MS_PER_MINUTE: i64 = 60 * MS_PER_SECOND;
@@ -21,7 +19,7 @@ const MS_PER_DAY: i64 = 24 * MS_PER_HOUR;
 const MIN_MILLIS: i64 = days_from_civil(0, 1, 1) * MS_PER_DAY;
 const MAX_MILLIS: i64 = days_from_civil(10_000, 1, 1) * MS_PER_DAY - 1;
 
-/// Epoch numbers with a smaller magnitude are seconds, the rest milliseconds.
+/// Epoch numbers below this are seconds, the rest milliseconds.
 /// It is 1000 Julian years in seconds: read as seconds it reaches the year
 /// 2970, read as milliseconds only 1971, so no real time is ambiguous.
 const SECONDS_EPOCH_LIMIT: u128 = 31_557_600_000;
@@ -85,8 +83,9 @@ impl EventTime {
     /// Parses a JSON value that holds a time. `Ok(None)` means absent (null
     /// or `""`); `Err` means present but unusable.
     ///
-    /// A number is a Unix epoch: seconds when its magnitude is below
-    /// 31557600000, else milliseconds, floored to whole milliseconds. A
+    /// A number is a Unix epoch: seconds when it is below 31557600000
+    /// (every negative number), else milliseconds, floored to whole
+    /// milliseconds. A
     /// string follows [`EventTime::parse_str`], so a numeric string is not an
     /// epoch. Booleans, arrays and objects are never times.
     pub fn from_json(value: &Value<'_>) -> Result<Option<EventTime>, InvalidTime> {
@@ -177,10 +176,18 @@ fn excerpt(text: &str) -> String {
     short
 }
 
-fn from_epoch(number: &Number) -> Option<EventTime> {
-    let number = Decimal::parse(&number.to_string())?;
-    let (thousandths, _) = number.scaled_magnitude(3)?;
-    let ms = if thousandths < SECONDS_EPOCH_LIMIT * 1000 {
+/// An epoch number (SPEC §5.2): read as a double, like every number whose
+/// value is needed, then as the shortest decimal that gives that double,
+/// whose digits are floored. Reading the double correctly rounded matters for
+/// long floats: `1642351729.5450000000001` is the double of
+/// `1642351729.545`, not of the one below it.
+fn from_epoch(number: &Number<'_>) -> Option<EventTime> {
+    let shortest = format!("{:e}", number.as_f64()?);
+    let number = Decimal::parse(&shortest)?;
+    // Signed, as Segment's new-date compares: every negative number is
+    // seconds.
+    let seconds = number.negative || number.scaled_magnitude(3)?.0 < SECONDS_EPOCH_LIMIT * 1000;
+    let ms = if seconds {
         number.floor(3)?
     } else {
         number.floor(0)?
@@ -412,6 +419,10 @@ mod tests {
         crate::segment::json::parse(value.to_string().as_bytes())
             .expect("test JSON parses")
             .into_owned()
+    }
+
+    fn tree_text(text: &str) -> Value<'_> {
+        crate::segment::json::parse(text.as_bytes()).expect("test JSON parses")
     }
 
     fn json_utc(value: Json) -> Result<Option<String>, InvalidTime> {
@@ -713,10 +724,12 @@ mod tests {
             json_utc(json!(-31_557_599_999_i64)),
             Ok(Some("0969-12-24T00:00:01.000Z".to_owned()))
         );
+        // Signed: far below zero is still seconds, never milliseconds.
         assert_eq!(
             json_utc(json!(-31_557_600_000_i64)),
-            Ok(Some("1968-12-31T18:00:00.000Z".to_owned()))
+            Ok(Some("0969-12-24T00:00:00.000Z".to_owned()))
         );
+        assert_eq!(json_utc(json!(-86_400_000_000_i64)), Err(InvalidTime));
         assert_eq!(
             json_utc(json!(0)),
             Ok(Some("1970-01-01T00:00:00.000Z".to_owned()))
@@ -764,9 +777,25 @@ mod tests {
             Ok(Some("1969-12-31T23:59:59.999Z".to_owned()))
         );
         assert_eq!(
-            json_utc(json!(-86_400_000_000_i64)),
+            json_utc(json!(-86_400_000)),
             Ok(Some("1967-04-07T00:00:00.000Z".to_owned()))
         );
+    }
+
+    #[test]
+    fn long_floats_are_read_as_the_shortest_decimal_of_their_double() {
+        let parsed =
+            |text: &str| EventTime::from_json(&tree_text(text)).map(|t| t.map(|t| t.to_string()));
+        assert_eq!(
+            parsed("1642351729.5450000000001"),
+            Ok(Some("2022-01-16T16:48:49.545Z".to_owned()))
+        );
+        assert_eq!(
+            parsed("1642351729544.99999999999"),
+            Ok(Some("2022-01-16T16:48:49.545Z".to_owned()))
+        );
+        assert_eq!(parsed("1e400"), Err(InvalidTime));
+        assert_eq!(parsed("123456789012345678901234567890"), Err(InvalidTime));
     }
 
     #[test]
