@@ -134,6 +134,10 @@ pub struct Chunk {
     pub source: usize,
     data: Vec<u8>,
     pub spans: Vec<Span>,
+    /// Bytes read from all sources (compressed bytes for gzip) when the
+    /// chunk was handed over: once its lines are handled, the progress bar
+    /// stands here, give or take the read buffer.
+    pub read_to: u64,
 }
 
 impl Chunk {
@@ -166,9 +170,6 @@ pub enum Event {
 /// A handle on the reader thread.
 pub struct Reader {
     pub events: Receiver<Event>,
-    /// Bytes read from the sources so far (compressed bytes for gzip), for
-    /// the progress bar.
-    pub bytes_read: Arc<AtomicU64>,
 }
 
 /// A chunk is handed over once it holds this many bytes...
@@ -183,13 +184,14 @@ pub fn spawn(sources: Vec<Source>, max_line_bytes: usize) -> Reader {
     // A few chunks in flight let reading overlap mapping while keeping
     // memory bounded when sending is slower than reading.
     let (sender, events) = sync_channel(4);
-    let bytes_read = Arc::new(AtomicU64::new(0));
-    let counter = Arc::clone(&bytes_read);
+    // Bytes read from the sources so far (compressed bytes for gzip), which
+    // each chunk carries for the progress bar.
+    let counter = Arc::new(AtomicU64::new(0));
     thread::Builder::new()
         .name("input".into())
         .spawn(move || read_all(&sources, max_line_bytes, &sender, &counter))
         .expect("the system can start a thread");
-    Reader { events, bytes_read }
+    Reader { events }
 }
 
 fn read_all(
@@ -220,11 +222,7 @@ fn read_all(
                 }
             },
         };
-        let counted = Counted {
-            inner: raw,
-            counter: Arc::clone(counter),
-        };
-        if !read_source(index, counted, max_line_bytes, sender) {
+        if !read_source(index, raw, max_line_bytes, sender, counter) {
             return;
         }
     }
@@ -233,11 +231,16 @@ fn read_all(
 /// Reads one source; false when the receiver is gone.
 fn read_source<R: Read>(
     index: usize,
-    mut raw: R,
+    raw: R,
     max_line_bytes: usize,
     sender: &SyncSender<Event>,
+    counter: &Arc<AtomicU64>,
 ) -> bool {
-    let mut lines = LineSplitter::new(index, max_line_bytes);
+    let mut raw = Counted {
+        inner: raw,
+        counter: Arc::clone(counter),
+    };
+    let mut lines = LineSplitter::new(index, max_line_bytes, Arc::clone(counter));
     let result = magic_bytes(&mut raw).and_then(|head| {
         // The bytes looked at are read again, ahead of the rest.
         let is_gzip = head == [0x1f, 0x8b];
@@ -284,10 +287,12 @@ struct LineSplitter {
     chunk: Chunk,
     number: u64,
     max_line_bytes: usize,
+    /// Bytes read so far, to stamp each chunk with.
+    read: Arc<AtomicU64>,
 }
 
 impl LineSplitter {
-    fn new(source: usize, max_line_bytes: usize) -> LineSplitter {
+    fn new(source: usize, max_line_bytes: usize, read: Arc<AtomicU64>) -> LineSplitter {
         LineSplitter {
             chunk: Chunk {
                 source,
@@ -295,6 +300,7 @@ impl LineSplitter {
             },
             number: 0,
             max_line_bytes,
+            read,
         }
     }
 
@@ -385,7 +391,8 @@ impl LineSplitter {
             source: self.chunk.source,
             ..Chunk::default()
         };
-        let full = std::mem::replace(&mut self.chunk, next);
+        let mut full = std::mem::replace(&mut self.chunk, next);
+        full.read_to = self.read.load(Ordering::Relaxed);
         sender.send(Event::Lines(full)).is_ok()
     }
 }
@@ -441,7 +448,13 @@ mod tests {
 
     fn lines_from(source: impl Read, max_line_bytes: usize) -> Vec<(u64, String)> {
         let (sender, receiver) = sync_channel(1000);
-        assert!(read_source(0, source, max_line_bytes, &sender));
+        assert!(read_source(
+            0,
+            source,
+            max_line_bytes,
+            &sender,
+            &Arc::default()
+        ));
         drop(sender);
         receiver
             .iter()

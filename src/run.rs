@@ -306,8 +306,6 @@ impl<'a, 'w> Pipeline<'a, 'w> {
             self.tick();
             match event {
                 Ok(Event::Lines(chunk)) => {
-                    // Read ahead of the chunk by at most the reader's buffer.
-                    let mark = reader.bytes_read.load(Ordering::Relaxed);
                     for span in &chunk.spans {
                         if self.interrupted() {
                             return Ok(Ending::Interrupted);
@@ -335,7 +333,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                             source: chunk.source,
                             line: last.line,
                         };
-                        self.marks.push_back((origin, mark));
+                        self.marks.push_back((origin, chunk.read_to));
                     }
                 }
                 Ok(Event::End { source, lines }) => {
@@ -392,12 +390,25 @@ impl<'a, 'w> Pipeline<'a, 'w> {
     /// over its own for the same anonymousId). Unreadable input is reported
     /// by the run itself.
     fn learn_links(&mut self, sources: &[Source]) -> Ending {
-        let files = sources.iter().filter(|s| **s != Source::Stdin).cloned();
-        let reader = input::spawn(files.collect(), self.max_line_bytes);
+        let files: Vec<Source> = sources
+            .iter()
+            .filter(|s| **s != Source::Stdin)
+            .cloned()
+            .collect();
+        if files.is_empty() {
+            return Ending::Done;
+        }
+        self.report.notice(&format!(
+            "--stitch: reading {} once for anonymousId links first",
+            report::counted(files.len() as u64, "file")
+        ));
+        let reader = input::spawn(files, self.max_line_bytes);
         for event in reader.events {
             if self.interrupted() {
                 return Ending::Interrupted;
             }
+            // The display keeps moving through the first pass too.
+            self.report.tick();
             if let Event::Lines(chunk) = event {
                 for span in &chunk.spans {
                     for message in segment::parse_line(chunk.text(span)).flatten() {
@@ -458,7 +469,16 @@ impl<'a, 'w> Pipeline<'a, 'w> {
             self.report
                 .tally
                 .count_type(message.kind.as_ref().map_or("unknown", |k| k.name()));
-            let original: &[u8] = if message.rewritten {
+            // The original is kept only for the failed file, and a message
+            // rewritten on the way in (an envelope's item) is copied out
+            // only then.
+            let keeps = self
+                .delivery
+                .as_ref()
+                .is_some_and(Delivery::keeps_originals);
+            let original: &[u8] = if !keeps {
+                &[]
+            } else if message.rewritten {
                 self.original.clear();
                 serde_json::to_writer(&mut self.original, &message.fields)
                     .context("copying a message")?;

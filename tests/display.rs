@@ -113,3 +113,39 @@ fn the_display_shows_a_request_in_flight_before_its_answer_comes() {
         "{stderr}"
     );
 }
+
+#[test]
+fn percent_follows_the_lines_handled_not_the_bytes_read_ahead() {
+    // The whole file is read at once and waits in one request the mock
+    // answers after 2 s: meanwhile nothing is handled, so the bar stays at
+    // 0%, where reading alone would show 100%.
+    let mock = MockPlanhat::start(MockConfig {
+        tenant_token: Some(TENANT.into()),
+        delay: Duration::from_secs(2),
+        ..MockConfig::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path(), &tracks(50));
+    let output = bin()
+        .args([
+            "send",
+            "--tenant-token",
+            TENANT,
+            "--analytics-url",
+            &mock.url(),
+        ])
+        .args(["--progress", "always"])
+        .arg(input)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let waiting = stderr.matches("  0% ETA").count();
+    let full = stderr.matches("100% ETA").count();
+    assert!(waiting >= 3, "drawn at 0% {waiting} times: {stderr}");
+    assert!(
+        full <= 1,
+        "drawn at 100% {full} times before the answer: {stderr}"
+    );
+}

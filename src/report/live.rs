@@ -136,13 +136,18 @@ impl<'w> Reporter<'w> {
         }
     }
 
+    /// Prints a line about what the run is doing, unless `-q`.
+    pub fn notice(&mut self, line: &str) {
+        if self.notices {
+            self.eprintln(line);
+        }
+    }
+
     /// Prints what the sender had to say (retries, long pacing waits),
     /// unless `-q`.
     fn print_notices(&mut self) {
         for notice in self.counters.take_notices() {
-            if self.notices {
-                self.eprintln(&notice);
-            }
+            self.notice(&notice);
         }
     }
 

@@ -239,8 +239,6 @@ impl<'a> Delivery<'a> {
         original: &[u8],
         report: &mut Reporter,
     ) -> Result<()> {
-        // Originals are kept only for the failed file, which a dry-run has not.
-        let original = if self.failed.is_some() { original } else { &[] };
         let route = item.route();
         if matches!(route, Route::EndUser | Route::Company) {
             if self.profiles.push(item, origin, original, Instant::now()) {
@@ -479,6 +477,12 @@ impl<'a> Delivery<'a> {
             Some(failed) => failed.flush(),
             None => Ok(()),
         }
+    }
+
+    /// Whether originals are kept: only for the failed file, which a
+    /// dry-run has not.
+    pub fn keeps_originals(&self) -> bool {
+        self.failed.is_some()
     }
 
     /// The failed file's path, once something was written to it.
