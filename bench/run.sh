@@ -11,16 +11,25 @@
 #     of each line (examples/baseline.rs) and an equivalent jq mapping
 #     (bench/map.jq), with hyperfine;
 #   - send to the mock Planhat (examples/mock-planhat.rs) answering after a
-#     simulated 20 ms round trip, at default settings and with
-#     --batch-size 1 (one request per event, on a small corpus);
-#   - peak RSS of validate, send --dry-run and send (to the mock) on the
-#     big corpus (GNU time).
+#     simulated 20 ms round trip, at default settings, with --checkpoint,
+#     with an API token (against send --dry-run with the same token; the
+#     corpus interleaves identify and group calls with events as clients
+#     send them), and with --batch-size 1 (one request per event, on a small
+#     corpus);
+#   - the cost of --stitch's first pass, against a validate;
+#   - peak RSS of validate, send --dry-run, send --dry-run --stitch and send
+#     (to the mock, with and without an API token) on the big corpus, and of
+#     validate on 1.5 million messages from a million distinct users (GNU
+#     time).
+# bench/hostile.sh (memory on hostile lines) and bench/stitch.sh (the link
+# table at its largest) measure more; BENCHMARKS.md has their results.
 # jq, hyperfine and GNU time are installed from Debian's packages if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 COUNT=${BENCH_COUNT:-200000}
 BIG=${BENCH_BIG:-1G}
+USERS=${BENCH_USERS:-1000000}
 ONE_BY_ONE=${BENCH_ONE_BY_ONE:-1000}
 DIR=${BENCH_DIR:-target/bench}
 mkdir -p "$DIR"
@@ -44,6 +53,8 @@ small=$DIR/small-$ONE_BY_ONE.ndjson
 [ -s "$corpus" ] || "$EX/gen-events" --count "$COUNT" --seed 1 > "$corpus"
 [ -s "$big" ] || "$EX/gen-events" --bytes "$BIG" --seed 2 > "$big"
 [ -s "$small" ] || head -n "$ONE_BY_ONE" "$corpus" > "$small"
+users=$DIR/users-$USERS.ndjson
+[ -s "$users" ] || "$EX/gen-events" --count $((USERS * 3 / 2)) --users "$USERS" --seed 3 > "$users"
 
 # The corpus holds anonymous page views, which are rejected (exit 1): that
 # is part of the work, so failures are not errors here (-i).
@@ -51,8 +62,13 @@ hyperfine --warmup 1 --runs "${BENCH_RUNS:-5}" -i --export-json "$DIR/parse.json
   -n baseline "$EX/baseline $corpus" \
   -n validate "$BIN validate $corpus" \
   -n dry-run "$BIN send --dry-run -q $corpus" \
+  -n dry-run-token "$BIN send --dry-run -q --api-token bench $corpus" \
+  -n dry-run-stitch "$BIN send --dry-run -q --stitch $corpus" \
   -n jq "jq -c -f bench/map.jq $corpus" \
   --output=null
+# The main-API requests a run with an API token makes: the dry-run prints
+# the same requests that send sends.
+api_requests=$("$BIN" send --dry-run -q --api-token bench "$corpus" 2>/dev/null | grep -c '"url":"https://api' || true)
 
 port=$((20000 + RANDOM % 20000))
 "$EX/mock-planhat" --port "$port" --delay-ms 20 --quiet 2>/dev/null &
@@ -62,8 +78,10 @@ sleep 0.5
 url=http://127.0.0.1:$port
 send="$BIN send -q --tenant-token bench --analytics-url $url --api-url $url --failed $DIR/failed.ndjson"
 hyperfine --runs 3 -i --export-json "$DIR/send.json" \
-  --prepare "rm -f $DIR/failed.ndjson" \
+  --prepare "rm -f $DIR/failed.ndjson $DIR/checkpoint.json" \
   -n send "$send $corpus" \
+  -n send-checkpoint "$send --checkpoint $DIR/checkpoint.json $corpus" \
+  -n send-token "$send --api-token bench $corpus" \
   --output=null
 hyperfine --runs 1 -i --export-json "$DIR/one-by-one.json" \
   --prepare "rm -f $DIR/failed.ndjson" \
@@ -75,10 +93,16 @@ rss_validate=$(rss "$BIN" validate "$big")
 rss_dry=$(rss "$BIN" send --dry-run -q "$big")
 rm -f "$DIR/failed.ndjson"
 rss_send=$(rss $send "$big")
+rm -f "$DIR/failed.ndjson"
+rss_token=$(rss $send --api-token bench "$big")
+rss_stitch=$(rss "$BIN" send --dry-run -q --stitch "$big")
+rss_users=$(rss "$BIN" validate "$users")
 
-python3 - "$DIR" "$COUNT" "$ONE_BY_ONE" "$rss_validate" "$rss_dry" "$rss_send" "$big" <<'EOF'
+python3 - "$DIR" "$COUNT" "$ONE_BY_ONE" "$rss_validate" "$rss_dry" "$rss_send" "$big" \
+  "$rss_token" "$rss_stitch" "$rss_users" "$users" "$api_requests" <<'EOF'
 import json, os, platform, subprocess, sys
-folder, count, one_by_one, rss_validate, rss_dry, rss_send, big = sys.argv[1:]
+folder, count, one_by_one, rss_validate, rss_dry, rss_send, big = sys.argv[1:8]
+rss_token, rss_stitch, rss_users, users, api_requests = sys.argv[8:]
 count, one_by_one = int(count), int(one_by_one)
 def means(name):
     with open(os.path.join(folder, name)) as f:
@@ -87,6 +111,11 @@ parse, send, single = means("parse.json"), means("send.json"), means("one-by-one
 rate = lambda n, seconds: n / seconds
 dry_rate = rate(count, parse["dry-run"])
 send_rate = rate(count, send["send"])
+checkpoint_rate = rate(count, send["send-checkpoint"])
+token_rate = rate(count, send["send-token"])
+token_dry_rate = rate(count, parse["dry-run-token"])
+first_pass = parse["dry-run-stitch"] - parse["dry-run"]
+user_messages = sum(1 for _ in open(users, "rb"))
 single_rate = rate(one_by_one, single["send-batch-1"])
 mib = lambda kb: int(kb) / 1024
 rows = [
@@ -95,15 +124,23 @@ rows = [
     ("validate vs serde_json parse+write", f'{parse["validate"] / parse["baseline"]:.2f}x the time', "<= 2x", parse["validate"] / parse["baseline"] <= 2),
     ("send --dry-run vs serde_json parse+write", f'{parse["dry-run"] / parse["baseline"]:.2f}x the time', "<= 2x", parse["dry-run"] / parse["baseline"] <= 2),
     ("send (20 ms mock) vs dry-run rate", f'{send_rate / dry_rate:.2f}x ({send_rate:,.0f} vs {dry_rate:,.0f} msg/s)', ">= 0.5x", send_rate / dry_rate >= 0.5),
+    ("send --checkpoint vs dry-run rate", f'{checkpoint_rate / dry_rate:.2f}x ({checkpoint_rate:,.0f} msg/s)', ">= 0.5x", checkpoint_rate / dry_rate >= 0.5),
+    ("send with an API token vs dry-run with it", f'{token_rate / token_dry_rate:.2f}x ({token_rate:,.0f} vs {token_dry_rate:,.0f} msg/s; {api_requests} main-API requests)', ">= 0.5x", token_rate / token_dry_rate >= 0.5),
+    ("--stitch first pass vs validate", f'{first_pass:.2f} s vs {parse["validate"]:.2f} s', "<= 1x", first_pass <= parse["validate"]),
     ("send vs --batch-size 1 rate", f'{send_rate / single_rate:,.0f}x ({single_rate:,.0f} msg/s one by one)', ">= 100x", send_rate / single_rate >= 100),
     (f"peak RSS, validate, {os.path.getsize(big) / 2**30:.2f} GiB input", f"{mib(rss_validate):.1f} MiB", "< 64 MiB", mib(rss_validate) < 64),
     (f"peak RSS, send --dry-run, {os.path.getsize(big) / 2**30:.2f} GiB input", f"{mib(rss_dry):.1f} MiB", "< 64 MiB", mib(rss_dry) < 64),
     (f"peak RSS, send to the mock, {os.path.getsize(big) / 2**30:.2f} GiB input", f"{mib(rss_send):.1f} MiB", "< 64 MiB", mib(rss_send) < 64),
+    (f"peak RSS, send with an API token, {os.path.getsize(big) / 2**30:.2f} GiB input", f"{mib(rss_token):.1f} MiB", "< 64 MiB", mib(rss_token) < 64),
+    (f"peak RSS, send --dry-run --stitch, {os.path.getsize(big) / 2**30:.2f} GiB input", f"{mib(rss_stitch):.1f} MiB", "< 64 MiB", mib(rss_stitch) < 64),
+    (f"peak RSS, validate, {user_messages:,} messages from {int(os.path.basename(users)[6:-7]):,} users", f"{mib(rss_users):.1f} MiB", "< 64 MiB", mib(rss_users) < 64),
 ]
 print()
 print(f"corpus: {count:,} messages, {os.path.getsize(os.path.join(folder, f'corpus-{count}.ndjson')) / 2**20:.0f} MiB; "
       f"means of hyperfine runs: baseline {parse['baseline']:.2f} s, validate {parse['validate']:.2f} s, "
-      f"dry-run {parse['dry-run']:.2f} s, jq {parse['jq']:.2f} s, send {send['send']:.2f} s")
+      f"dry-run {parse['dry-run']:.2f} s, dry-run with an API token {parse['dry-run-token']:.2f} s, "
+      f"dry-run --stitch {parse['dry-run-stitch']:.2f} s, jq {parse['jq']:.2f} s, send {send['send']:.2f} s, "
+      f"send --checkpoint {send['send-checkpoint']:.2f} s, send with an API token {send['send-token']:.2f} s")
 print()
 print("| target (SPEC §8) | measured | goal | met |")
 print("|---|---|---|---|")
