@@ -78,36 +78,36 @@ fn a_pacing_wait_over_five_seconds_is_told() {
     assert_eq!(clock.sleeps(), [Duration::from_secs(60); 2]);
 }
 
-#[test]
-fn the_display_shows_a_request_in_flight_before_its_answer_comes() {
-    // The mock takes 3 s to answer: the status must say "1 request" while
-    // it waits, not "0 requests" until the answer.
+/// Runs `send --progress always` on `lines` against a mock that answers
+/// after `delay`, and returns what was drawn on stderr.
+fn drawn_while_waiting(delay: Duration, lines: &[Value]) -> String {
     let mock = MockPlanhat::start(MockConfig {
         tenant_token: Some(TENANT.into()),
-        delay: Duration::from_secs(3),
+        delay,
         ..MockConfig::default()
     })
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let input = write_input(dir.path(), &tracks(2));
+    let input = write_input(dir.path(), lines);
     let started = Instant::now();
     let output = bin()
-        .args([
-            "send",
-            "--tenant-token",
-            TENANT,
-            "--analytics-url",
-            &mock.url(),
-        ])
-        .args(["--progress", "always"])
+        .args(["send", "--tenant-token", TENANT])
+        .args(["--analytics-url", &mock.url(), "--progress", "always"])
         .arg(input)
         .output()
         .unwrap();
-    assert!(started.elapsed() >= Duration::from_secs(3));
+    assert!(started.elapsed() >= delay);
     assert_eq!(output.status.code(), Some(0));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    // The bar is redrawn several times a second; before the answer, its
-    // last drawing shows the request counted and nothing sent yet.
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn the_display_shows_a_request_in_flight_before_its_answer_comes() {
+    // The status must say "1 request" while the answer is awaited, not
+    // "0 requests" until it comes. The bar is redrawn several times a
+    // second, so a drawing from the wait shows the request counted and
+    // nothing sent yet.
+    let stderr = drawn_while_waiting(Duration::from_secs(3), &tracks(2));
     assert!(
         stderr.contains("sent 0 · skipped 0 · rejected 0 · failed 0 · 1 request"),
         "{stderr}"
@@ -116,31 +116,10 @@ fn the_display_shows_a_request_in_flight_before_its_answer_comes() {
 
 #[test]
 fn percent_follows_the_lines_handled_not_the_bytes_read_ahead() {
-    // The whole file is read at once and waits in one request the mock
-    // answers after 2 s: meanwhile nothing is handled, so the bar stays at
-    // 0%, where reading alone would show 100%.
-    let mock = MockPlanhat::start(MockConfig {
-        tenant_token: Some(TENANT.into()),
-        delay: Duration::from_secs(2),
-        ..MockConfig::default()
-    })
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let input = write_input(dir.path(), &tracks(50));
-    let output = bin()
-        .args([
-            "send",
-            "--tenant-token",
-            TENANT,
-            "--analytics-url",
-            &mock.url(),
-        ])
-        .args(["--progress", "always"])
-        .arg(input)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    // The whole file is read at once and waits in one request: meanwhile
+    // nothing is handled, so the bar stays at 0%, where reading alone would
+    // show 100%.
+    let stderr = drawn_while_waiting(Duration::from_secs(2), &tracks(50));
     let waiting = stderr.matches("  0% ETA").count();
     let full = stderr.matches("100% ETA").count();
     assert!(waiting >= 3, "drawn at 0% {waiting} times: {stderr}");

@@ -22,9 +22,11 @@ use super::{Batch, MAX_UPSERT_ITEMS, Origin};
 use crate::mapping::checks::fnv1a64;
 
 /// A route is sent once this many messages wait in it, however few profiles
-/// they make: it bounds the memory held for the failed file and the lines a
-/// checkpoint cannot count yet.
+/// they make, or once their original text (kept for the failed file) takes
+/// this many bytes: they bound the memory held and the lines a checkpoint
+/// cannot count yet.
 const MAX_PENDING_MESSAGES: usize = 5 * MAX_UPSERT_ITEMS;
+const MAX_PENDING_ORIGINAL_BYTES: usize = 2 << 20;
 
 /// The profiles waiting to be sent, by route.
 #[derive(Debug)]
@@ -53,7 +55,9 @@ struct Pending {
 
 #[derive(Debug)]
 struct Profile {
-    fields: Map<String, Value>,
+    /// The merged item as JSON text: one allocation a profile, where a
+    /// parsed object takes one a field, and 5000 profiles wait at once.
+    json: Vec<u8>,
     /// Each merged message: where it came from and its original's place in
     /// `originals`.
     carried: Vec<(Origin, std::ops::Range<usize>)>,
@@ -72,7 +76,7 @@ impl Profiles {
 
     /// Merges an end-user or company item into its profile. Returns true
     /// when the route should be sent now: 5000 profiles wait, or so many
-    /// messages that memory would grow.
+    /// messages, or so much original text, that memory would grow.
     ///
     /// # Panics
     /// When `item` is not a profile upsert.
@@ -92,23 +96,20 @@ impl Profiles {
         };
         let names_new_company = company.is_some_and(|c| self.is_first_pending(c));
         let pending = self.pending_mut(item.route());
-        let fields = match serde_json::to_value(item) {
-            Ok(Value::Object(fields)) => fields,
-            _ => unreachable!("profile items serialize as JSON objects"),
-        };
+        let json = serde_json::to_vec(item).expect("items always serialize");
         let start = pending.originals.len();
         pending.originals.extend_from_slice(original);
         let carried = (origin, start..pending.originals.len());
         match pending.by_key.get(&key) {
             Some(&index) => {
                 let profile = &mut pending.profiles[index];
-                merge(&mut profile.fields, fields);
+                profile.json = merged(&profile.json, &json);
                 profile.carried.push(carried);
             }
             None => {
                 pending.by_key.insert(key, pending.profiles.len());
                 pending.profiles.push(Profile {
-                    fields,
+                    json,
                     carried: vec![carried],
                 });
             }
@@ -116,7 +117,9 @@ impl Profiles {
         pending.messages += 1;
         pending.since.get_or_insert(now);
         pending.names_new_company |= names_new_company;
-        pending.profiles.len() >= MAX_UPSERT_ITEMS || pending.messages >= MAX_PENDING_MESSAGES
+        pending.profiles.len() >= MAX_UPSERT_ITEMS
+            || pending.messages >= MAX_PENDING_MESSAGES
+            || pending.originals.len() >= MAX_PENDING_ORIGINAL_BYTES
     }
 
     /// Whether the first upsert of `company` is still waiting here: an
@@ -150,13 +153,9 @@ impl Profiles {
         let mut batches = Vec::new();
         let mut batch = Batch::new(route);
         batch.names_new_company = pending.names_new_company;
-        let mut text = Vec::new();
         for profile in &pending.profiles {
-            text.clear();
-            serde_json::to_writer(&mut text, &profile.fields)
-                .expect("JSON values always serialize");
             let full = batch.entries.len() >= MAX_UPSERT_ITEMS
-                || batch.closed_len() + 1 + text.len() > max_body_bytes;
+                || batch.closed_len() + 1 + profile.json.len() > max_body_bytes;
             if full && !batch.entries.is_empty() {
                 batches.push(std::mem::replace(&mut batch, Batch::new(route)).close());
             }
@@ -164,7 +163,7 @@ impl Profiles {
                 .carried
                 .iter()
                 .map(|(origin, original)| (*origin, &pending.originals[original.clone()]));
-            batch.push_raw(&text, messages);
+            batch.push_raw(&profile.json, messages);
         }
         if !batch.entries.is_empty() {
             batches.push(batch.close());
@@ -193,6 +192,17 @@ impl Profiles {
             _ => &mut self.users,
         }
     }
+}
+
+/// A profile's JSON text with a later upsert of it merged in.
+fn merged(earlier: &[u8], later: &[u8]) -> Vec<u8> {
+    let object = |json| match serde_json::from_slice(json) {
+        Ok(Value::Object(fields)) => fields,
+        _ => unreachable!("profile items are JSON objects"),
+    };
+    let mut fields = object(earlier);
+    merge(&mut fields, object(later));
+    serde_json::to_vec(&fields).expect("JSON values always serialize")
 }
 
 /// Merges a later upsert of the same profile into `into`: each field the

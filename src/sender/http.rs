@@ -163,12 +163,14 @@ impl Http {
         match policy::classify(status) {
             Disposition::Accepted if part.route == Route::Activity => {}
             Disposition::Accepted => {
-                let items: Vec<Value> = part
-                    .entries
-                    .iter()
-                    .map(|e| serde_json::from_slice(part.item(e)).unwrap_or(Value::Null))
-                    .collect();
-                for (index, why) in policy::upsert_failures(status, &body, &items) {
+                // Parsed only when the answer names errors to match them to.
+                let items = || {
+                    part.entries
+                        .iter()
+                        .map(|e| serde_json::from_slice(part.item(e)).unwrap_or(Value::Null))
+                        .collect()
+                };
+                for (index, why) in policy::upsert_failures(status, &body, items) {
                     failures.push(ItemFailure {
                         index: offset + index,
                         reason: "item_error".into(),

@@ -381,7 +381,7 @@ impl<'a> Delivery<'a> {
             Carrier::Here(transport) => {
                 let result = transport.deliver(&batch);
                 self.settle(&batch, result, report)?;
-                self.batcher.recycle(batch);
+                self.recycle(batch);
                 Ok(())
             }
             Carrier::Worker(worker) => {
@@ -429,7 +429,7 @@ impl<'a> Delivery<'a> {
         };
         self.settle(&batch, settlement, report)?;
         if let Ok(batch) = Arc::try_unwrap(batch) {
-            self.batcher.recycle(batch);
+            self.recycle(batch);
         }
         Ok(())
     }
@@ -470,6 +470,15 @@ impl<'a> Delivery<'a> {
         }
         self.unsaved = true;
         self.flush_failed()
+    }
+
+    /// Hands a sent activity batch's buffers to the next one. A profile
+    /// request's smaller buffers would only replace them, and the next
+    /// activity batch would grow its own again.
+    fn recycle(&mut self, batch: Batch) {
+        if !matches!(batch.route, Route::EndUser | Route::Company) {
+            self.batcher.recycle(batch);
+        }
     }
 
     fn flush_failed(&mut self) -> Result<()> {

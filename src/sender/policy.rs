@@ -151,13 +151,18 @@ impl Pacer {
 
 /// Which items a bulk-upsert answer names as failed (SPEC §6): those named
 /// in a non-empty `createdErrors`, `updatedErrors` or `permissionErrors`.
-/// `items` are the request's items; each is named by its `externalId` or
-/// `email` appearing anywhere in an error entry. Returns the failed items'
+/// `items` gives the request's items (read only when there are errors);
+/// each is named by its `externalId` or `email` appearing anywhere in an
+/// error entry. Returns the failed items'
 /// indexes with the error's text. An error that names no item of the
 /// request fails them all: upserts are idempotent, so sending a few again
 /// is safe, while calling an unnamed failure delivered would lose it. A 206
 /// that lists no errors is treated the same way.
-pub fn upsert_failures(status: u16, answer: &str, items: &[Value]) -> Vec<(usize, String)> {
+pub fn upsert_failures(
+    status: u16,
+    answer: &str,
+    items: impl FnOnce() -> Vec<Value>,
+) -> Vec<(usize, String)> {
     let answer: Value = serde_json::from_str(answer).unwrap_or(Value::Null);
     let errors: Vec<&Value> = ["createdErrors", "updatedErrors", "permissionErrors"]
         .iter()
@@ -166,12 +171,14 @@ pub fn upsert_failures(status: u16, answer: &str, items: &[Value]) -> Vec<(usize
         .collect();
     if errors.is_empty() {
         return if status == 206 {
+            let count = items().len();
             let why = "Planhat answered 206 (partial) without naming the failed items".to_owned();
-            (0..items.len()).map(|i| (i, why.clone())).collect()
+            (0..count).map(|i| (i, why.clone())).collect()
         } else {
             Vec::new()
         };
     }
+    let items = items();
     let mut failed = Vec::new();
     for error in errors {
         let mut names = HashSet::new();
@@ -333,7 +340,7 @@ mod tests {
         ];
         let answer = json!({"created":1,"createdErrors":[{"externalId":"u1","error":"bad"}],
             "updatedErrors":[{"item":{"email":"b@x.io"},"message":"dup"}],"permissionErrors":[]});
-        let failed = upsert_failures(206, &answer.to_string(), &items);
+        let failed = upsert_failures(206, &answer.to_string(), || items.to_vec());
         assert_eq!(failed.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0, 1]);
         assert!(failed[0].1.contains("bad"));
     }
@@ -342,9 +349,17 @@ mod tests {
     fn unattributable_upsert_errors_fail_every_item() {
         let items = [json!({"externalId":"u1"}), json!({"externalId":"u2"})];
         let answer = json!({"permissionErrors":[{"error":"no access to custom fields"}]});
-        assert_eq!(upsert_failures(200, &answer.to_string(), &items).len(), 2);
-        assert_eq!(upsert_failures(206, "{}", &items).len(), 2);
-        assert!(upsert_failures(200, r#"{"created":2,"createdErrors":[]}"#, &items).is_empty());
-        assert!(upsert_failures(200, "not json", &items).is_empty());
+        assert_eq!(
+            upsert_failures(200, &answer.to_string(), || items.to_vec()).len(),
+            2
+        );
+        assert_eq!(upsert_failures(206, "{}", || items.to_vec()).len(), 2);
+        assert!(
+            upsert_failures(200, r#"{"created":2,"createdErrors":[]}"#, || panic!(
+                "not read"
+            ))
+            .is_empty()
+        );
+        assert!(upsert_failures(200, "not json", || panic!("not read")).is_empty());
     }
 }
