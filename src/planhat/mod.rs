@@ -181,11 +181,6 @@ impl Batch {
         item: &[u8],
         messages: impl IntoIterator<Item = (Origin, &'o [u8])>,
     ) {
-        if !self.entries.is_empty() {
-            self.body.push(b',');
-        }
-        let start = self.body.len();
-        self.body.extend_from_slice(item);
         let first = self.carried.len();
         for (origin, original) in messages {
             let original_start = self.originals.len();
@@ -195,9 +190,27 @@ impl Batch {
                 original: original_start..self.originals.len(),
             });
         }
+        self.push_entry(item, first);
+    }
+
+    /// Appends an item whose messages' originals are already in this
+    /// batch's `originals`.
+    fn push_held(&mut self, item: &[u8], carried: &[Carried]) {
+        let first = self.carried.len();
+        self.carried.extend_from_slice(carried);
+        self.push_entry(item, first);
+    }
+
+    /// Appends an item's JSON, carrying the messages from `first_carried` on.
+    fn push_entry(&mut self, item: &[u8], first_carried: usize) {
+        if !self.entries.is_empty() {
+            self.body.push(b',');
+        }
+        let start = self.body.len();
+        self.body.extend_from_slice(item);
         self.entries.push(Entry {
             item: start..self.body.len(),
-            carried: first..self.carried.len(),
+            carried: first_carried..self.carried.len(),
         });
     }
 

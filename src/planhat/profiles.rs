@@ -18,15 +18,17 @@ use std::time::Instant;
 use serde_json::{Map, Value};
 
 use super::items::{Item, Route};
-use super::{Batch, MAX_UPSERT_ITEMS, Origin};
+use super::{Batch, Carried, MAX_UPSERT_ITEMS, Origin};
 use crate::mapping::checks::fnv1a64;
 
 /// A route is sent once this many messages wait in it, however few profiles
-/// they make, or once their original text (kept for the failed file) takes
-/// this many bytes: they bound the memory held and the lines a checkpoint
-/// cannot count yet.
+/// they make, or once their items (before merging) add up to this many
+/// bytes: they bound the memory held — the originals kept for the failed
+/// file are about as large as the items — and the lines a checkpoint cannot
+/// count yet. Items, not originals, are measured, so that a dry-run, which
+/// keeps no originals, sends exactly the requests that `send` sends.
 const MAX_PENDING_MESSAGES: usize = 5 * MAX_UPSERT_ITEMS;
-const MAX_PENDING_ORIGINAL_BYTES: usize = 2 << 20;
+const MAX_PENDING_ITEM_BYTES: usize = 1 << 20;
 
 /// The profiles waiting to be sent, by route.
 #[derive(Debug)]
@@ -47,6 +49,8 @@ struct Pending {
     /// The original messages, for the failed file.
     originals: Vec<u8>,
     messages: usize,
+    /// The JSON text of the messages' items, before merging.
+    item_bytes: usize,
     /// When the oldest waiting profile arrived.
     since: Option<Instant>,
     /// An end user names a company whose first upsert is still waiting.
@@ -60,7 +64,7 @@ struct Profile {
     json: Vec<u8>,
     /// Each merged message: where it came from and its original's place in
     /// `originals`.
-    carried: Vec<(Origin, std::ops::Range<usize>)>,
+    carried: Vec<Carried>,
 }
 
 impl Profiles {
@@ -76,7 +80,7 @@ impl Profiles {
 
     /// Merges an end-user or company item into its profile. Returns true
     /// when the route should be sent now: 5000 profiles wait, or so many
-    /// messages, or so much original text, that memory would grow.
+    /// messages, or so much text, that memory would grow.
     ///
     /// # Panics
     /// When `item` is not a profile upsert.
@@ -97,9 +101,13 @@ impl Profiles {
         let names_new_company = company.is_some_and(|c| self.is_first_pending(c));
         let pending = self.pending_mut(item.route());
         let json = serde_json::to_vec(item).expect("items always serialize");
+        let json_len = json.len();
         let start = pending.originals.len();
         pending.originals.extend_from_slice(original);
-        let carried = (origin, start..pending.originals.len());
+        let carried = Carried {
+            origin,
+            original: start..pending.originals.len(),
+        };
         match pending.by_key.get(&key) {
             Some(&index) => {
                 let profile = &mut pending.profiles[index];
@@ -115,11 +123,12 @@ impl Profiles {
             }
         }
         pending.messages += 1;
+        pending.item_bytes += json_len;
         pending.since.get_or_insert(now);
         pending.names_new_company |= names_new_company;
         pending.profiles.len() >= MAX_UPSERT_ITEMS
             || pending.messages >= MAX_PENDING_MESSAGES
-            || pending.originals.len() >= MAX_PENDING_ORIGINAL_BYTES
+            || pending.item_bytes >= MAX_PENDING_ITEM_BYTES
     }
 
     /// Whether the first upsert of `company` is still waiting here: an
@@ -150,6 +159,21 @@ impl Profiles {
             self.sent_companies
                 .extend(pending.by_key.keys().map(|key| fnv1a64(key.as_bytes())));
         }
+        let body_bytes: usize = pending.profiles.iter().map(|p| p.json.len() + 1).sum();
+        if pending.profiles.len() <= MAX_UPSERT_ITEMS && body_bytes < max_body_bytes {
+            // One request: it takes the originals as they are, uncopied.
+            let mut batch = Batch::new(route);
+            batch.names_new_company = pending.names_new_company;
+            batch.originals = pending.originals;
+            for profile in &pending.profiles {
+                batch.push_held(&profile.json, &profile.carried);
+            }
+            return if batch.entries.is_empty() {
+                Vec::new()
+            } else {
+                vec![batch.close()]
+            };
+        }
         let mut batches = Vec::new();
         let mut batch = Batch::new(route);
         batch.names_new_company = pending.names_new_company;
@@ -162,12 +186,10 @@ impl Profiles {
             let messages = profile
                 .carried
                 .iter()
-                .map(|(origin, original)| (*origin, &pending.originals[original.clone()]));
+                .map(|c| (c.origin, &pending.originals[c.original.clone()]));
             batch.push_raw(&profile.json, messages);
         }
-        if !batch.entries.is_empty() {
-            batches.push(batch.close());
-        }
+        batches.push(batch.close());
         batches
     }
 
@@ -176,7 +198,7 @@ impl Profiles {
         [&self.users, &self.companies]
             .into_iter()
             .flat_map(|pending| &pending.profiles)
-            .flat_map(|profile| profile.carried.iter().map(|(origin, _)| *origin))
+            .flat_map(|profile| profile.carried.iter().map(|c| c.origin))
     }
 
     fn pending(&self, route: Route) -> &Pending {
