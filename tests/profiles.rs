@@ -305,3 +305,54 @@ fn ctrl_c_leaves_waiting_profiles_unsent_and_their_lines_to_the_rerun() {
     assert_eq!(all.len(), 36, "every activity");
     assert_eq!(unique.len(), 36, "none twice");
 }
+
+#[test]
+fn a_dry_run_prints_exactly_the_requests_that_send_sends() {
+    // Enough identify text to fill a coalescing buffer more than once: the
+    // buffer's limits must not depend on what only `send` keeps.
+    let dir = tempfile::tempdir().unwrap();
+    let padding = "x".repeat(2000);
+    let mut lines = interleaved(4000);
+    for (i, line) in lines.iter_mut().enumerate() {
+        if line["type"] == "identify" {
+            line["traits"]["bio"] = json!(format!("{i} {padding}"));
+            line["context"] = json!({"userAgent": padding});
+        }
+    }
+    let input = write_input(dir.path(), &lines);
+    let args = ["--api-token", API, input.to_str().unwrap()];
+    let clock = FakeClock::new();
+    let dry = send(
+        &mock(),
+        &clock,
+        dir.path(),
+        &[&args[..], &["--dry-run"]].concat(),
+    );
+    assert_eq!(dry.result.unwrap(), Status::Clean, "{}", dry.stderr);
+    let printed: Vec<(String, Value)> = dry
+        .stdout
+        .lines()
+        .map(|line| {
+            let request: Value = serde_json::from_str(line).unwrap();
+            let url = request["url"].as_str().unwrap();
+            let path = url[url.find("//").unwrap() + 2..]
+                .split_once('/')
+                .unwrap()
+                .1;
+            (format!("/{path}"), request["body"].clone())
+        })
+        .collect();
+    let mock = mock();
+    let sent = send(&mock, &clock, dir.path(), &args);
+    assert_eq!(sent.result.unwrap(), Status::Clean, "{}", sent.stderr);
+    let received: Vec<(String, Value)> = mock
+        .requests()
+        .iter()
+        .map(|r| (r.path.replace(TENANT, "{tenantToken}"), r.json()))
+        .collect();
+    assert!(
+        count(&mock.requests(), "/endusers") > 1,
+        "the buffer filled"
+    );
+    assert_eq!(printed, received);
+}
