@@ -351,10 +351,11 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                     let unread = Original::Unread { bytes: None };
                     self.reject(Origin { source, line }, Reject::Unreadable, &detail, unread)?;
                 }
+                // Input is quiet: send what is due, and settle and record
+                // the request in flight rather than leave it for the next
+                // line, which may be long in coming.
                 Err(RecvTimeoutError::Timeout) => {
-                    if let Some(delivery) = &mut self.delivery
-                        && deadline.is_some_and(|d| d <= Instant::now())
-                    {
+                    if let Some(delivery) = &mut self.delivery {
                         delivery.quiet(Instant::now(), &mut self.report)?;
                     }
                 }
