@@ -161,7 +161,8 @@ impl Http {
         };
         let message = self.answer_text(&snippet(&body));
         match policy::classify(status) {
-            Disposition::Accepted if part.route == Route::Activity => {}
+            // Only upserts answer item by item; analytics is a data sink.
+            Disposition::Accepted if matches!(part.route, Route::Activity | Route::Metric) => {}
             Disposition::Accepted => {
                 let items: Vec<Value> = part
                     .entries
@@ -245,7 +246,7 @@ impl Http {
     fn send_once(&mut self, part: &Batch) -> Result<(u16, Option<String>, String), ureq::Error> {
         let url = self.url(part.route);
         let request = match part.route {
-            Route::Activity | Route::Receiver => self.agent.post(&url),
+            Route::Activity | Route::Receiver | Route::Metric => self.agent.post(&url),
             Route::EndUser | Route::Company => self.agent.put(&url),
         };
         // The analytics path carries the tenant token itself; the receiver
@@ -336,7 +337,7 @@ impl Http {
     /// analytics host, so it is never suggested for the tenant token).
     fn auth_error(&self, route: Route, status: u16, message: &str) -> String {
         let (token, hint) = match route {
-            Route::Activity | Route::Receiver => (
+            Route::Activity | Route::Receiver | Route::Metric => (
                 "tenant token",
                 "check --tenant-token / PLANHAT_TENANT_TOKEN (Planhat's tenant token, \
                  not an API access token)",

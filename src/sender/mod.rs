@@ -1,11 +1,13 @@
-//! Delivery (SPEC §6): activity items are collected into batches and
-//! profile upserts coalesced; each request is handed to a transport — the
+//! Delivery (SPEC §6): activity and metric items are collected into
+//! batches, one open batch per route, and profile upserts coalesced; each
+//! request is handed to a transport — the
 //! HTTP sender, or the dry-run printer, which writes the same request to
 //! stdout instead. Here too: the company-first order, what a checkpoint may
 //! count as handled, and the failed file for items Planhat refuses and
 //! messages the mapping rejects.
 
 pub mod http;
+pub mod pairs;
 pub mod policy;
 
 use std::io::Write;
@@ -23,6 +25,7 @@ use crate::planhat::{Batch, Batcher, Endpoints, Limits, Origin, render_dry_run};
 use crate::report::Counters;
 use crate::report::live::Reporter;
 use crate::segment::time::EventTime;
+use pairs::Pairs;
 
 /// An item Planhat did not accept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,16 +128,43 @@ impl Worker {
 /// How often the display is updated while an answer is awaited.
 const TICK: Duration = Duration::from_millis(100);
 
+/// The batcher of one bulk route, and when its open batch received its
+/// first item.
+struct Lane {
+    batcher: Batcher,
+    open_since: Option<Instant>,
+}
+
+/// The lane of activities (or receiver bodies) and the lane of metrics.
+const ACTIVITY: usize = 0;
+const METRIC: usize = 1;
+
+impl Lane {
+    /// The lane a batched route's items take.
+    fn of(route: Route) -> usize {
+        if route == Route::Metric {
+            METRIC
+        } else {
+            ACTIVITY
+        }
+    }
+}
+
+/// The open batch of each lane.
+fn open_batches(lanes: &[Lane]) -> impl Iterator<Item = &Batch> {
+    lanes.iter().filter_map(|lane| lane.batcher.open())
+}
+
 /// Batching, coalescing, ordering and failure accounting around a transport.
 pub struct Delivery<'a> {
-    batcher: Batcher,
+    lanes: [Lane; 2],
     profiles: Profiles,
     carrier: Carrier<'a>,
     /// `None` in a dry-run, which writes nothing but stdout and stderr.
     failed: Option<FailedFile>,
     flush_interval: Duration,
-    /// When the open activity batch received its first item.
-    open_since: Option<Instant>,
+    /// Messages sent as an activity and a metric, until both are settled.
+    pairs: Pairs,
     /// `None` without `--checkpoint`, and in a dry-run.
     checkpoint: Option<Checkpoint>,
     handled: Handled,
@@ -159,12 +189,15 @@ pub struct DeliverySetup<'a> {
 impl<'a> Delivery<'a> {
     pub fn new(setup: DeliverySetup<'a>) -> Delivery<'a> {
         Delivery {
-            batcher: Batcher::new(setup.limits),
+            lanes: [ACTIVITY, METRIC].map(|_| Lane {
+                batcher: Batcher::new(setup.limits),
+                open_since: None,
+            }),
             profiles: Profiles::new(setup.limits.max_body_bytes),
             carrier: setup.carrier,
             failed: setup.failed,
             flush_interval: setup.flush_interval,
-            open_since: None,
+            pairs: Pairs::default(),
             checkpoint: setup.checkpoint,
             handled: Handled::new(setup.sources),
             stalled: Vec::new(),
@@ -202,7 +235,7 @@ impl<'a> Delivery<'a> {
             .iter()
             .copied()
             .chain(in_flight.into_iter().flat_map(Batch::origins))
-            .chain(self.batcher.open().into_iter().flat_map(Batch::origins))
+            .chain(open_batches(&self.lanes).flat_map(Batch::origins))
             .chain(self.profiles.origins())
             .collect();
         unsettled.sort_unstable();
@@ -218,9 +251,9 @@ impl<'a> Delivery<'a> {
             Carrier::Here(_) => None,
         };
         // Each batch's and each route's first message is its earliest.
-        let firsts = [in_flight, self.batcher.open()]
+        let firsts = in_flight
             .into_iter()
-            .flatten()
+            .chain(open_batches(&self.lanes))
             .filter_map(|batch| batch.origins().next());
         self.stalled
             .iter()
@@ -230,11 +263,13 @@ impl<'a> Delivery<'a> {
             .min()
     }
 
-    /// Adds an item: an activity to the open batch, a profile to its
-    /// coalesced upsert; sends whatever that makes due.
+    /// Adds a message's item, and its metric if it has one: an activity or
+    /// a metric to its lane's open batch, a profile to its coalesced upsert;
+    /// sends whatever that makes due.
     pub fn item(
         &mut self,
         item: &Item,
+        metric: Option<&Item>,
         origin: Origin,
         original: &[u8],
         report: &mut Reporter,
@@ -248,27 +283,57 @@ impl<'a> Delivery<'a> {
             }
             return Ok(());
         }
+        // Only failures need to know the two items apart, and a dry-run has
+        // none.
+        if metric.is_some() && self.failed.is_some() {
+            self.pairs.add(origin);
+        }
         let names_new_company = match item {
             Item::Activity(activity) => activity.who.company.as_deref(),
             Item::Receiver(forward) => forward.company.as_deref(),
             _ => None,
         }
         .is_some_and(|company| self.profiles.is_first_pending(company));
-        for batch in self.batcher.push(item, origin, original, names_new_company) {
-            self.open_since = None;
+        self.push(item, origin, original, names_new_company, report)?;
+        match metric {
+            // No order against other routes is promised (SPEC §11): a metric
+            // never waits for a company's upsert.
+            Some(metric) => self.push(metric, origin, original, false, report),
+            None => Ok(()),
+        }
+    }
+
+    /// Adds an item to its lane's open batch and sends the batches that
+    /// closes.
+    fn push(
+        &mut self,
+        item: &Item,
+        origin: Origin,
+        original: &[u8],
+        names_new_company: bool,
+        report: &mut Reporter,
+    ) -> Result<()> {
+        let lane = Lane::of(item.route());
+        let closed = self.lanes[lane]
+            .batcher
+            .push(item, origin, original, names_new_company);
+        for batch in closed {
+            self.lanes[lane].open_since = None;
             self.send(batch, report)?;
         }
-        if self.batcher.has_open() && self.open_since.is_none() {
-            self.open_since = Some(Instant::now());
+        let lane = &mut self.lanes[lane];
+        if lane.batcher.has_open() && lane.open_since.is_none() {
+            lane.open_since = Some(Instant::now());
         }
         Ok(())
     }
 
-    /// When the next request is due by the flush interval: the open
-    /// activity batch's, or the oldest waiting profile's.
+    /// When the next request is due by the flush interval: an open
+    /// activity or metric batch's, or the oldest waiting profile's.
     pub fn deadline(&self) -> Option<Instant> {
         [
-            self.open_since,
+            self.lanes[ACTIVITY].open_since,
+            self.lanes[METRIC].open_since,
             self.profiles.waiting_since(Route::Company),
             self.profiles.waiting_since(Route::EndUser),
         ]
@@ -287,8 +352,10 @@ impl<'a> Delivery<'a> {
                 self.send_profiles(route, report)?;
             }
         }
-        if due(self.open_since) {
-            self.send_open(report)?;
+        for lane in [ACTIVITY, METRIC] {
+            if due(self.lanes[lane].open_since) {
+                self.send_open(lane, report)?;
+            }
         }
         Ok(())
     }
@@ -306,7 +373,8 @@ impl<'a> Delivery<'a> {
     pub fn finish(&mut self, report: &mut Reporter) -> Result<()> {
         self.send_profiles(Route::Company, report)?;
         self.send_profiles(Route::EndUser, report)?;
-        self.send_open(report)?;
+        self.send_open(ACTIVITY, report)?;
+        self.send_open(METRIC, report)?;
         self.settle_all(report)
     }
 
@@ -341,9 +409,11 @@ impl<'a> Delivery<'a> {
         failed.write(original, &note)
     }
 
-    fn send_open(&mut self, report: &mut Reporter) -> Result<()> {
-        self.open_since = None;
-        match self.batcher.take() {
+    /// Sends a lane's open batch, if any.
+    fn send_open(&mut self, lane: usize, report: &mut Reporter) -> Result<()> {
+        let lane = &mut self.lanes[lane];
+        lane.open_since = None;
+        match lane.batcher.take() {
             Some(batch) => self.send(batch, report),
             None => Ok(()),
         }
@@ -373,7 +443,7 @@ impl<'a> Delivery<'a> {
             Carrier::Here(transport) => {
                 let result = transport.deliver(&batch);
                 self.settle(&batch, result, report)?;
-                self.batcher.recycle(batch);
+                self.recycle(batch);
                 Ok(())
             }
             Carrier::Worker(worker) => {
@@ -408,13 +478,19 @@ impl<'a> Delivery<'a> {
         };
         self.settle(&batch, settlement, report)?;
         if let Ok(batch) = Arc::try_unwrap(batch) {
-            self.batcher.recycle(batch);
+            self.recycle(batch);
         }
         Ok(())
     }
 
+    /// Hands a sent batch's buffers back to its lane.
+    fn recycle(&mut self, batch: Batch) {
+        self.lanes[Lane::of(batch.route)].batcher.recycle(batch);
+    }
+
     /// Counts what a batch's request did, and writes its failed items: each
-    /// message a failed item carries, once.
+    /// message a failed item carries, once, and a message sent as two items
+    /// once both are settled.
     fn settle(&mut self, batch: &Batch, result: Settlement, report: &mut Reporter) -> Result<()> {
         let mut failures = match result {
             Ok(failures) => failures,
@@ -424,22 +500,37 @@ impl<'a> Delivery<'a> {
             }
         };
         failures.sort_by_key(|failure| failure.index);
+        // The same message also had an activity: say which of its items failed.
+        if batch.route == Route::Metric {
+            for failure in &mut failures {
+                failure.message = format!("metric: {}", failure.message);
+            }
+        }
         let at = now_text();
         let mut failures = failures.iter().peekable();
         for (index, entry) in batch.entries.iter().enumerate() {
             let carried = batch.carried(entry);
-            let Some(failure) = failures.next_if(|f| f.index == index) else {
+            let failure = failures.next_if(|f| f.index == index);
+            if failure.is_none() {
                 report.tally.delivered += carried.len() as u64;
-                continue;
-            };
+                if self.pairs.is_empty() {
+                    continue;
+                }
+            }
             for message in carried {
+                if let Some(failure) = failure {
+                    let position = report.position(message.origin);
+                    report.fail(&position, &failure.reason, &failure.message);
+                }
+                let Some(write) = self.pairs.settle(message.origin, failure) else {
+                    continue;
+                };
                 let position = report.position(message.origin);
-                report.fail(&position, &failure.reason, &failure.message);
                 if let Some(failed) = &mut self.failed {
                     let note = Note {
-                        reason: &failure.reason,
-                        status: failure.status,
-                        message: &failure.message,
+                        reason: &write.reason,
+                        status: write.status,
+                        message: &write.message,
                         source: &position,
                         at: &at,
                     };
