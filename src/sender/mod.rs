@@ -165,6 +165,9 @@ pub struct Delivery<'a> {
     flush_interval: Duration,
     /// Messages sent as an activity and a metric, until both are settled.
     pairs: Pairs,
+    /// Closed batches not yet handed to the carrier, the next on top: a
+    /// checkpoint written meanwhile must not count their lines as handled.
+    sending: Vec<Batch>,
     /// `None` without `--checkpoint`, and in a dry-run.
     checkpoint: Option<Checkpoint>,
     handled: Handled,
@@ -198,6 +201,7 @@ impl<'a> Delivery<'a> {
             failed: setup.failed,
             flush_interval: setup.flush_interval,
             pairs: Pairs::default(),
+            sending: Vec::new(),
             checkpoint: setup.checkpoint,
             handled: Handled::new(setup.sources),
             stalled: Vec::new(),
@@ -235,6 +239,7 @@ impl<'a> Delivery<'a> {
             .iter()
             .copied()
             .chain(in_flight.into_iter().flat_map(Batch::origins))
+            .chain(self.sending.iter().flat_map(Batch::origins))
             .chain(open_batches(&self.lanes).flat_map(Batch::origins))
             .chain(self.profiles.origins())
             .collect();
@@ -253,6 +258,7 @@ impl<'a> Delivery<'a> {
         // Each batch's and each route's first message is its earliest.
         let firsts = in_flight
             .into_iter()
+            .chain(&self.sending)
             .chain(open_batches(&self.lanes))
             .filter_map(|batch| batch.origins().next());
         self.stalled
@@ -317,9 +323,9 @@ impl<'a> Delivery<'a> {
         let closed = self.lanes[lane]
             .batcher
             .push(item, origin, original, names_new_company);
-        for batch in closed {
+        if !closed.is_empty() {
             self.lanes[lane].open_since = None;
-            self.send(batch, report)?;
+            self.send(closed, report)?;
         }
         let lane = &mut self.lanes[lane];
         if lane.batcher.has_open() && lane.open_since.is_none() {
@@ -414,31 +420,49 @@ impl<'a> Delivery<'a> {
         let lane = &mut self.lanes[lane];
         lane.open_since = None;
         match lane.batcher.take() {
-            Some(batch) => self.send(batch, report),
+            Some(batch) => self.send(vec![batch], report),
             None => Ok(()),
         }
     }
 
     /// Sends every profile waiting on `route`.
     fn send_profiles(&mut self, route: Route, report: &mut Reporter) -> Result<()> {
-        for batch in self.profiles.take(route) {
-            self.send(batch, report)?;
+        let batches = self.profiles.take(route);
+        self.send(batches, report)
+    }
+
+    /// Sends batches, in order.
+    fn send(&mut self, batches: Vec<Batch>, report: &mut Reporter) -> Result<()> {
+        let count = batches.len();
+        self.sending.extend(batches.into_iter().rev());
+        for _ in 0..count {
+            self.send_next(report)?;
         }
         Ok(())
     }
 
-    /// Sends a batch: after the companies whose first upsert it must follow,
-    /// and once the request before it is settled and recorded — so that a
-    /// checkpoint counting that request is on disk before this one can
-    /// reach Planhat, and a crash repeats at most the request in flight.
-    fn send(&mut self, batch: Batch, report: &mut Reporter) -> Result<()> {
-        if batch.names_new_company {
+    /// Sends the next closed batch: after the companies whose first upsert
+    /// it must follow, and once the request before it is settled and
+    /// recorded — so that a checkpoint counting that request is on disk
+    /// before this one can reach Planhat, and a crash repeats at most the
+    /// request in flight. The batch stays in `sending` until then, so that
+    /// checkpoint does not count its lines.
+    fn send_next(&mut self, report: &mut Reporter) -> Result<()> {
+        if self
+            .sending
+            .last()
+            .is_some_and(|batch| batch.names_new_company)
+        {
             self.send_profiles(Route::Company, report)?;
         }
         self.wait(report)?;
         if self.unsaved {
             self.save_checkpoint()?;
         }
+        let batch = self
+            .sending
+            .pop()
+            .expect("send put the batch there, and the company batches sent before it are gone");
         match &mut self.carrier {
             Carrier::Here(transport) => {
                 let result = transport.deliver(&batch);
