@@ -6,6 +6,7 @@ mod support;
 mod cli;
 mod golden;
 mod http;
+mod metrics;
 mod profiles;
 mod resume;
 mod shard;

@@ -300,17 +300,21 @@ impl<'a> Delivery<'a> {
             _ => None,
         }
         .is_some_and(|company| self.profiles.is_first_pending(company));
-        self.push(item, origin, original, names_new_company, report)?;
-        match metric {
+        let closed_activities = self.push(item, origin, original, names_new_company, report)?;
+        if let Some(metric) = metric {
             // No order against other routes is promised (SPEC §11): a metric
             // never waits for a company's upsert.
-            Some(metric) => self.push(metric, origin, original, false, report),
-            None => Ok(()),
+            self.push(metric, origin, original, false, report)?;
         }
+        if closed_activities {
+            self.send_open(METRIC, report)?;
+        }
+        Ok(())
     }
 
     /// Adds an item to its lane's open batch and sends the batches that
-    /// closes.
+    /// closes. Says whether it sent activities: the metrics of their lines
+    /// then go too (see [`Delivery::send_open`]).
     fn push(
         &mut self,
         item: &Item,
@@ -318,11 +322,12 @@ impl<'a> Delivery<'a> {
         original: &[u8],
         names_new_company: bool,
         report: &mut Reporter,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let lane = Lane::of(item.route());
         let closed = self.lanes[lane]
             .batcher
             .push(item, origin, original, names_new_company);
+        let closed_activities = closed.iter().any(|batch| batch.route == Route::Activity);
         if !closed.is_empty() {
             self.lanes[lane].open_since = None;
             self.send(closed, report)?;
@@ -331,7 +336,7 @@ impl<'a> Delivery<'a> {
         if lane.batcher.has_open() && lane.open_since.is_none() {
             lane.open_since = Some(Instant::now());
         }
-        Ok(())
+        Ok(closed_activities)
     }
 
     /// When the next request is due by the flush interval: an open
@@ -358,10 +363,11 @@ impl<'a> Delivery<'a> {
                 self.send_profiles(route, report)?;
             }
         }
-        for lane in [ACTIVITY, METRIC] {
-            if due(self.lanes[lane].open_since) {
-                self.send_open(lane, report)?;
-            }
+        if due(self.lanes[ACTIVITY].open_since) {
+            self.send_open(ACTIVITY, report)?;
+        }
+        if due(self.lanes[METRIC].open_since) {
+            self.send_open(METRIC, report)?;
         }
         Ok(())
     }
@@ -415,14 +421,25 @@ impl<'a> Delivery<'a> {
         failed.write(original, &note)
     }
 
-    /// Sends a lane's open batch, if any.
+    /// Sends a lane's open batch, if any. Activity batches take the open
+    /// metric batch along: a line is handled only once its activity and its
+    /// metric are both settled, and the checkpoint counts lines, so metrics
+    /// left waiting for a fuller batch would keep already delivered
+    /// activities unhandled, to be sent again after a crash or Ctrl-C. (The
+    /// receiver's one-message requests do not, or every metric request would
+    /// hold one item; its metric batch goes when full or due.)
     fn send_open(&mut self, lane: usize, report: &mut Reporter) -> Result<()> {
-        let lane = &mut self.lanes[lane];
-        lane.open_since = None;
-        match lane.batcher.take() {
-            Some(batch) => self.send(vec![batch], report),
-            None => Ok(()),
+        let open = &mut self.lanes[lane];
+        open.open_since = None;
+        let Some(batch) = open.batcher.take() else {
+            return Ok(());
+        };
+        let activities = batch.route == Route::Activity;
+        self.send(vec![batch], report)?;
+        if activities {
+            self.send_open(METRIC, report)?;
         }
+        Ok(())
     }
 
     /// Sends every profile waiting on `route`.
