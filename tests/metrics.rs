@@ -438,3 +438,56 @@ fn crash_between_an_activity_and_its_metric(map_text: &str, has_metric: fn(usize
     assert!(repeated <= 20, "{repeated} activities sent twice");
     assert!(!dir.path().join("failed.ndjson").exists());
 }
+
+#[test]
+fn ctrl_c_while_activities_are_in_flight_lets_their_metrics_go_and_resumes_without_repeats() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = tracks(200);
+    let (input, map) = setup(dir.path(), &lines);
+    // Ctrl-C the moment the first activity request arrives, before it is
+    // answered.
+    let victim: Arc<Mutex<Option<u32>>> = Arc::default();
+    let pid = Arc::clone(&victim);
+    let first = MockPlanhat::start(MockConfig {
+        tenant_token: Some(TENANT.into()),
+        log: Some(Box::new(move |request| {
+            if request.path.starts_with("/analytics/bulk/")
+                && let Some(pid) = pid.lock().unwrap().take()
+            {
+                let sent = Command::new("kill")
+                    .args(["-INT", &pid.to_string()])
+                    .status()
+                    .unwrap();
+                assert!(sent.success());
+                // The signal is surely seen before the answer arrives.
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })),
+        ..MockConfig::default()
+    })
+    .unwrap();
+    let child = spawn_send(&first, dir.path(), &input, &map);
+    *victim.lock().unwrap() = Some(child.id());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", stderr_of(&output));
+    let before = first.delivered_items();
+    assert_eq!(actions(&before).len(), 20, "the request in flight finished");
+    assert_eq!(
+        values(&metrics_of(&before)),
+        (0..20).collect::<Vec<u64>>(),
+        "and the metrics of its lines went too"
+    );
+
+    let second = mock();
+    let output = spawn_send(&second, dir.path(), &input, &map)
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let all: Vec<Value> = before.into_iter().chain(second.delivered_items()).collect();
+    assert_eq!(actions(&all), events(&lines), "every activity once");
+    assert_eq!(
+        values(&metrics_of(&all)),
+        (0..200).collect::<Vec<u64>>(),
+        "every metric once"
+    );
+}

@@ -306,15 +306,15 @@ impl<'a> Delivery<'a> {
             // never waits for a company's upsert.
             self.push(metric, origin, original, false, report)?;
         }
-        if closed_activities {
+        if closed_activities && self.checkpoint.is_some() {
             self.send_open(METRIC, report)?;
         }
         Ok(())
     }
 
     /// Adds an item to its lane's open batch and sends the batches that
-    /// closes. Says whether it sent activities: the metrics of their lines
-    /// then go too (see [`Delivery::send_open`]).
+    /// closes. Says whether it sent activities: with a checkpoint, the
+    /// metrics of their lines then go too (see [`Delivery::send_open`]).
     fn push(
         &mut self,
         item: &Item,
@@ -421,20 +421,22 @@ impl<'a> Delivery<'a> {
         failed.write(original, &note)
     }
 
-    /// Sends a lane's open batch, if any. Activity batches take the open
-    /// metric batch along: a line is handled only once its activity and its
-    /// metric are both settled, and the checkpoint counts lines, so metrics
-    /// left waiting for a fuller batch would keep already delivered
-    /// activities unhandled, to be sent again after a crash or Ctrl-C. (The
-    /// receiver's one-message requests do not, or every metric request would
-    /// hold one item; its metric batch goes when full or due.)
+    /// Sends a lane's open batch, if any. With a checkpoint, activity
+    /// batches take the open metric batch along: a line is handled only once
+    /// its activity and its metric are both settled, and the checkpoint
+    /// counts lines, so metrics left waiting for a fuller batch would keep
+    /// already delivered activities unhandled, to be sent again after a
+    /// crash or Ctrl-C. That costs a request per activity batch, which a run
+    /// without a checkpoint, never resumed, does not pay. (The receiver's
+    /// one-message requests never do, or every metric request would hold one
+    /// item; its metric batch goes when full or due.)
     fn send_open(&mut self, lane: usize, report: &mut Reporter) -> Result<()> {
         let open = &mut self.lanes[lane];
         open.open_since = None;
         let Some(batch) = open.batcher.take() else {
             return Ok(());
         };
-        let activities = batch.route == Route::Activity;
+        let activities = batch.route == Route::Activity && self.checkpoint.is_some();
         self.send(vec![batch], report)?;
         if activities {
             self.send_open(METRIC, report)?;
