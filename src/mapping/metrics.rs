@@ -10,11 +10,9 @@
 //!
 //! Pure: no I/O.
 
-use serde_json::Number;
-
 use super::rule_name;
 use super::rules::{MetricValue, Rules};
-use crate::planhat::items::{Item, Metric, MetricModel};
+use crate::planhat::items::{Item, Metric, MetricModel, MetricNumber};
 use crate::segment::json::Value;
 use crate::segment::time::EventTime;
 use crate::segment::{Kind, Message};
@@ -87,9 +85,9 @@ impl Metrics {
         let (index, rule) = self.rules.metric(&rule_name(kind, message)?)?;
         self.hits[index] += 1;
         let value = match &rule.value {
-            MetricValue::Fixed(number) => number,
+            MetricValue::Fixed(number) => MetricNumber::Fixed(number),
             MetricValue::Property(path) => match property(message, path) {
-                Some(number) => number,
+                Some(number) => MetricNumber::Event(number),
                 None => return Some(Err(MetricWarning::NoValue)),
             },
         };
@@ -117,17 +115,14 @@ impl Metrics {
 }
 
 /// The JSON number at `path` inside the message's `properties`, by exact
-/// keys.
-fn property<'a>(message: &'a Message<'_>, path: &[String]) -> Option<&'a Number> {
+/// keys: the value itself, which keeps the number as the message holds it.
+fn property<'a>(message: &'a Message<'_>, path: &[String]) -> Option<&'a Value<'a>> {
     let (last, steps) = path.split_last()?;
     let mut object = message.object("properties")?;
     for step in steps {
         object = object.get(step)?.as_object()?;
     }
-    match object.get(last)? {
-        Value::Number(number) => Some(number),
-        _ => None,
-    }
+    object.get(last).filter(|value| value.is_number())
 }
 
 #[cfg(test)]

@@ -177,8 +177,7 @@ impl MetricModel {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metric<'m> {
     pub dimension: &'m str,
-    /// As written in the mapping file or the event.
-    pub value: &'m serde_json::Number,
+    pub value: MetricNumber<'m>,
     /// The externalId of the company or end user.
     pub external_id: &'m str,
     pub model: MetricModel,
@@ -186,11 +185,30 @@ pub struct Metric<'m> {
     pub date: Option<EventTime>,
 }
 
+/// A metric's value, written as it was given.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetricNumber<'m> {
+    /// The mapping file's number.
+    Fixed(&'m serde_json::Number),
+    /// The event's own JSON number (a `Json::Number`), as the message holds
+    /// it.
+    Event(&'m Json<'m>),
+}
+
+impl Serialize for MetricNumber<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            MetricNumber::Fixed(number) => number.serialize(serializer),
+            MetricNumber::Event(number) => number.serialize(serializer),
+        }
+    }
+}
+
 impl Serialize for Metric<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("dimensionId", self.dimension)?;
-        map.serialize_entry("value", self.value)?;
+        map.serialize_entry("value", &self.value)?;
         map.serialize_entry("externalId", self.external_id)?;
         map.serialize_entry("model", self.model.name())?;
         entry(
