@@ -157,9 +157,10 @@ mod tests {
             ..Options::default()
         });
         let mut out = Vec::new();
-        for value in messages {
-            let text = value.to_string();
-            let message = parse_line(text.as_bytes()).remove(0).unwrap();
+        let texts: Vec<String> = messages.iter().map(Json::to_string).collect();
+        // One message a line.
+        for parsed in texts.iter().flat_map(|text| parse_line(text.as_bytes())) {
+            let message = parsed.unwrap();
             let mapped = mapper.map(&message);
             let Outcome::Send(item) = &mapped.outcome else {
                 out.push(Json::Null);
