@@ -65,10 +65,13 @@ fn main() -> std::io::Result<()> {
 }
 
 fn print_request(request: &Received) {
-    // The analytics path carries the tenant token: never print it.
-    let path = match request.path.strip_prefix("/analytics/bulk/") {
-        Some(_) => "/analytics/bulk/{tenantToken}",
-        None => request.path.as_str(),
+    // The analytics paths carry the tenant token: never print it.
+    let path = if request.path.starts_with("/analytics/bulk/") {
+        "/analytics/bulk/{tenantToken}"
+    } else if request.path.starts_with("/dimensiondata/") {
+        "/dimensiondata/{tenantToken}"
+    } else {
+        request.path.as_str()
     };
     let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
     let items = body.as_array().map_or(1, Vec::len);

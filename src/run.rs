@@ -16,11 +16,12 @@ use crate::config::{Common, Config, SendConfig, ValidateConfig};
 use crate::error::{Interrupted, Status};
 use crate::failed::{FailedFile, Original};
 use crate::input::{Event, Source};
+use crate::mapping::metrics::Metrics;
 use crate::mapping::{Mapper, Outcome, Reject, Skip};
 use crate::planhat::Origin;
 use crate::planhat::items::Item;
 use crate::report::live::{Display, Reporter};
-use crate::report::{RunFacts, Tally};
+use crate::report::{RuleUse, RunFacts, Tally};
 use crate::segment::LineError;
 use crate::sender::http::{Clock, Http, HttpSettings, SystemClock};
 use crate::sender::{Carrier, Delivery, DeliverySetup, DryRun, Worker};
@@ -87,6 +88,12 @@ fn validate(
     pipeline.report.tally.would_stitch = pipeline.mapper.would_stitch();
     let (rules, hits) = pipeline.mapper.rule_hits();
     pipeline.report.tally.rules = report::RuleUse::list(rules, hits);
+    let metric_hits = pipeline.metrics.hits().map(|(key, matched)| RuleUse {
+        section: "metrics",
+        key: key.to_owned(),
+        matched,
+    });
+    pipeline.report.tally.rules.extend(metric_hits);
     pipeline.report.tally.profiles = common.mapping.profiles;
     let tally = &pipeline.report.tally;
     if json {
@@ -245,6 +252,8 @@ const INTERRUPT_POLL: Duration = Duration::from_millis(100);
 /// The one loop: lines in, messages mapped, items batched and delivered.
 struct Pipeline<'a, 'w> {
     mapper: Mapper,
+    /// The mapping file's `[metrics]`: a second item for some activities.
+    metrics: Metrics,
     report: Reporter<'w>,
     delivery: Option<Delivery<'a>>,
     original: Vec<u8>,
@@ -269,6 +278,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
     ) -> Pipeline<'a, 'w> {
         Pipeline {
             mapper: Mapper::new(common.mapping.clone()),
+            metrics: Metrics::new(&common.mapping.rules),
             report,
             delivery,
             original: Vec::new(),
@@ -491,8 +501,20 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                 Outcome::OtherShard => {}
                 Outcome::Send(item) => {
                     count_item(&mut self.report.tally, &item, mapped.time);
+                    let metric = match self.metrics.metric(&message, &item, mapped.time) {
+                        Some(Ok(metric)) => Some(Item::Metric(metric)),
+                        Some(Err(warning)) => {
+                            self.report.tally.metric_warning(warning);
+                            None
+                        }
+                        None => None,
+                    };
+                    if let Some(metric) = &metric {
+                        count_item(&mut self.report.tally, metric, mapped.time);
+                    }
                     if let Some(delivery) = &mut self.delivery {
-                        delivery.item(&item, origin, original, &mut self.report)?;
+                        let report = &mut self.report;
+                        delivery.item(&item, metric.as_ref(), origin, original, report)?;
                     }
                 }
                 Outcome::Skip(reason) => self.report.skip(reason, origin),
@@ -558,6 +580,8 @@ fn count_item(tally: &mut Tally, item: &Item, time: Option<segment::time::EventT
         ),
         Item::Company(company) => (None, Some(company.external_id.as_str())),
         Item::Receiver(forward) => (forward.user_id.as_deref(), forward.company.as_deref()),
+        // Its company or end user is counted with its activity.
+        Item::Metric(_) => (None, None),
     };
     if let Some(distinct) = &mut tally.distinct {
         if let Some(user) = user {

@@ -8,6 +8,7 @@ mod display;
 mod golden;
 mod hostile;
 mod http;
+mod metrics;
 mod profiles;
 mod resume;
 mod shard;

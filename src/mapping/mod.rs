@@ -9,6 +9,7 @@
 pub mod checks;
 pub mod identity;
 pub mod ids;
+pub mod metrics;
 pub mod profile;
 pub mod rules;
 pub mod stitch;
@@ -281,13 +282,7 @@ impl Mapper {
         if !options.ignore_integrations && !checks::planhat_enabled(message) {
             return Outcome::Skip(Skip::DisabledByIntegrations);
         }
-        // The name the mapping file's [events] keys match: a track's event, a
-        // view's action.
-        let action = match kind {
-            Kind::Track => text(message.get("event")).map(str::to_owned),
-            Kind::Page | Kind::Screen => Some(view_action(kind, message)),
-            _ => None,
-        };
+        let action = rule_name(kind, message);
         let rule = action.as_deref().and_then(|name| options.rules.event(name));
         if let Some((index, rule)) = rule {
             hits.events[index] += 1;
@@ -419,6 +414,16 @@ fn activity<'m>(
         info,
         source,
         weight: rule.and_then(|rule| rule.weight.as_ref()),
+    }
+}
+
+/// The name the mapping file's `[events]` and `[metrics]` keys match: a
+/// track's event, a view's action (SPEC §11).
+pub(crate) fn rule_name(kind: Kind, message: &Message) -> Option<String> {
+    match kind {
+        Kind::Track => text(message.get("event")).map(str::to_owned),
+        Kind::Page | Kind::Screen => Some(view_action(kind, message)),
+        _ => None,
     }
 }
 

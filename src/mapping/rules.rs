@@ -1,5 +1,6 @@
 //! The mapping file (`--map`, SPEC §11): per-event actions, weights and
-//! drops, and trait → field mappings for end-user and company upserts. This
+//! drops, trait → field mappings for end-user and company upserts, and
+//! event → metric entries (`[metrics]`). This
 //! module parses the TOML text and answers the mapping's questions; every
 //! mistake in the file is found here, before any input is read, with its
 //! line and key.
@@ -10,6 +11,7 @@ use serde_json::{Number, Value};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use crate::planhat::items::MetricModel;
 use crate::segment::lookup::normal_key;
 
 /// A mistake in the mapping file.
@@ -62,6 +64,27 @@ pub struct FieldRule {
     pub target: Target,
 }
 
+/// One `[metrics]` entry: a matching event also yields a metric item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricRule {
+    /// The key as written, matched as `[events]` keys are.
+    pub key: String,
+    /// Planhat's `dimensionId`.
+    pub dimension: String,
+    pub value: MetricValue,
+    pub model: MetricModel,
+}
+
+/// Where a metric's value comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetricValue {
+    /// The same number for every event, as written.
+    Fixed(Number),
+    /// The JSON number at this path of the message's `properties` (the
+    /// keys after `properties.`, compared exactly).
+    Property(Vec<String>),
+}
+
 /// A parsed mapping file.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Rules {
@@ -71,6 +94,8 @@ pub struct Rules {
     pub events: Vec<EventRule>,
     pub identify: Vec<FieldRule>,
     pub group: Vec<FieldRule>,
+    /// In file order, which is the order patterns are tried in.
+    pub metrics: Vec<MetricRule>,
 }
 
 /// Planhat's end-user fields a trait may fill (identity fields excluded).
@@ -129,13 +154,14 @@ impl Rules {
                 ("group", DeValue::Table(table)) => {
                     rules.group = fields(table, "group", &COMPANY_FIELDS, &line_of)?
                 }
-                (name @ ("events" | "identify" | "group"), _) => {
+                ("metrics", DeValue::Table(table)) => rules.metrics = metrics(table, &line_of)?,
+                (name @ ("events" | "identify" | "group" | "metrics"), _) => {
                     return Err(fail(format!("[{name}]"), "must be a table".into()));
                 }
                 (other, _) => {
                     return Err(fail(
                         other.to_owned(),
-                        "unknown key; the file holds source_label, [events], [identify] and [group]".into(),
+                        "unknown key; the file holds source_label, [events], [identify], [group] and [metrics]".into(),
                     ));
                 }
             }
@@ -147,16 +173,39 @@ impl Rules {
     /// an exact key first, else the first pattern in file order. Returns
     /// its index too, for counting.
     pub fn event(&self, name: &str) -> Option<(usize, &EventRule)> {
-        let exact = self
-            .events
-            .iter()
-            .position(|rule| !rule.key.contains('*') && rule.key == name);
-        let index = exact.or_else(|| {
-            self.events
-                .iter()
-                .position(|rule| rule.key.contains('*') && glob_matches(&rule.key, name))
-        })?;
+        let index = select(self.events.iter().map(|rule| rule.key.as_str()), name)?;
         Some((index, &self.events[index]))
+    }
+
+    /// The `[metrics]` entry for a track event name or a page/screen action,
+    /// chosen as [`Rules::event`] chooses, with its index.
+    pub fn metric(&self, name: &str) -> Option<(usize, &MetricRule)> {
+        let index = select(self.metrics.iter().map(|rule| rule.key.as_str()), name)?;
+        Some((index, &self.metrics[index]))
+    }
+}
+
+/// The index of the key that `name` selects among `keys` (in file order): an
+/// exact key first, else the first pattern that matches.
+fn select<'k>(keys: impl Iterator<Item = &'k str> + Clone, name: &str) -> Option<usize> {
+    let mut keys = keys.enumerate();
+    let exact = keys
+        .clone()
+        .find(|(_, key)| !key.contains('*') && *key == name);
+    exact
+        .or_else(|| keys.find(|(_, key)| key.contains('*') && glob_matches(key, name)))
+        .map(|(index, _)| index)
+}
+
+/// Why an `[events]` or `[metrics]` key can match nothing useful, if it
+/// cannot.
+fn key_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("an empty event name matches nothing")
+    } else if name.contains("**") {
+        Some("bad pattern: use a single * for any run of characters")
+    } else {
+        None
     }
 }
 
@@ -190,15 +239,8 @@ fn events(table: &DeTable, line_of: &dyn Fn(usize) -> usize) -> Result<Vec<Event
             key: format!("{label}{suffix}"),
             message: message.to_owned(),
         };
-        if name.is_empty() {
-            return Err(fail(value, "", "an empty event name matches nothing"));
-        }
-        if name.contains("**") {
-            return Err(fail(
-                value,
-                "",
-                "bad pattern: use a single * for any run of characters",
-            ));
+        if let Some(problem) = key_problem(&name) {
+            return Err(fail(value, "", problem));
         }
         let DeValue::Table(entry) = value.get_ref() else {
             return Err(fail(
@@ -258,20 +300,139 @@ fn events(table: &DeTable, line_of: &dyn Fn(usize) -> usize) -> Result<Vec<Event
 
 /// A TOML number above zero, kept as written.
 fn positive_number(value: &DeValue) -> Option<Number> {
+    number(value).filter(|n| n.as_f64().is_some_and(|n| n > 0.0))
+}
+
+/// A finite TOML number, kept as written: `5` stays an integer, `0.5` a
+/// float.
+fn number(value: &DeValue) -> Option<Number> {
     match value {
         DeValue::Integer(integer) => {
             let digits = integer.as_str().replace('_', "");
-            let n = i64::from_str_radix(&digits, integer.radix()).ok()?;
-            (n > 0).then(|| Number::from(n))
+            i64::from_str_radix(&digits, integer.radix())
+                .ok()
+                .map(Number::from)
         }
         DeValue::Float(float) => {
             let n: f64 = float.as_str().replace('_', "").parse().ok()?;
-            (n.is_finite() && n > 0.0)
-                .then_some(())
-                .and_then(|()| Number::from_f64(n))
+            Number::from_f64(n)
         }
         _ => None,
     }
+}
+
+/// The longest `dimensionId` accepted (SPEC §11).
+const MAX_DIMENSION: usize = 64;
+
+fn metrics(
+    table: &DeTable,
+    line_of: &dyn Fn(usize) -> usize,
+) -> Result<Vec<MetricRule>, RuleError> {
+    let mut rules = Vec::new();
+    for (key, value) in table {
+        let name = key.get_ref().to_string();
+        let label = format!("[metrics] {name:?}");
+        let fail = |at: &Spanned<DeValue>, suffix: &str, message: &str| RuleError {
+            line: line_of(at.span().start),
+            key: format!("{label}{suffix}"),
+            message: message.to_owned(),
+        };
+        if let Some(problem) = key_problem(&name) {
+            return Err(fail(value, "", problem));
+        }
+        let DeValue::Table(entry) = value.get_ref() else {
+            return Err(fail(
+                value,
+                "",
+                "must be a table such as { dimension = \"reports_built\" }",
+            ));
+        };
+        let mut dimension = None;
+        let mut metric_value = MetricValue::Fixed(Number::from(1));
+        let mut model = MetricModel::Company;
+        for (field, setting) in entry {
+            let suffix = format!(".{}", field.get_ref());
+            match (field.get_ref().as_ref(), setting.get_ref()) {
+                ("dimension", DeValue::String(id)) if is_dimension_id(id) => {
+                    dimension = Some(id.to_string())
+                }
+                ("dimension", _) => {
+                    return Err(fail(
+                        setting,
+                        &suffix,
+                        "must be 1 to 64 ASCII letters, digits or _ (Planhat's dimensionId)",
+                    ));
+                }
+                ("value", DeValue::String(path)) => {
+                    metric_value = property_path(path).ok_or_else(|| {
+                        fail(
+                            setting,
+                            &suffix,
+                            "must be a number or \"properties.<path>\" such as \"properties.seats\"",
+                        )
+                    })?;
+                }
+                ("value", number_value) => {
+                    metric_value = number(number_value).map(MetricValue::Fixed).ok_or_else(|| {
+                        fail(
+                            setting,
+                            &suffix,
+                            "must be a number or \"properties.<path>\" such as \"properties.seats\"",
+                        )
+                    })?;
+                }
+                ("model", DeValue::String(name)) if name.as_ref() == "Company" => {
+                    model = MetricModel::Company
+                }
+                ("model", DeValue::String(name)) if name.as_ref() == "EndUser" => {
+                    model = MetricModel::EndUser
+                }
+                ("model", _) => {
+                    return Err(fail(setting, &suffix, "must be \"Company\" or \"EndUser\""));
+                }
+                (other, _) => {
+                    return Err(fail(
+                        setting,
+                        &format!(".{other}"),
+                        "unknown key; a metric entry holds dimension, value and model",
+                    ));
+                }
+            }
+        }
+        let Some(dimension) = dimension else {
+            return Err(fail(
+                value,
+                ".dimension",
+                "missing: every metric needs a dimension (Planhat's dimensionId)",
+            ));
+        };
+        rules.push(MetricRule {
+            key: name,
+            dimension,
+            value: metric_value,
+            model,
+        });
+    }
+    Ok(rules)
+}
+
+/// Planhat's `dimensionId`: no spaces or special characters (SPEC §11).
+fn is_dimension_id(id: &str) -> bool {
+    (1..=MAX_DIMENSION).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// `properties.a.b` as the path `[a, b]`; `None` for any other text or an
+/// empty step.
+fn property_path(text: &str) -> Option<MetricValue> {
+    let path: Vec<String> = text
+        .strip_prefix("properties.")?
+        .split('.')
+        .map(str::to_owned)
+        .collect();
+    path.iter()
+        .all(|step| !step.is_empty())
+        .then_some(MetricValue::Property(path))
 }
 
 fn fields(
@@ -482,6 +643,145 @@ domain    = "domains"
         let e = error("[events\n");
         assert_eq!(e.line, 1);
         assert!(!e.message.is_empty());
+    }
+
+    #[test]
+    fn metrics_entries_parse_with_their_defaults() {
+        let rules = Rules::parse(
+            r#"
+[metrics]
+"Report Built"  = { dimension = "reports_built" }
+"Seats Changed" = { dimension = "seats", value = "properties.plan.seats" }
+"Signed In"     = { dimension = "logins", model = "EndUser", value = 0.5 }
+"Refund"        = { dimension = "Refunds_2", value = -3, model = "Company" }
+"#,
+        )
+        .unwrap();
+        let m = &rules.metrics;
+        assert_eq!(m.len(), 4);
+        assert_eq!(
+            (m[0].dimension.as_str(), &m[0].value, m[0].model),
+            (
+                "reports_built",
+                &MetricValue::Fixed(Number::from(1)),
+                MetricModel::Company
+            )
+        );
+        assert_eq!(
+            m[1].value,
+            MetricValue::Property(vec!["plan".into(), "seats".into()])
+        );
+        assert_eq!(m[2].model, MetricModel::EndUser);
+        assert_eq!(
+            m[2].value,
+            MetricValue::Fixed(Number::from_f64(0.5).unwrap())
+        );
+        assert_eq!(m[3].value, MetricValue::Fixed(Number::from(-3)));
+    }
+
+    #[test]
+    fn metrics_keys_match_as_event_keys_do() {
+        let rules = Rules::parse(
+            "[metrics]\n\"Viewed * Page\" = { dimension = \"a\" }\n\"*\" = { dimension = \"b\" }\n\
+             \"Viewed Docs Page\" = { dimension = \"c\" }\n",
+        )
+        .unwrap();
+        let dimension = |name: &str| rules.metric(name).map(|(_, r)| r.dimension.as_str());
+        assert_eq!(dimension("Viewed Docs Page"), Some("c"), "exact first");
+        assert_eq!(dimension("Viewed Blog Page"), Some("a"), "first pattern");
+        assert_eq!(dimension("Signed In"), Some("b"));
+        assert_eq!(Rules::default().metric("Signed In"), None);
+    }
+
+    #[test]
+    fn metrics_configuration_errors_name_the_line_and_key() {
+        let cases = [
+            (
+                "\"A\" = { value = 2 }",
+                "[metrics] \"A\".dimension",
+                "missing",
+            ),
+            (
+                "\"A\" = { dimension = \"\" }",
+                "[metrics] \"A\".dimension",
+                "1 to 64",
+            ),
+            (
+                "\"A\" = { dimension = \"has space\" }",
+                "[metrics] \"A\".dimension",
+                "letters",
+            ),
+            (
+                "\"A\" = { dimension = 5 }",
+                "[metrics] \"A\".dimension",
+                "letters",
+            ),
+            (
+                "\"A\" = { dimension = \"a\", value = \"seats\" }",
+                "[metrics] \"A\".value",
+                "properties",
+            ),
+            (
+                "\"A\" = { dimension = \"a\", value = \"properties.\" }",
+                "[metrics] \"A\".value",
+                "number",
+            ),
+            (
+                "\"A\" = { dimension = \"a\", value = \"properties.a..b\" }",
+                "[metrics] \"A\".value",
+                "number",
+            ),
+            (
+                "\"A\" = { dimension = \"a\", value = true }",
+                "[metrics] \"A\".value",
+                "number",
+            ),
+            (
+                "\"A\" = { dimension = \"a\", value = nan }",
+                "[metrics] \"A\".value",
+                "number",
+            ),
+            (
+                "\"A\" = { dimension = \"a\", model = \"Asset\" }",
+                "[metrics] \"A\".model",
+                "EndUser",
+            ),
+            (
+                "\"A\" = { dimension = \"a\", model = \"company\" }",
+                "[metrics] \"A\".model",
+                "Company",
+            ),
+            (
+                "\"A\" = { dimension = \"a\", weight = 2 }",
+                "[metrics] \"A\".weight",
+                "unknown key",
+            ),
+            ("\"A\" = \"a\"", "[metrics] \"A\"", "table"),
+            (
+                "\"Viewed ** Page\" = { dimension = \"a\" }",
+                "[metrics] \"Viewed ** Page\"",
+                "pattern",
+            ),
+        ];
+        for (entry, key, words) in cases {
+            let e = error(&format!("source_label = \"x\"\n[metrics]\n{entry}\n"));
+            assert_eq!((e.line, e.key.as_str()), (3, key), "{entry}: {e}");
+            assert!(e.message.contains(words), "{entry}: {e}");
+        }
+        let long = "d".repeat(65);
+        let e = error(&format!(
+            "[metrics]\n\"A\" = {{ dimension = \"{long}\" }}\n"
+        ));
+        assert!(e.message.contains("64"), "{e}");
+        assert!(
+            Rules::parse(&format!(
+                "[metrics]\n\"A\" = {{ dimension = \"{}\" }}\n",
+                &long[1..]
+            ))
+            .is_ok()
+        );
+        let e = error("metrics = 1\n");
+        assert_eq!(e.key, "[metrics]");
     }
 
     #[test]

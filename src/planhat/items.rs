@@ -1,5 +1,6 @@
-//! The JSON items Planhat receives (SPEC §5.2–§5.4): activity items for the
-//! analytics bulk endpoint, end-user and company items for bulk upserts.
+//! The JSON items Planhat receives (SPEC §5.2–§5.4, §11): activity items for
+//! the analytics bulk endpoint, end-user and company items for bulk upserts,
+//! metric items for dimension data.
 //! Items borrow from the Segment message they came from, so a large
 //! `properties` object is written straight from the parsed message into the
 //! request body without being copied.
@@ -26,15 +27,18 @@ pub enum Route {
     Company,
     /// `POST {api}/dock/segment`, one message per request (SPEC §5.6).
     Receiver,
+    /// `POST {analytics}/dimensiondata/{tenantToken}` (SPEC §11).
+    Metric,
 }
 
 impl Route {
     /// Every route, in the order reports list them.
-    pub const ALL: [Route; 4] = [
+    pub const ALL: [Route; 5] = [
         Route::Activity,
         Route::EndUser,
         Route::Company,
         Route::Receiver,
+        Route::Metric,
     ];
 
     /// The route's name in reports.
@@ -44,6 +48,7 @@ impl Route {
             Route::EndUser => "end_user",
             Route::Company => "company",
             Route::Receiver => "receiver",
+            Route::Metric => "metric",
         }
     }
 
@@ -71,6 +76,7 @@ pub enum Item<'m> {
     EndUser(EndUser<'m>),
     Company(Company<'m>),
     Receiver(Forward<'m>),
+    Metric(Metric<'m>),
 }
 
 impl Item<'_> {
@@ -81,6 +87,7 @@ impl Item<'_> {
             Item::EndUser(_) => Route::EndUser,
             Item::Company(_) => Route::Company,
             Item::Receiver(_) => Route::Receiver,
+            Item::Metric(_) => Route::Metric,
         }
     }
 }
@@ -142,7 +149,74 @@ impl Serialize for Item<'_> {
             Item::EndUser(end_user) => end_user.serialize(serializer),
             Item::Company(company) => company.serialize(serializer),
             Item::Receiver(forward) => forward.serialize(serializer),
+            Item::Metric(metric) => metric.serialize(serializer),
         }
+    }
+}
+
+/// The Planhat object a metric is about (SPEC §11; Planhat also knows
+/// assets and projects, which Segment events do not name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricModel {
+    Company,
+    EndUser,
+}
+
+impl MetricModel {
+    /// The name Planhat reads in `model`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MetricModel::Company => "Company",
+            MetricModel::EndUser => "EndUser",
+        }
+    }
+}
+
+/// A metric item for `POST /dimensiondata` (SPEC §11): one data point of a
+/// time series, for a company or an end user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric<'m> {
+    pub dimension: &'m str,
+    pub value: MetricNumber<'m>,
+    /// The externalId of the company or end user.
+    pub external_id: &'m str,
+    pub model: MetricModel,
+    /// The event's time; Planhat uses the time it receives it without one.
+    pub date: Option<EventTime>,
+}
+
+/// A metric's value, written as it was given.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetricNumber<'m> {
+    /// The mapping file's number.
+    Fixed(&'m serde_json::Number),
+    /// The event's own JSON number (a `Json::Number`), as the message holds
+    /// it.
+    Event(&'m Json<'m>),
+}
+
+impl Serialize for MetricNumber<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            MetricNumber::Fixed(number) => number.serialize(serializer),
+            MetricNumber::Event(number) => number.serialize(serializer),
+        }
+    }
+}
+
+impl Serialize for Metric<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("dimensionId", self.dimension)?;
+        map.serialize_entry("value", &self.value)?;
+        map.serialize_entry("externalId", self.external_id)?;
+        map.serialize_entry("model", self.model.name())?;
+        entry(
+            &mut map,
+            "date",
+            self.date.map(|d| d.to_string()).as_deref(),
+        )?;
+        map.end()
     }
 }
 

@@ -29,7 +29,7 @@ impl Endpoints {
     /// The HTTP method of a route's requests.
     pub fn method(route: Route) -> &'static str {
         match route {
-            Route::Activity | Route::Receiver => "POST",
+            Route::Activity | Route::Receiver | Route::Metric => "POST",
             Route::EndUser | Route::Company => "PUT",
         }
     }
@@ -39,6 +39,7 @@ impl Endpoints {
     pub fn url(&self, route: Route, tenant_token: &str) -> String {
         match route {
             Route::Activity => format!("{}/analytics/bulk/{tenant_token}", self.analytics),
+            Route::Metric => format!("{}/dimensiondata/{tenant_token}", self.analytics),
             Route::EndUser | Route::Company | Route::Receiver => {
                 format!("{}{}", self.api, Endpoints::path(route))
             }
@@ -52,6 +53,7 @@ impl Endpoints {
             Route::EndUser => "/endusers",
             Route::Company => "/companies",
             Route::Receiver => "/dock/segment",
+            Route::Metric => "/dimensiondata/{tenantToken}",
         }
     }
 
@@ -60,7 +62,7 @@ impl Endpoints {
     /// the analytics host (`--subdomain analytics`), which is not limited.
     pub fn is_paced(&self, route: Route) -> bool {
         match route {
-            Route::Activity => false,
+            Route::Activity | Route::Metric => false,
             Route::EndUser | Route::Company => true,
             Route::Receiver => self.api != self.analytics,
         }
@@ -90,7 +92,7 @@ impl Limits {
     /// Items per request on `route`.
     pub fn max_items(self, route: Route) -> usize {
         match route {
-            Route::Activity => self.batch_size,
+            Route::Activity | Route::Metric => self.batch_size,
             Route::EndUser | Route::Company => self.batch_size.min(MAX_UPSERT_ITEMS),
             Route::Receiver => 1,
         }
@@ -254,9 +256,11 @@ impl Batch {
     }
 }
 
-/// Collects activity (or receiver) items into batches: one open batch at a
-/// time, closed when full or when the next item would overflow it. Profile
-/// upserts are coalesced apart, in [`profiles::Profiles`].
+/// Collects the items of one route (activities or receiver bodies, or
+/// metrics) into batches: one open batch at a time, closed when full or when
+/// the next item would overflow it. Delivery keeps one batcher per route, so
+/// that metrics interleaved with activities do not cut either into tiny
+/// batches. Profile upserts are coalesced apart, in [`profiles::Profiles`].
 #[derive(Debug)]
 pub struct Batcher {
     limits: Limits,

@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::mapping::checks::fnv1a64;
+use crate::mapping::metrics::MetricWarning;
 use crate::mapping::rules::Rules;
 use crate::mapping::{Reject, RuleHits, Skip};
 use crate::planhat::items::Route;
@@ -117,6 +118,10 @@ pub struct Tally {
     pub delivered: u64,
     /// Activities without any time: Planhat uses the time it receives them.
     pub no_time: u64,
+    /// Messages matching a `[metrics]` entry without a number at its path.
+    pub metric_without_value: u64,
+    /// Messages matching a `[metrics]` entry without its company or user.
+    pub metric_without_target: u64,
     /// Lines a checkpoint said were handled by an earlier run.
     pub already_handled: u64,
     /// Messages (and unusable lines) that belong to other shards.
@@ -141,7 +146,7 @@ pub struct Tally {
 /// How often one mapping-file rule applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleUse {
-    /// `events`, `identify` or `group`.
+    /// `events`, `identify`, `group` or `metrics`.
     pub section: &'static str,
     pub key: String,
     pub matched: u64,
@@ -230,6 +235,22 @@ impl Tally {
         counted.add(example.as_deref());
     }
 
+    /// Counts a metric that a matching message could not make (SPEC §11).
+    pub fn metric_warning(&mut self, warning: MetricWarning) {
+        match warning {
+            MetricWarning::NoValue => self.metric_without_value += 1,
+            MetricWarning::NoTarget => self.metric_without_target += 1,
+        }
+    }
+
+    /// The metric warnings with their names, in report order.
+    fn metric_warnings(&self) -> [(MetricWarning, u64); 2] {
+        [
+            (MetricWarning::NoValue, self.metric_without_value),
+            (MetricWarning::NoTarget, self.metric_without_target),
+        ]
+    }
+
     pub fn reject(&mut self, reason: Reject, position: &str) {
         self.rejected.entry(reason).or_default().add(Some(position));
     }
@@ -275,6 +296,9 @@ impl Tally {
         });
         if let Some(count) = self.would_stitch {
             report["outcomes"]["would_stitch"] = json!(count);
+        }
+        for (warning, count) in self.metric_warnings() {
+            report["warnings"][warning.name()] = json!(count);
         }
         if let Some(distinct) = &self.distinct {
             report["distinct_users"] = json!(distinct.users.len());
@@ -375,7 +399,7 @@ impl Tally {
                     && self
                         .rules
                         .iter()
-                        .any(|r| r.matched == 0 && r.section != "events");
+                        .any(|r| r.matched == 0 && matches!(r.section, "identify" | "group"));
                 let why = if unused {
                     " ([identify] and [group] rules apply only with an API token: \
                      --api-token-file, --api-token or PLANHAT_API_TOKEN)"
@@ -396,6 +420,16 @@ impl Tally {
                 have(self.no_time, "activity"),
                 them(self.no_time)
             )?;
+        }
+        for (warning, count) in self.metric_warnings() {
+            if count > 0 {
+                writeln!(
+                    out,
+                    "warning: {}: {}",
+                    warning.name(),
+                    metric_warning_text(warning, count)
+                )?;
+            }
         }
         Ok(())
     }
@@ -494,6 +528,12 @@ impl Tally {
                 them(self.no_time)
             )?;
         }
+        for (warning, count) in self.metric_warnings() {
+            if count > 0 {
+                let text = metric_warning_text(warning, count);
+                writeln!(out, "  warning: {}: {text}", warning.name())?;
+            }
+        }
         if self.other_shards > 0 {
             writeln!(
                 out,
@@ -565,6 +605,23 @@ pub fn counted(count: u64, noun: &str) -> String {
         (1, _) => format!("1 {noun}"),
         (_, Some(stem)) if !stem.ends_with(['a', 'e', 'o', 'u']) => format!("{count} {stem}ies"),
         _ => format!("{count} {noun}s"),
+    }
+}
+
+/// What a metric warning means, for `count` messages: their activities
+/// were sent, their metrics not.
+fn metric_warning_text(warning: MetricWarning, count: u64) -> String {
+    let messages = counted(count, "message");
+    match warning {
+        MetricWarning::NoValue => {
+            format!(
+                "{messages} matched [metrics] but had no number at the value's path; no metric sent"
+            )
+        }
+        MetricWarning::NoTarget => format!(
+            "{messages} matched [metrics] but had no company (or, for EndUser, no externalId); \
+             no metric sent"
+        ),
     }
 }
 

@@ -161,7 +161,8 @@ impl Http {
         };
         let message = self.answer_text(&snippet(&body));
         match policy::classify(status) {
-            Disposition::Accepted if part.route == Route::Activity => {}
+            // Only upserts answer item by item; analytics is a data sink.
+            Disposition::Accepted if matches!(part.route, Route::Activity | Route::Metric) => {}
             Disposition::Accepted => {
                 // Parsed only when the answer names errors to match them to.
                 let items = || {
@@ -201,7 +202,12 @@ impl Http {
         let mut retry = 0;
         loop {
             self.pace(part.route);
-            if self.settings.interrupt.load(Ordering::Relaxed) {
+            // Ctrl-C sends nothing more, but for one try of a metric request:
+            // with a checkpoint it follows the activities of its lines at
+            // once, and a line is handled only once both are settled, so
+            // holding it back would send those activities again on resume.
+            let finishes_lines = part.route == Route::Metric && retry == 0;
+            if self.settings.interrupt.load(Ordering::Relaxed) && !finishes_lines {
                 bail!(Interrupted);
             }
             self.settings.counters.request(part.body.len() as u64);
@@ -247,7 +253,7 @@ impl Http {
     fn send_once(&mut self, part: &Batch) -> Result<(u16, Option<String>, String), ureq::Error> {
         let url = self.url(part.route);
         let request = match part.route {
-            Route::Activity | Route::Receiver => self.agent.post(&url),
+            Route::Activity | Route::Receiver | Route::Metric => self.agent.post(&url),
             Route::EndUser | Route::Company => self.agent.put(&url),
         };
         // The analytics path carries the tenant token itself; the receiver
@@ -338,7 +344,7 @@ impl Http {
     /// analytics host, so it is never suggested for the tenant token).
     fn auth_error(&self, route: Route, status: u16, message: &str) -> String {
         let (token, hint) = match route {
-            Route::Activity | Route::Receiver => (
+            Route::Activity | Route::Receiver | Route::Metric => (
                 "tenant token",
                 "check --tenant-token / PLANHAT_TENANT_TOKEN (Planhat's tenant token, \
                  not an API access token)",

@@ -1,11 +1,13 @@
-//! Delivery (SPEC §6): activity items are collected into batches and
-//! profile upserts coalesced; each request is handed to a transport — the
+//! Delivery (SPEC §6): activity and metric items are collected into
+//! batches, one open batch per route, and profile upserts coalesced; each
+//! request is handed to a transport — the
 //! HTTP sender, or the dry-run printer, which writes the same request to
 //! stdout instead. Here too: the company-first order, what a checkpoint may
 //! count as handled, and the failed file for items Planhat refuses and
 //! messages the mapping rejects.
 
 pub mod http;
+pub mod pairs;
 pub mod policy;
 
 use std::io::Write;
@@ -23,6 +25,7 @@ use crate::planhat::{Batch, Batcher, Endpoints, Limits, Origin, render_dry_run};
 use crate::report::Counters;
 use crate::report::live::Reporter;
 use crate::segment::time::EventTime;
+use pairs::Pairs;
 
 /// An item Planhat did not accept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,16 +128,46 @@ impl Worker {
 /// How often the display is updated while an answer is awaited.
 const TICK: Duration = Duration::from_millis(100);
 
+/// The batcher of one bulk route, and when its open batch received its
+/// first item.
+struct Lane {
+    batcher: Batcher,
+    open_since: Option<Instant>,
+}
+
+/// The lane of activities (or receiver bodies) and the lane of metrics.
+const ACTIVITY: usize = 0;
+const METRIC: usize = 1;
+
+impl Lane {
+    /// The lane a batched route's items take.
+    fn of(route: Route) -> usize {
+        if route == Route::Metric {
+            METRIC
+        } else {
+            ACTIVITY
+        }
+    }
+}
+
+/// The open batch of each lane.
+fn open_batches(lanes: &[Lane]) -> impl Iterator<Item = &Batch> {
+    lanes.iter().filter_map(|lane| lane.batcher.open())
+}
+
 /// Batching, coalescing, ordering and failure accounting around a transport.
 pub struct Delivery<'a> {
-    batcher: Batcher,
+    lanes: [Lane; 2],
     profiles: Profiles,
     carrier: Carrier<'a>,
     /// `None` in a dry-run, which writes nothing but stdout and stderr.
     failed: Option<FailedFile>,
     flush_interval: Duration,
-    /// When the open activity batch received its first item.
-    open_since: Option<Instant>,
+    /// Messages sent as an activity and a metric, until both are settled.
+    pairs: Pairs,
+    /// Closed batches not yet handed to the carrier, the next on top: a
+    /// checkpoint written meanwhile must not count their lines as handled.
+    sending: Vec<Batch>,
     /// `None` without `--checkpoint`, and in a dry-run.
     checkpoint: Option<Checkpoint>,
     handled: Handled,
@@ -159,12 +192,16 @@ pub struct DeliverySetup<'a> {
 impl<'a> Delivery<'a> {
     pub fn new(setup: DeliverySetup<'a>) -> Delivery<'a> {
         Delivery {
-            batcher: Batcher::new(setup.limits),
+            lanes: [ACTIVITY, METRIC].map(|_| Lane {
+                batcher: Batcher::new(setup.limits),
+                open_since: None,
+            }),
             profiles: Profiles::new(setup.limits.max_body_bytes),
             carrier: setup.carrier,
             failed: setup.failed,
             flush_interval: setup.flush_interval,
-            open_since: None,
+            pairs: Pairs::default(),
+            sending: Vec::new(),
             checkpoint: setup.checkpoint,
             handled: Handled::new(setup.sources),
             stalled: Vec::new(),
@@ -202,7 +239,8 @@ impl<'a> Delivery<'a> {
             .iter()
             .copied()
             .chain(in_flight.into_iter().flat_map(Batch::origins))
-            .chain(self.batcher.open().into_iter().flat_map(Batch::origins))
+            .chain(self.sending.iter().flat_map(Batch::origins))
+            .chain(open_batches(&self.lanes).flat_map(Batch::origins))
             .chain(self.profiles.origins())
             .collect();
         unsettled.sort_unstable();
@@ -218,9 +256,10 @@ impl<'a> Delivery<'a> {
             Carrier::Here(_) => None,
         };
         // Each batch's and each route's first message is its earliest.
-        let firsts = [in_flight, self.batcher.open()]
+        let firsts = in_flight
             .into_iter()
-            .flatten()
+            .chain(&self.sending)
+            .chain(open_batches(&self.lanes))
             .filter_map(|batch| batch.origins().next());
         self.stalled
             .iter()
@@ -230,11 +269,13 @@ impl<'a> Delivery<'a> {
             .min()
     }
 
-    /// Adds an item: an activity to the open batch, a profile to its
-    /// coalesced upsert; sends whatever that makes due.
+    /// Adds a message's item, and its metric if it has one: an activity or
+    /// a metric to its lane's open batch, a profile to its coalesced upsert;
+    /// sends whatever that makes due.
     pub fn item(
         &mut self,
         item: &Item,
+        metric: Option<&Item>,
         origin: Origin,
         original: &[u8],
         report: &mut Reporter,
@@ -246,28 +287,62 @@ impl<'a> Delivery<'a> {
             }
             return Ok(());
         }
+        // Only failures need to know the two items apart, and a dry-run has
+        // none.
+        if metric.is_some() && self.failed.is_some() {
+            self.pairs.add(origin);
+        }
         let names_new_company = match item {
             Item::Activity(activity) => activity.who.company.as_deref(),
             Item::Receiver(forward) => forward.company.as_deref(),
             _ => None,
         }
         .is_some_and(|company| self.profiles.is_first_pending(company));
-        let closed = self.batcher.push(item, origin, original, names_new_company);
-        if !closed.is_empty() {
-            self.open_since = None;
+        let closed_activities = self.push(item, origin, original, names_new_company, report)?;
+        if let Some(metric) = metric {
+            // No order against other routes is promised (SPEC §11): a metric
+            // never waits for a company's upsert.
+            self.push(metric, origin, original, false, report)?;
         }
-        self.send_all(closed, report)?;
-        if self.batcher.has_open() && self.open_since.is_none() {
-            self.open_since = Some(Instant::now());
+        if closed_activities && self.checkpoint.is_some() {
+            self.send_open(METRIC, report)?;
         }
         Ok(())
     }
 
-    /// When the next request is due by the flush interval: the open
-    /// activity batch's, or the oldest waiting profile's.
+    /// Adds an item to its lane's open batch and sends the batches that
+    /// closes. Says whether it sent activities: with a checkpoint, the
+    /// metrics of their lines then go too (see [`Delivery::send_open`]).
+    fn push(
+        &mut self,
+        item: &Item,
+        origin: Origin,
+        original: &[u8],
+        names_new_company: bool,
+        report: &mut Reporter,
+    ) -> Result<bool> {
+        let lane = Lane::of(item.route());
+        let closed = self.lanes[lane]
+            .batcher
+            .push(item, origin, original, names_new_company);
+        let closed_activities = closed.iter().any(|batch| batch.route == Route::Activity);
+        if !closed.is_empty() {
+            self.lanes[lane].open_since = None;
+            self.send(closed, report)?;
+        }
+        let lane = &mut self.lanes[lane];
+        if lane.batcher.has_open() && lane.open_since.is_none() {
+            lane.open_since = Some(Instant::now());
+        }
+        Ok(closed_activities)
+    }
+
+    /// When the next request is due by the flush interval: an open
+    /// activity or metric batch's, or the oldest waiting profile's.
     pub fn deadline(&self) -> Option<Instant> {
         [
-            self.open_since,
+            self.lanes[ACTIVITY].open_since,
+            self.lanes[METRIC].open_since,
             self.profiles.waiting_since(Route::Company),
             self.profiles.waiting_since(Route::EndUser),
         ]
@@ -286,8 +361,11 @@ impl<'a> Delivery<'a> {
                 self.send_profiles(route, report)?;
             }
         }
-        if due(self.open_since) {
-            self.send_open(report)?;
+        if due(self.lanes[ACTIVITY].open_since) {
+            self.send_open(ACTIVITY, report)?;
+        }
+        if due(self.lanes[METRIC].open_since) {
+            self.send_open(METRIC, report)?;
         }
         Ok(())
     }
@@ -305,7 +383,8 @@ impl<'a> Delivery<'a> {
     pub fn finish(&mut self, report: &mut Reporter) -> Result<()> {
         self.send_profiles(Route::Company, report)?;
         self.send_profiles(Route::EndUser, report)?;
-        self.send_open(report)?;
+        self.send_open(ACTIVITY, report)?;
+        self.send_open(METRIC, report)?;
         self.settle_all(report)
     }
 
@@ -340,43 +419,67 @@ impl<'a> Delivery<'a> {
         failed.write(original, &note)
     }
 
-    fn send_open(&mut self, report: &mut Reporter) -> Result<()> {
-        self.open_since = None;
-        match self.batcher.take() {
-            Some(batch) => self.send(batch, report),
-            None => Ok(()),
+    /// Sends a lane's open batch, if any. With a checkpoint, activity
+    /// batches take the open metric batch along: a line is handled only once
+    /// its activity and its metric are both settled, and the checkpoint
+    /// counts lines, so metrics left waiting for a fuller batch would keep
+    /// already delivered activities unhandled, to be sent again after a
+    /// crash or Ctrl-C. That costs a request per activity batch, which a run
+    /// without a checkpoint, never resumed, does not pay. (The receiver's
+    /// one-message requests never do, or every metric request would hold one
+    /// item; its metric batch goes when full or due.)
+    fn send_open(&mut self, lane: usize, report: &mut Reporter) -> Result<()> {
+        let open = &mut self.lanes[lane];
+        open.open_since = None;
+        let Some(batch) = open.batcher.take() else {
+            return Ok(());
+        };
+        let activities = batch.route == Route::Activity && self.checkpoint.is_some();
+        self.send(vec![batch], report)?;
+        if activities {
+            self.send_open(METRIC, report)?;
         }
+        Ok(())
     }
 
     /// Sends every profile waiting on `route`.
     fn send_profiles(&mut self, route: Route, report: &mut Reporter) -> Result<()> {
         let batches = self.profiles.take(route);
-        self.send_all(batches, report)
+        self.send(batches, report)
     }
 
-    /// Sends batches in order. When one cannot go, neither can the rest:
-    /// their messages stay unsettled, for the checkpoint.
-    fn send_all(&mut self, batches: Vec<Batch>, report: &mut Reporter) -> Result<()> {
-        let mut batches = batches.into_iter();
-        while let Some(batch) = batches.next() {
-            if let Err(error) = self.send(batch, report) {
-                self.stalled
-                    .extend(batches.flat_map(|b| b.carried).map(|c| c.origin));
-                return Err(error);
-            }
+    /// Sends batches, in order.
+    fn send(&mut self, batches: Vec<Batch>, report: &mut Reporter) -> Result<()> {
+        let count = batches.len();
+        self.sending.extend(batches.into_iter().rev());
+        for _ in 0..count {
+            self.send_next(report)?;
         }
         Ok(())
     }
 
-    /// Sends a batch: after the companies whose first upsert it must follow,
-    /// and once the request before it is settled and recorded — so that a
-    /// checkpoint counting that request is on disk before this one can
-    /// reach Planhat, and a crash repeats at most the request in flight.
-    fn send(&mut self, batch: Batch, report: &mut Reporter) -> Result<()> {
-        if let Err(error) = self.make_way(&batch, report) {
-            self.stalled.extend(batch.origins());
-            return Err(error);
+    /// Sends the next closed batch: after the companies whose first upsert
+    /// it must follow, and once the request before it is settled and
+    /// recorded — so that a checkpoint counting that request is on disk
+    /// before this one can reach Planhat, and a crash repeats at most the
+    /// request in flight. The batch stays in `sending` until then, so that
+    /// checkpoint does not count its lines.
+    fn send_next(&mut self, report: &mut Reporter) -> Result<()> {
+        if self
+            .sending
+            .last()
+            .is_some_and(|batch| batch.names_new_company)
+        {
+            self.send_profiles(Route::Company, report)?;
         }
+        self.wait(report)?;
+        if self.unsaved {
+            self.save_checkpoint()?;
+        }
+        let batch = self
+            .sending
+            .pop()
+            .expect("send put the batch there, and the company batches sent before it are gone");
         match &mut self.carrier {
             Carrier::Here(transport) => {
                 let result = transport.deliver(&batch);
@@ -393,19 +496,6 @@ impl<'a> Delivery<'a> {
                     .map_err(|_| anyhow!("the sender thread stopped"))
             }
         }
-    }
-
-    /// What must happen before `batch` goes: the companies it names first,
-    /// the request in flight settled, and the checkpoint written.
-    fn make_way(&mut self, batch: &Batch, report: &mut Reporter) -> Result<()> {
-        if batch.names_new_company {
-            self.send_profiles(Route::Company, report)?;
-        }
-        self.wait(report)?;
-        if self.unsaved {
-            self.save_checkpoint()?;
-        }
-        Ok(())
     }
 
     /// Waits for the request in flight, if any, and settles it. The display
@@ -434,8 +524,18 @@ impl<'a> Delivery<'a> {
         Ok(())
     }
 
+    /// Hands a sent batch's buffers back to its lane. A profile request's
+    /// buffers are dropped: they would only replace an activity batch's
+    /// larger ones, which the next activity batch would grow again.
+    fn recycle(&mut self, batch: Batch) {
+        if !matches!(batch.route, Route::EndUser | Route::Company) {
+            self.lanes[Lane::of(batch.route)].batcher.recycle(batch);
+        }
+    }
+
     /// Counts what a batch's request did, and writes its failed items: each
-    /// message a failed item carries, once.
+    /// message a failed item carries, once, and a message sent as two items
+    /// once both are settled.
     fn settle(&mut self, batch: &Batch, result: Settlement, report: &mut Reporter) -> Result<()> {
         let mut failures = match result {
             Ok(failures) => failures,
@@ -445,22 +545,37 @@ impl<'a> Delivery<'a> {
             }
         };
         failures.sort_by_key(|failure| failure.index);
+        // The same message also had an activity: say which of its items failed.
+        if batch.route == Route::Metric {
+            for failure in &mut failures {
+                failure.message = format!("metric: {}", failure.message);
+            }
+        }
         let at = now_text();
         let mut failures = failures.iter().peekable();
         for (index, entry) in batch.entries.iter().enumerate() {
             let carried = batch.carried(entry);
-            let Some(failure) = failures.next_if(|f| f.index == index) else {
+            let failure = failures.next_if(|f| f.index == index);
+            if failure.is_none() {
                 report.tally.delivered += carried.len() as u64;
-                continue;
-            };
+                if self.pairs.is_empty() {
+                    continue;
+                }
+            }
             for message in carried {
+                if let Some(failure) = failure {
+                    let position = report.position(message.origin);
+                    report.fail(&position, &failure.reason, &failure.message);
+                }
+                let Some(write) = self.pairs.settle(message.origin, failure) else {
+                    continue;
+                };
                 let position = report.position(message.origin);
-                report.fail(&position, &failure.reason, &failure.message);
                 if let Some(failed) = &mut self.failed {
                     let note = Note {
-                        reason: &failure.reason,
-                        status: failure.status,
-                        message: &failure.message,
+                        reason: &write.reason,
+                        status: write.status,
+                        message: &write.message,
                         source: &position,
                         at: &at,
                     };
@@ -470,15 +585,6 @@ impl<'a> Delivery<'a> {
         }
         self.unsaved = true;
         self.flush_failed()
-    }
-
-    /// Hands a sent activity batch's buffers to the next one. A profile
-    /// request's smaller buffers would only replace them, and the next
-    /// activity batch would grow its own again.
-    fn recycle(&mut self, batch: Batch) {
-        if !matches!(batch.route, Route::EndUser | Route::Company) {
-            self.batcher.recycle(batch);
-        }
     }
 
     fn flush_failed(&mut self) -> Result<()> {

@@ -1,8 +1,10 @@
 //! A mock Planhat HTTP server on 127.0.0.1, for the delivery tests and for
 //! anyone who wants to try `send` without a Planhat account (the
-//! `mock-planhat` example). It serves the four endpoints the tool uses,
-//! checks their credentials, records what it receives and injects faults on
-//! demand: queued statuses (429 with Retry-After, 5xx), dropped connections,
+//! `mock-planhat` example). It serves the five endpoints the tool uses
+//! (activities, metrics, end users, companies, the receiver), checks their
+//! credentials, records what it receives and injects faults on demand:
+//! queued statuses (429 with Retry-After, 5xx), for any path or one path,
+//! dropped connections,
 //! slow answers, 400 for batches holding a poisoned item, 206 with item
 //! errors, and one status for everything (401).
 //!
@@ -106,7 +108,9 @@ impl Default for MockConfig {
 
 #[derive(Default)]
 struct State {
-    faults: VecDeque<Fault>,
+    /// Each for the next request whose path starts with its prefix (`None`:
+    /// any request).
+    faults: VecDeque<(Option<String>, Fault)>,
     poison: Vec<String>,
     item_errors: Vec<String>,
     always: Option<u16>,
@@ -159,7 +163,15 @@ impl MockPlanhat {
 
     /// Queues a fault for the next request that arrives.
     pub fn push_fault(&self, fault: Fault) {
-        self.state().faults.push_back(fault);
+        self.state().faults.push_back((None, fault));
+    }
+
+    /// Queues a fault for the next request whose path starts with `prefix`
+    /// (`/dimensiondata/`), leaving other requests alone.
+    pub fn push_fault_on(&self, prefix: &str, fault: Fault) {
+        self.state()
+            .faults
+            .push_back((Some(prefix.to_owned()), fault));
     }
 
     /// From now on, refuse with 400 any request holding an item whose JSON
@@ -262,12 +274,20 @@ fn serve(shared: &Shared, stream: TcpStream) {
             .headers
             .iter()
             .any(|(n, v)| n == "connection" && v.eq_ignore_ascii_case("close"));
-        let fault = shared
-            .state
-            .lock()
-            .expect("the mock's lock is not poisoned")
-            .faults
-            .pop_front();
+        let fault = {
+            let mut state = shared
+                .state
+                .lock()
+                .expect("the mock's lock is not poisoned");
+            let applies = state.faults.iter().position(|(prefix, _)| {
+                prefix
+                    .as_deref()
+                    .is_none_or(|prefix| request.path.starts_with(prefix))
+            });
+            applies
+                .and_then(|at| state.faults.remove(at))
+                .map(|(_, fault)| fault)
+        };
         let answer = match fault {
             Some(Fault::Drop) => {
                 let dropped = Answer {
@@ -465,22 +485,28 @@ fn respond(shared: &Shared, request: &Request) -> Answer {
         return error(status, "simulated");
     }
     let config = &shared.config;
-    let endpoint = match (request.method.as_str(), request.path.as_str()) {
-        ("POST", path) if path.starts_with("/analytics/bulk/") => {
-            let token = &path["/analytics/bulk/".len()..];
+    // The analytics host's paths end with the tenant token.
+    let tenant_path = [
+        ("/analytics/bulk/", Endpoint::Analytics),
+        ("/dimensiondata/", Endpoint::Metrics),
+    ]
+    .into_iter()
+    .find_map(|(prefix, endpoint)| Some((request.path.strip_prefix(prefix)?, endpoint)));
+    let endpoint = match (request.method.as_str(), request.path.as_str(), tenant_path) {
+        ("POST", _, Some((token, endpoint))) => {
             if config.tenant_token.as_deref().is_some_and(|t| t != token) {
                 return error(401, "unknown tenant");
             }
-            Endpoint::Analytics
+            endpoint
         }
-        ("PUT", "/endusers" | "/companies") => {
+        ("PUT", "/endusers" | "/companies", _) => {
             let expected = config.api_token.as_ref().map(|t| format!("Bearer {t}"));
             if expected.is_some_and(|e| header(request, "authorization") != Some(e.as_str())) {
                 return error(401, "unauthorized");
             }
             Endpoint::Upsert
         }
-        ("POST", "/dock/segment") => {
+        ("POST", "/dock/segment", _) => {
             let expected = config
                 .tenant_token
                 .as_ref()
@@ -504,7 +530,7 @@ fn respond(shared: &Shared, request: &Request) -> Answer {
     };
     let items: Vec<Value> = match (endpoint, body) {
         (Endpoint::Receiver, object @ Value::Object(_)) => vec![object],
-        (Endpoint::Analytics | Endpoint::Upsert, Value::Array(items)) => items,
+        (Endpoint::Analytics | Endpoint::Metrics | Endpoint::Upsert, Value::Array(items)) => items,
         _ => return error(400, "unexpected body shape"),
     };
     let contains = |item: &Value, markers: &[String]| {
@@ -537,6 +563,8 @@ fn respond(shared: &Shared, request: &Request) -> Answer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Endpoint {
     Analytics,
+    /// `/dimensiondata/{tenantToken}`.
+    Metrics,
     Upsert,
     Receiver,
 }
