@@ -16,7 +16,8 @@
 #     corpus interleaves identify and group calls with events as clients
 #     send them), and with --batch-size 1 (one request per event, on a small
 #     corpus);
-#   - the cost of --stitch's first pass, against a validate;
+#   - the cost of --stitch's first pass, against a validate, and of a
+#     [metrics] table (bench/metrics-map.toml), dry-run and sending;
 #   - peak RSS of validate, send --dry-run, send --dry-run --stitch and send
 #     (to the mock, with and without an API token) on the big corpus, and of
 #     validate on 1.5 million messages from a million distinct users (GNU
@@ -64,6 +65,7 @@ hyperfine --warmup 1 --runs "${BENCH_RUNS:-5}" -i --export-json "$DIR/parse.json
   -n dry-run "$BIN send --dry-run -q $corpus" \
   -n dry-run-token "$BIN send --dry-run -q --api-token bench $corpus" \
   -n dry-run-stitch "$BIN send --dry-run -q --stitch $corpus" \
+  -n dry-run-metrics "$BIN send --dry-run -q --map bench/metrics-map.toml $corpus" \
   -n jq "jq -c -f bench/map.jq $corpus" \
   --output=null
 # The main-API requests a run with an API token makes: the dry-run prints
@@ -82,6 +84,7 @@ hyperfine --runs 3 -i --export-json "$DIR/send.json" \
   -n send "$send $corpus" \
   -n send-checkpoint "$send --checkpoint $DIR/checkpoint.json $corpus" \
   -n send-token "$send --api-token bench $corpus" \
+  -n send-metrics "$send --map bench/metrics-map.toml $corpus" \
   --output=null
 hyperfine --runs 1 -i --export-json "$DIR/one-by-one.json" \
   --prepare "rm -f $DIR/failed.ndjson" \
@@ -114,6 +117,8 @@ send_rate = rate(count, send["send"])
 checkpoint_rate = rate(count, send["send-checkpoint"])
 token_rate = rate(count, send["send-token"])
 token_dry_rate = rate(count, parse["dry-run-token"])
+metrics_rate = rate(count, send["send-metrics"])
+metrics_dry_rate = rate(count, parse["dry-run-metrics"])
 first_pass = parse["dry-run-stitch"] - parse["dry-run"]
 user_messages = sum(1 for _ in open(users, "rb"))
 single_rate = rate(one_by_one, single["send-batch-1"])
@@ -126,6 +131,8 @@ rows = [
     ("send (20 ms mock) vs dry-run rate", f'{send_rate / dry_rate:.2f}x ({send_rate:,.0f} vs {dry_rate:,.0f} msg/s)', ">= 0.5x", send_rate / dry_rate >= 0.5),
     ("send --checkpoint vs dry-run rate", f'{checkpoint_rate / dry_rate:.2f}x ({checkpoint_rate:,.0f} msg/s)', ">= 0.5x", checkpoint_rate / dry_rate >= 0.5),
     ("send with an API token vs dry-run with it", f'{token_rate / token_dry_rate:.2f}x ({token_rate:,.0f} vs {token_dry_rate:,.0f} msg/s; {api_requests} main-API requests)', ">= 0.5x", token_rate / token_dry_rate >= 0.5),
+    ("send --dry-run with [metrics] vs serde_json parse+write", f'{parse["dry-run-metrics"] / parse["baseline"]:.2f}x the time', "<= 2x", parse["dry-run-metrics"] / parse["baseline"] <= 2),
+    ("send with [metrics] vs dry-run with it", f'{metrics_rate / metrics_dry_rate:.2f}x ({metrics_rate:,.0f} vs {metrics_dry_rate:,.0f} msg/s)', ">= 0.5x", metrics_rate / metrics_dry_rate >= 0.5),
     ("--stitch first pass vs validate", f'{first_pass:.2f} s vs {parse["validate"]:.2f} s', "<= 1x", first_pass <= parse["validate"]),
     ("send vs --batch-size 1 rate", f'{send_rate / single_rate:,.0f}x ({single_rate:,.0f} msg/s one by one)', ">= 100x", send_rate / single_rate >= 100),
     (f"peak RSS, validate, {os.path.getsize(big) / 2**30:.2f} GiB input", f"{mib(rss_validate):.1f} MiB", "< 64 MiB", mib(rss_validate) < 64),

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Usage;
 use crate::input::Source;
 use crate::planhat::Origin;
+use crate::planhat::items::Route;
 use crate::report;
 
 const VERSION: u32 = 1;
@@ -38,6 +39,14 @@ pub struct Entry {
     /// inclusive).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub also: Vec<[u64; 2]>,
+    /// Lines whose items are all settled but their metric (SPEC §11): a
+    /// rerun sends only the metric.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metric_pending: Vec<[u64; 2]>,
+    /// Lines whose metric is settled and nothing else: a rerun sends all
+    /// but the metric.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metric_sent: Vec<[u64; 2]>,
     /// Whether the whole source is handled.
     pub complete: bool,
 }
@@ -56,9 +65,89 @@ pub struct Checkpoint {
     entries: Vec<Entry>,
     /// Sources the file knows that this run does not read: kept as they are.
     others: Vec<Entry>,
-    /// Per source, the lines the file said were handled when the run began:
-    /// still handled, whatever this run has reached.
-    resumed: Vec<LineSet>,
+    /// Per source, what the file said was done when the run began: still
+    /// done, whatever this run has reached.
+    resumed: Vec<Done>,
+}
+
+/// Which lines of a source are done, wholly or in part: a message sent as
+/// an activity and a metric (SPEC §11) can have one settled and not the
+/// other, and a rerun then sends only the other.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Done {
+    /// Every item settled.
+    pub handled: LineSet,
+    /// Everything settled but the metric.
+    pub metric_pending: LineSet,
+    /// Only the metric settled.
+    pub metric_sent: LineSet,
+}
+
+/// What a line still needs sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parts {
+    /// Nothing: it is handled, and mapped again only for the memory it
+    /// teaches.
+    None,
+    /// Only its metric.
+    Metric,
+    /// All but its metric.
+    AllButMetric,
+    /// Everything.
+    All,
+}
+
+impl Done {
+    /// What the line still needs sent.
+    pub fn parts(&self, line: u64) -> Parts {
+        if self.handled.contains(line) {
+            Parts::None
+        } else if self.metric_pending.contains(line) {
+            Parts::Metric
+        } else if self.metric_sent.contains(line) {
+            Parts::AllButMetric
+        } else {
+            Parts::All
+        }
+    }
+
+    fn of(entry: &Entry) -> Done {
+        let prefix = (entry.lines > 0).then_some([1, entry.lines]);
+        let handled = prefix.into_iter().chain(entry.also.iter().copied());
+        Done {
+            handled: LineSet::normalized(handled.collect()),
+            metric_pending: LineSet::normalized(entry.metric_pending.clone()),
+            metric_sent: LineSet::normalized(entry.metric_sent.clone()),
+        }
+    }
+
+    fn record(&self, entry: &mut Entry) {
+        entry.lines = self.handled.prefix();
+        entry.also = self.handled.beyond_prefix();
+        entry.metric_pending = self.metric_pending.ranges.clone();
+        entry.metric_sent = self.metric_sent.ranges.clone();
+    }
+}
+
+/// The messages mapped but not yet settled (waiting in a batch or for
+/// coalescing, in flight, or held back by Ctrl-C or an error), each list
+/// sorted: by their metric items, by all their other items, and the
+/// messages whose metric alone is settled.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unsettled {
+    pub metrics: Vec<Origin>,
+    pub others: Vec<Origin>,
+    pub metric_settled: Vec<Origin>,
+}
+
+impl Unsettled {
+    /// The list a route's messages go in.
+    pub fn of(&mut self, route: Route) -> &mut Vec<Origin> {
+        match route {
+            Route::Metric => &mut self.metrics,
+            _ => &mut self.others,
+        }
+    }
 }
 
 impl Checkpoint {
@@ -66,11 +155,7 @@ impl Checkpoint {
     /// lines of each are already handled. A source whose size or
     /// modification time changed since is an error unless `restart`, which
     /// starts every source from its first line.
-    pub fn open(
-        path: &Path,
-        sources: &[Source],
-        restart: bool,
-    ) -> Result<(Checkpoint, Vec<LineSet>)> {
+    pub fn open(path: &Path, sources: &[Source], restart: bool) -> Result<(Checkpoint, Vec<Done>)> {
         let fresh: Vec<Entry> = sources.iter().map(entry_for).collect::<Result<_>>()?;
         let saved = match std::fs::read(path) {
             Ok(bytes) if !restart => {
@@ -98,7 +183,7 @@ impl Checkpoint {
             let known = saved.iter().find(|s| s.path == entry.path);
             let lines = match known {
                 Some(known)
-                    if (known.lines > 0 || !known.also.is_empty())
+                    if Done::of(known) != Done::default()
                         && (known.size, known.modified_ns) != (entry.size, entry.modified_ns) =>
                 {
                     let change = match (known.size, entry.size) {
@@ -114,14 +199,12 @@ impl Checkpoint {
                         path.display(),
                     )));
                 }
-                Some(known) => LineSet::of(known),
-                None => LineSet::default(),
+                Some(known) => Done::of(known),
+                None => Done::default(),
             };
-            entries.push(Entry {
-                lines: lines.prefix(),
-                also: lines.beyond_prefix(),
-                ..entry
-            });
+            let mut entry = entry;
+            lines.record(&mut entry);
+            entries.push(entry);
             skip.push(lines);
         }
         let others = saved
@@ -137,20 +220,40 @@ impl Checkpoint {
         Ok((checkpoint, skip))
     }
 
-    /// Records which lines of each source are handled and writes the file.
-    /// `unsettled` holds, sorted, the origin of every message mapped but not
-    /// yet settled (waiting in a batch or for coalescing, in flight, or held
-    /// back by Ctrl-C or an error).
-    pub fn save(&mut self, handled: &Handled, unsettled: &[Origin]) -> Result<()> {
+    /// Records which lines of each source are done and writes the file: a
+    /// line is handled once it is mapped and none of its items is
+    /// unsettled; a line whose metric alone is unsettled, or alone settled,
+    /// is done in part.
+    pub fn save(&mut self, handled: &Handled, unsettled: &Unsettled) -> Result<()> {
         for (source, entry) in self.entries.iter_mut().enumerate() {
-            let start = unsettled.partition_point(|o| o.source < source);
-            let end = unsettled.partition_point(|o| o.source <= source);
-            let waiting = unsettled[start..end].iter().map(|o| o.line);
+            let mapped = handled.lines[source];
+            let lines_of = |origins: &[Origin]| {
+                let start = origins.partition_point(|o| o.source < source);
+                let end = origins.partition_point(|o| o.source <= source);
+                origins[start..end]
+                    .iter()
+                    .map(|o| o.line)
+                    .collect::<Vec<u64>>()
+            };
+            let metrics = lines_of(&unsettled.metrics);
+            let others = lines_of(&unsettled.others);
+            let mut waiting = [metrics.as_slice(), others.as_slice()].concat();
+            waiting.sort_unstable();
+            let resumed = &self.resumed[source];
             let lines =
-                LineSet::up_to_except(handled.lines[source], waiting).union(&self.resumed[source]);
-            entry.lines = lines.prefix();
-            entry.also = lines.beyond_prefix();
-            entry.complete = handled.complete[source] && start == end;
+                LineSet::up_to_except(mapped, waiting.iter().copied()).union(&resumed.handled);
+            let done = Done {
+                metric_pending: LineSet::of_lines(&metrics)
+                    .minus(&LineSet::of_lines(&others))
+                    .union(&resumed.metric_pending)
+                    .minus(&lines),
+                metric_sent: LineSet::of_lines(&lines_of(&unsettled.metric_settled))
+                    .union(&resumed.metric_sent)
+                    .minus(&lines),
+                handled: lines,
+            };
+            done.record(entry);
+            entry.complete = handled.complete[source] && waiting.is_empty();
         }
         let contents = Contents {
             version: VERSION,
@@ -170,17 +273,6 @@ pub struct LineSet {
 }
 
 impl LineSet {
-    /// What a checkpoint entry records.
-    fn of(entry: &Entry) -> LineSet {
-        let prefix = (entry.lines > 0).then_some([1, entry.lines]);
-        LineSet::normalized(
-            prefix
-                .into_iter()
-                .chain(entry.also.iter().copied())
-                .collect(),
-        )
-    }
-
     /// Lines 1 to `last`, less `except` (ascending).
     fn up_to_except(last: u64, except: impl Iterator<Item = u64>) -> LineSet {
         let mut ranges = Vec::new();
@@ -214,6 +306,38 @@ impl LineSet {
 
     fn union(&self, other: &LineSet) -> LineSet {
         LineSet::normalized(self.ranges.iter().chain(&other.ranges).copied().collect())
+    }
+
+    /// The lines of this set that are not in `other`.
+    fn minus(&self, other: &LineSet) -> LineSet {
+        let mut ranges = Vec::new();
+        let mut others = other.ranges.iter().peekable();
+        for &[first, last] in &self.ranges {
+            let mut from = first;
+            // Ranges of `other` wholly before this one are behind us for good.
+            while others.next_if(|[_, end]| *end < from).is_some() {}
+            for &[cut_first, cut_last] in others.clone() {
+                if cut_first > last {
+                    break;
+                }
+                if cut_first > from {
+                    ranges.push([from, cut_first - 1]);
+                }
+                from = from.max(cut_last.saturating_add(1));
+                if from > last {
+                    break;
+                }
+            }
+            if from <= last {
+                ranges.push([from, last]);
+            }
+        }
+        LineSet { ranges }
+    }
+
+    /// The set of these lines (ascending).
+    fn of_lines(lines: &[u64]) -> LineSet {
+        LineSet::normalized(lines.iter().map(|&line| [line, line]).collect())
     }
 
     /// Whether `line` is in the set.
@@ -252,6 +376,8 @@ fn entry_for(source: &Source) -> Result<Entry> {
             modified_ns: None,
             lines: 0,
             also: Vec::new(),
+            metric_pending: Vec::new(),
+            metric_sent: Vec::new(),
             complete: false,
         },
         Source::File {
@@ -269,6 +395,8 @@ fn entry_for(source: &Source) -> Result<Entry> {
             modified_ns: *modified_ns,
             lines: 0,
             also: Vec::new(),
+            metric_pending: Vec::new(),
+            metric_sent: Vec::new(),
             complete: false,
         },
     })
@@ -332,6 +460,20 @@ mod tests {
         LineSet::normalized(ranges.to_vec())
     }
 
+    fn others(origins: &[Origin]) -> Unsettled {
+        Unsettled {
+            others: origins.to_vec(),
+            ..Unsettled::default()
+        }
+    }
+
+    fn handled(ranges: &[[u64; 2]]) -> Done {
+        Done {
+            handled: set(ranges),
+            ..Done::default()
+        }
+    }
+
     #[test]
     fn handled_lines_are_those_mapped_and_not_waiting() {
         let lines = LineSet::up_to_except(10, [3, 4, 7].into_iter());
@@ -352,6 +494,75 @@ mod tests {
     }
 
     #[test]
+    fn sets_subtract_range_by_range() {
+        let a = set(&[[1, 10], [20, 30]]);
+        let b = set(&[[3, 4], [8, 22], [25, 25], [29, 40]]);
+        assert_eq!(a.minus(&b), set(&[[1, 2], [5, 7], [23, 24], [26, 28]]));
+        assert_eq!(a.minus(&LineSet::default()), a);
+        assert_eq!(LineSet::default().minus(&a), LineSet::default());
+        assert_eq!(a.minus(&a), LineSet::default());
+        // A brute-force check on small sets.
+        for mask in 0u32..256 {
+            let x = LineSet::up_to_except(8, (1..=8).filter(|l| mask & (1 << (l - 1)) != 0));
+            let y = LineSet::up_to_except(8, (1..=8).filter(|l| mask & (1 << (8 - l)) == 0));
+            for line in 0..=9 {
+                let (in_x, in_y) = (x.contains(line), y.contains(line));
+                assert_eq!(x.minus(&y).contains(line), in_x && !in_y, "{mask} {line}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_line_whose_metric_is_unsettled_is_done_but_for_its_metric() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("a.ndjson");
+        std::fs::write(&input, "{}\n".repeat(6)).unwrap();
+        let sources = crate::input::resolve(std::slice::from_ref(&input)).unwrap();
+        let path = dir.path().join("checkpoint.json");
+        let (mut checkpoint, _) = Checkpoint::open(&path, &sources, false).unwrap();
+        let mut mapped = Handled::new(1);
+        mapped.line_done(at(0, 6));
+        // Lines 2 and 3 wait for their metric, lines 3 and 5 for an
+        // activity; line 5's metric is settled.
+        let unsettled = Unsettled {
+            metrics: vec![at(0, 2), at(0, 3)],
+            others: vec![at(0, 3), at(0, 5)],
+            metric_settled: vec![at(0, 5)],
+        };
+        checkpoint.save(&mapped, &unsettled).unwrap();
+        let (mut resumed, skip) = Checkpoint::open(&path, &sources, false).unwrap();
+        let done = &skip[0];
+        assert_eq!(done.handled, set(&[[1, 1], [4, 4], [6, 6]]));
+        assert_eq!(done.metric_pending, set(&[[2, 2]]));
+        assert_eq!(done.metric_sent, set(&[[5, 5]]));
+        let parts: Vec<Parts> = (1..=6).map(|line| done.parts(line)).collect();
+        assert_eq!(
+            parts,
+            [
+                Parts::None,
+                Parts::Metric,
+                Parts::All,
+                Parts::None,
+                Parts::AllButMetric,
+                Parts::None
+            ]
+        );
+        // The rerun sends line 2's metric and line 3's two items; line 5's
+        // activity is still in flight.
+        let mut mapped = Handled::new(1);
+        mapped.line_done(at(0, 6));
+        resumed.save(&mapped, &others(&[at(0, 5)])).unwrap();
+        let (_, skip) = Checkpoint::open(&path, &sources, false).unwrap();
+        assert_eq!(skip[0].handled, set(&[[1, 4], [6, 6]]));
+        assert_eq!(
+            skip[0].metric_sent,
+            set(&[[5, 5]]),
+            "its metric went before"
+        );
+        assert_eq!(skip[0].metric_pending, LineSet::default());
+    }
+
+    #[test]
     fn a_checkpoint_records_lines_handled_past_a_waiting_one_and_never_forgets_them() {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("a.ndjson");
@@ -359,13 +570,15 @@ mod tests {
         let sources = crate::input::resolve(std::slice::from_ref(&input)).unwrap();
         let path = dir.path().join("checkpoint.json");
         let (mut checkpoint, skip) = Checkpoint::open(&path, &sources, false).unwrap();
-        assert_eq!(skip, [LineSet::default()]);
+        assert_eq!(skip, [Done::default()]);
         let mut handled = Handled::new(1);
         handled.line_done(at(0, 8));
         // Line 3 waits for coalescing, line 6 is in flight.
-        checkpoint.save(&handled, &[at(0, 3), at(0, 6)]).unwrap();
+        checkpoint
+            .save(&handled, &others(&[at(0, 3), at(0, 6)]))
+            .unwrap();
         let (mut resumed, skip) = Checkpoint::open(&path, &sources, false).unwrap();
-        assert_eq!(skip, [set(&[[1, 2], [4, 5], [7, 8]])]);
+        assert_eq!(skip, [self::handled(&[[1, 2], [4, 5], [7, 8]])]);
         let saved: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         assert_eq!(saved["sources"][0]["lines"], 2);
@@ -378,13 +591,13 @@ mod tests {
         // handled before, stay handled although this run has not reached them.
         let mut handled = Handled::new(1);
         handled.line_done(at(0, 5));
-        resumed.save(&handled, &[at(0, 6)]).unwrap();
+        resumed.save(&handled, &others(&[at(0, 6)])).unwrap();
         let (_, skip) = Checkpoint::open(&path, &sources, false).unwrap();
-        assert_eq!(skip, [set(&[[1, 5], [7, 8]])]);
+        assert_eq!(skip, [self::handled(&[[1, 5], [7, 8]])]);
         handled.source_done(0, 10);
-        resumed.save(&handled, &[]).unwrap();
+        resumed.save(&handled, &Unsettled::default()).unwrap();
         let (_, skip) = Checkpoint::open(&path, &sources, false).unwrap();
-        assert_eq!(skip, [set(&[[1, 10]])]);
+        assert_eq!(skip, [self::handled(&[[1, 10]])]);
         assert!(!dir.path().join("checkpoint.json.tmp").exists());
     }
 
@@ -398,12 +611,12 @@ mod tests {
         let (mut checkpoint, _) = Checkpoint::open(&path, &sources, false).unwrap();
         let mut handled = Handled::new(1);
         handled.line_done(at(0, 2));
-        checkpoint.save(&handled, &[]).unwrap();
+        checkpoint.save(&handled, &Unsettled::default()).unwrap();
         std::fs::write(&input, "{}\n{}\n{}\n{}\n").unwrap();
         let changed = crate::input::resolve(&[input]).unwrap();
         let error = Checkpoint::open(&path, &changed, false).unwrap_err();
         assert!(error.to_string().contains("--restart"), "{error}");
         let (_, skip) = Checkpoint::open(&path, &changed, true).unwrap();
-        assert_eq!(skip, [LineSet::default()]);
+        assert_eq!(skip, [Done::default()]);
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::checkpoint::{Checkpoint, LineSet};
+use crate::checkpoint::{Checkpoint, Done, Parts};
 use crate::config::{Common, Config, SendConfig, ValidateConfig};
 use crate::error::{Interrupted, Status};
 use crate::failed::{FailedFile, Original};
@@ -120,7 +120,7 @@ fn send(
             // A dry-run shows what a resumed run would send, and writes nothing.
             ((!config.dry_run).then_some(checkpoint), skip)
         }
-        None => (None, vec![LineSet::default(); common.sources.len()]),
+        None => (None, vec![Done::default(); common.sources.len()]),
     };
     let labels = common.sources.iter().map(Source::label).collect();
     let total_bytes = common
@@ -138,8 +138,8 @@ fn send(
     };
     let mut report = Reporter::new(Tally::default(), labels, display, total_bytes, err);
     if !config.quiet {
-        for (source, lines) in common.sources.iter().zip(&skip) {
-            let lines = lines.count();
+        for (source, done) in common.sources.iter().zip(&skip) {
+            let lines = done.handled.count();
             if lines > 0 {
                 report.eprintln(&format!(
                     "skipping {} of {} already handled",
@@ -258,10 +258,10 @@ struct Pipeline<'a, 'w> {
     delivery: Option<Delivery<'a>>,
     original: Vec<u8>,
     max_line_bytes: usize,
-    /// Per source, the lines a checkpoint says are handled: they are mapped
+    /// Per source, what a checkpoint says is done: handled lines are mapped
     /// again, to rebuild the dedupe window and the user → company memory,
-    /// and not sent.
-    skip: Vec<LineSet>,
+    /// and not sent; a line done but for its metric sends only that.
+    skip: Vec<Done>,
     /// The last line of each chunk mapped, with the input bytes read by its
     /// end, oldest first: once a chunk's lines are all handled, the progress
     /// bar moves to its mark.
@@ -283,7 +283,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
             delivery,
             original: Vec::new(),
             max_line_bytes: common.max_line_bytes,
-            skip: vec![LineSet::default(); common.sources.len()],
+            skip: vec![Done::default(); common.sources.len()],
             marks: VecDeque::new(),
             interrupt,
         }
@@ -324,12 +324,13 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                             source: chunk.source,
                             line: span.line,
                         };
-                        if self.skip[chunk.source].contains(span.line) {
+                        let parts = self.skip[chunk.source].parts(span.line);
+                        if parts == Parts::None {
                             self.replay(chunk.text(span));
                         } else if let Some(bytes) = span.too_long {
                             self.too_long(origin, bytes)?;
                         } else {
-                            self.line(origin, chunk.text(span))?;
+                            self.line(origin, chunk.text(span), parts)?;
                         }
                         if let Some(delivery) = &mut self.delivery {
                             delivery.line_done(origin);
@@ -351,7 +352,8 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                         delivery.source_done(source, lines);
                     }
                 }
-                Ok(Event::Unreadable { source, line, .. }) if self.skip[source].contains(line) => {}
+                Ok(Event::Unreadable { source, line, .. })
+                    if self.skip[source].handled.contains(line) => {}
                 Ok(Event::Unreadable {
                     source,
                     line,
@@ -448,8 +450,9 @@ impl<'a, 'w> Pipeline<'a, 'w> {
         }
     }
 
-    /// Handles one input line: every message in it, each on its own.
-    fn line(&mut self, origin: Origin, text: &[u8]) -> Result<()> {
+    /// Handles one input line: every message in it, each on its own, and
+    /// of each the `parts` not sent before.
+    fn line(&mut self, origin: Origin, text: &[u8], parts: Parts) -> Result<()> {
         for parsed in segment::parse_line(text) {
             let message = match parsed {
                 Ok(message) => message,
@@ -468,7 +471,10 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                         LineError::NeverRead { too_long: true } => Reject::LineTooLong,
                         LineError::NeverRead { too_long: false } => Reject::Unreadable,
                     };
-                    self.reject(origin, reason, &error.to_string(), Original::Unparsed(text))?;
+                    // A line sent in part before had its rejections written then.
+                    if parts == Parts::All {
+                        self.reject(origin, reason, &error.to_string(), Original::Unparsed(text))?;
+                    }
                     continue;
                 }
             };
@@ -514,7 +520,9 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                     }
                     if let Some(delivery) = &mut self.delivery {
                         let report = &mut self.report;
-                        delivery.item(&item, metric.as_ref(), origin, original, report)?;
+                        let item = (parts != Parts::Metric).then_some(&item);
+                        let metric = metric.as_ref().filter(|_| parts != Parts::AllButMetric);
+                        delivery.item(item, metric, origin, original, report)?;
                     }
                 }
                 Outcome::Skip(reason) => self.report.skip(reason, origin),
@@ -522,7 +530,9 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                     let original = Original::Message(original);
                     let position = self.report.position(origin);
                     self.report.reject(reason, &position, &detail);
-                    if let Some(delivery) = &mut self.delivery {
+                    if let Some(delivery) = &mut self.delivery
+                        && parts == Parts::All
+                    {
                         delivery.reject(original, reason.name(), &detail, &position)?;
                     }
                 }

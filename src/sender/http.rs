@@ -202,12 +202,7 @@ impl Http {
         let mut retry = 0;
         loop {
             self.pace(part.route);
-            // Ctrl-C sends nothing more, but for one try of a metric request:
-            // with a checkpoint it follows the activities of its lines at
-            // once, and a line is handled only once both are settled, so
-            // holding it back would send those activities again on resume.
-            let finishes_lines = part.route == Route::Metric && retry == 0;
-            if self.settings.interrupt.load(Ordering::Relaxed) && !finishes_lines {
+            if self.settings.interrupt.load(Ordering::Relaxed) {
                 bail!(Interrupted);
             }
             self.settings.counters.request(part.body.len() as u64);

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
 
-use crate::checkpoint::{Checkpoint, Handled};
+use crate::checkpoint::{Checkpoint, Handled, Unsettled};
 use crate::failed::{FailedFile, Note, Original};
 use crate::planhat::items::{Item, Route};
 use crate::planhat::profiles::Profiles;
@@ -173,7 +173,7 @@ pub struct Delivery<'a> {
     handled: Handled,
     /// The messages of a batch that could not be delivered (Ctrl-C, a
     /// refused token): they do not count as handled.
-    stalled: Vec<Origin>,
+    stalled: Unsettled,
     /// A request was settled since the checkpoint was last written.
     unsaved: bool,
 }
@@ -204,7 +204,7 @@ impl<'a> Delivery<'a> {
             sending: Vec::new(),
             checkpoint: setup.checkpoint,
             handled: Handled::new(setup.sources),
-            stalled: Vec::new(),
+            stalled: Unsettled::default(),
             unsaved: false,
         }
     }
@@ -234,17 +234,33 @@ impl<'a> Delivery<'a> {
             Carrier::Worker(worker) => worker.in_flight.as_deref(),
             Carrier::Here(_) => None,
         };
-        let mut unsettled: Vec<Origin> = self
-            .stalled
-            .iter()
-            .copied()
-            .chain(in_flight.into_iter().flat_map(Batch::origins))
-            .chain(self.sending.iter().flat_map(Batch::origins))
-            .chain(open_batches(&self.lanes).flat_map(Batch::origins))
-            .chain(self.profiles.origins())
-            .collect();
-        unsettled.sort_unstable();
-        unsettled.dedup();
+        // A line is settled in parts: its metric, and everything else.
+        let mut unsettled = self.stalled.clone();
+        let batches = in_flight
+            .into_iter()
+            .chain(&self.sending)
+            .chain(open_batches(&self.lanes));
+        for batch in batches {
+            unsettled.of(batch.route).extend(batch.origins());
+        }
+        unsettled.others.extend(self.profiles.origins());
+        for (origin, metric) in self.pairs.held() {
+            let route = if metric {
+                Route::Metric
+            } else {
+                Route::Activity
+            };
+            unsettled.of(route).push(origin);
+        }
+        unsettled.metric_settled.extend(self.pairs.metric_settled());
+        for origins in [
+            &mut unsettled.metrics,
+            &mut unsettled.others,
+            &mut unsettled.metric_settled,
+        ] {
+            origins.sort_unstable();
+            origins.dedup();
+        }
         checkpoint.save(&self.handled, &unsettled)
     }
 
@@ -262,57 +278,58 @@ impl<'a> Delivery<'a> {
             .chain(open_batches(&self.lanes))
             .filter_map(|batch| batch.origins().next());
         self.stalled
+            .metrics
             .iter()
+            .chain(&self.stalled.others)
             .copied()
             .chain(firsts)
             .chain(self.profiles.origins().min())
             .min()
     }
 
-    /// Adds a message's item, and its metric if it has one: an activity or
-    /// a metric to its lane's open batch, a profile to its coalesced upsert;
-    /// sends whatever that makes due.
+    /// Adds a message's item and its metric, or either alone (a resumed
+    /// line whose other part was settled before): an activity or a metric
+    /// to its lane's open batch, a profile to its coalesced upsert; sends
+    /// whatever that makes due.
     pub fn item(
         &mut self,
-        item: &Item,
+        item: Option<&Item>,
         metric: Option<&Item>,
         origin: Origin,
         original: &[u8],
         report: &mut Reporter,
     ) -> Result<()> {
-        let route = item.route();
-        if matches!(route, Route::EndUser | Route::Company) {
-            if self.profiles.push(item, origin, original, Instant::now()) {
-                self.send_profiles(route, report)?;
+        if let Some(item) = item {
+            let route = item.route();
+            if matches!(route, Route::EndUser | Route::Company) {
+                if self.profiles.push(item, origin, original, Instant::now()) {
+                    self.send_profiles(route, report)?;
+                }
+                return Ok(());
             }
-            return Ok(());
+            // Only failures need to know the two items apart, and a dry-run
+            // has none.
+            if metric.is_some() && self.failed.is_some() {
+                self.pairs.add(origin);
+            }
+            let names_new_company = match item {
+                Item::Activity(activity) => activity.who.company.as_deref(),
+                Item::Receiver(forward) => forward.company.as_deref(),
+                _ => None,
+            }
+            .is_some_and(|company| self.profiles.is_first_pending(company));
+            self.push(item, origin, original, names_new_company, report)?;
         }
-        // Only failures need to know the two items apart, and a dry-run has
-        // none.
-        if metric.is_some() && self.failed.is_some() {
-            self.pairs.add(origin);
-        }
-        let names_new_company = match item {
-            Item::Activity(activity) => activity.who.company.as_deref(),
-            Item::Receiver(forward) => forward.company.as_deref(),
-            _ => None,
-        }
-        .is_some_and(|company| self.profiles.is_first_pending(company));
-        let closed_activities = self.push(item, origin, original, names_new_company, report)?;
         if let Some(metric) = metric {
             // No order against other routes is promised (SPEC §11): a metric
             // never waits for a company's upsert.
             self.push(metric, origin, original, false, report)?;
         }
-        if closed_activities && self.checkpoint.is_some() {
-            self.send_open(METRIC, report)?;
-        }
         Ok(())
     }
 
     /// Adds an item to its lane's open batch and sends the batches that
-    /// closes. Says whether it sent activities: with a checkpoint, the
-    /// metrics of their lines then go too (see [`Delivery::send_open`]).
+    /// closes.
     fn push(
         &mut self,
         item: &Item,
@@ -320,12 +337,11 @@ impl<'a> Delivery<'a> {
         original: &[u8],
         names_new_company: bool,
         report: &mut Reporter,
-    ) -> Result<bool> {
+    ) -> Result<()> {
         let lane = Lane::of(item.route());
         let closed = self.lanes[lane]
             .batcher
             .push(item, origin, original, names_new_company);
-        let closed_activities = closed.iter().any(|batch| batch.route == Route::Activity);
         if !closed.is_empty() {
             self.lanes[lane].open_since = None;
             self.send(closed, report)?;
@@ -334,7 +350,7 @@ impl<'a> Delivery<'a> {
         if lane.batcher.has_open() && lane.open_since.is_none() {
             lane.open_since = Some(Instant::now());
         }
-        Ok(closed_activities)
+        Ok(())
     }
 
     /// When the next request is due by the flush interval: an open
@@ -419,27 +435,14 @@ impl<'a> Delivery<'a> {
         failed.write(original, &note)
     }
 
-    /// Sends a lane's open batch, if any. With a checkpoint, activity
-    /// batches take the open metric batch along: a line is handled only once
-    /// its activity and its metric are both settled, and the checkpoint
-    /// counts lines, so metrics left waiting for a fuller batch would keep
-    /// already delivered activities unhandled, to be sent again after a
-    /// crash or Ctrl-C. That costs a request per activity batch, which a run
-    /// without a checkpoint, never resumed, does not pay. (The receiver's
-    /// one-message requests never do, or every metric request would hold one
-    /// item; its metric batch goes when full or due.)
+    /// Sends a lane's open batch, if any.
     fn send_open(&mut self, lane: usize, report: &mut Reporter) -> Result<()> {
         let open = &mut self.lanes[lane];
         open.open_since = None;
-        let Some(batch) = open.batcher.take() else {
-            return Ok(());
-        };
-        let activities = batch.route == Route::Activity && self.checkpoint.is_some();
-        self.send(vec![batch], report)?;
-        if activities {
-            self.send_open(METRIC, report)?;
+        match open.batcher.take() {
+            Some(batch) => self.send(vec![batch], report),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Sends every profile waiting on `route`.
@@ -540,7 +543,7 @@ impl<'a> Delivery<'a> {
         let mut failures = match result {
             Ok(failures) => failures,
             Err(error) => {
-                self.stalled.extend(batch.origins());
+                self.stalled.of(batch.route).extend(batch.origins());
                 return Err(error);
             }
         };
@@ -567,7 +570,8 @@ impl<'a> Delivery<'a> {
                     let position = report.position(message.origin);
                     report.fail(&position, &failure.reason, &failure.message);
                 }
-                let Some(write) = self.pairs.settle(message.origin, failure) else {
+                let metric = batch.route == Route::Metric;
+                let Some(write) = self.pairs.settle(message.origin, metric, failure) else {
                     continue;
                 };
                 let position = report.position(message.origin);

@@ -24,6 +24,8 @@ struct Pair {
     settled: u8,
     /// The failure of the item that settled first, if it failed.
     failure: Option<ItemFailure>,
+    /// Whether the item that settled first was the metric.
+    first_metric: bool,
 }
 
 impl Pairs {
@@ -34,6 +36,7 @@ impl Pairs {
             origin,
             settled: 0,
             failure: None,
+            first_metric: false,
         });
     }
 
@@ -42,10 +45,16 @@ impl Pairs {
     }
 
     /// One item of the message at `origin` settled, delivered (`None`) or
-    /// failed. Returns the failure to write to the failed file now, if any:
-    /// for a message of one item its own; for a pair, once both items are
-    /// settled, the first failure of the two.
-    pub fn settle(&mut self, origin: Origin, failure: Option<&ItemFailure>) -> Option<ItemFailure> {
+    /// failed; `metric` says whether it was the metric. Returns the failure
+    /// to write to the failed file now, if any: for a message of one item
+    /// its own; for a pair, once both items are settled, the first failure
+    /// of the two.
+    pub fn settle(
+        &mut self,
+        origin: Origin,
+        metric: bool,
+        failure: Option<&ItemFailure>,
+    ) -> Option<ItemFailure> {
         let Ok(index) = self
             .waiting
             .binary_search_by_key(&origin, |pair| pair.origin)
@@ -56,6 +65,7 @@ impl Pairs {
         pair.settled += 1;
         if pair.settled == 1 {
             pair.failure = failure.cloned();
+            pair.first_metric = metric;
             return None;
         }
         let failure = pair.failure.take().or_else(|| failure.cloned());
@@ -65,6 +75,27 @@ impl Pairs {
             self.waiting.pop_front();
         }
         failure
+    }
+}
+
+impl Pairs {
+    /// The messages whose first settled item failed and waits here for the
+    /// other, with whether it was the metric: that item is not settled for
+    /// a checkpoint, since its failure is not yet written anywhere.
+    pub fn held(&self) -> impl Iterator<Item = (Origin, bool)> + '_ {
+        self.waiting
+            .iter()
+            .filter(|pair| pair.settled == 1 && pair.failure.is_some())
+            .map(|pair| (pair.origin, pair.first_metric))
+    }
+
+    /// The messages whose metric is settled, delivered, and their other
+    /// item not yet: a rerun sends only that other item.
+    pub fn metric_settled(&self) -> impl Iterator<Item = Origin> + '_ {
+        self.waiting
+            .iter()
+            .filter(|pair| pair.settled == 1 && pair.first_metric && pair.failure.is_none())
+            .map(|pair| pair.origin)
     }
 }
 
@@ -91,12 +122,12 @@ mod tests {
         pairs.add(at(2));
         assert_eq!(
             pairs
-                .settle(at(1), Some(&failure("http_400")))
+                .settle(at(1), false, Some(&failure("http_400")))
                 .unwrap()
                 .reason,
             "http_400"
         );
-        assert_eq!(pairs.settle(at(3), None), None);
+        assert_eq!(pairs.settle(at(3), false, None), None);
     }
 
     #[test]
@@ -106,21 +137,33 @@ mod tests {
             pairs.add(at(line));
         }
         // Line 1: both fail; the first failure is the one written.
-        assert_eq!(pairs.settle(at(1), Some(&failure("http_400"))), None);
+        assert_eq!(pairs.settle(at(1), false, Some(&failure("http_400"))), None);
         // Line 2: only the metric (settling second) fails.
-        assert_eq!(pairs.settle(at(2), None), None);
+        assert_eq!(pairs.settle(at(2), false, None), None);
         // Line 3: only the activity (settling first) fails.
-        assert_eq!(pairs.settle(at(3), Some(&failure("http_422"))), None);
-        let first = pairs.settle(at(1), Some(&failure("http_413")));
+        assert_eq!(pairs.settle(at(3), false, Some(&failure("http_422"))), None);
+        let first = pairs.settle(at(1), false, Some(&failure("http_413")));
         assert_eq!(first.unwrap().reason, "http_400");
         assert_eq!(
             pairs
-                .settle(at(2), Some(&failure("http_503")))
+                .settle(at(2), false, Some(&failure("http_503")))
                 .unwrap()
                 .reason,
             "http_503"
         );
-        assert_eq!(pairs.settle(at(3), None).unwrap().reason, "http_422");
+        assert_eq!(pairs.settle(at(3), false, None).unwrap().reason, "http_422");
         assert!(pairs.is_empty(), "finished pairs are let go");
+    }
+
+    #[test]
+    fn a_held_failure_keeps_its_item_unsettled() {
+        let mut pairs = Pairs::default();
+        pairs.add(at(1));
+        pairs.add(at(2));
+        pairs.settle(at(1), false, Some(&failure("http_400")));
+        pairs.settle(at(2), true, None);
+        assert_eq!(pairs.held().collect::<Vec<_>>(), [(at(1), false)]);
+        pairs.settle(at(1), true, None);
+        assert_eq!(pairs.held().count(), 0);
     }
 }
