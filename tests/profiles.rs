@@ -142,9 +142,10 @@ fn coalesced_upserts_leave_the_state_that_one_by_one_upserts_would() {
         activities(&single),
         "the same activities"
     );
-    // All 97 + 7 end users in one request at the end; one company request
-    // before the first activity naming each of the 13 companies, at most.
-    assert_eq!(count(&merged, "/endusers"), 1);
+    // All 97 + 7 end users at the end, in requests of --batch-size 100;
+    // one company request before the first activity naming each of the 13
+    // companies, at most.
+    assert_eq!(count(&merged, "/endusers"), 2);
     let companies = count(&merged, "/companies");
     assert!(
         (1..=13).contains(&companies),

@@ -17,8 +17,8 @@ use std::time::Instant;
 
 use serde_json::{Map, Value};
 
-use super::items::{Item, Route};
-use super::{Batch, Carried, MAX_UPSERT_ITEMS, Origin};
+use super::items::{Item, Route, Who};
+use super::{Batch, Carried, Limits, MAX_UPSERT_ITEMS, Origin};
 use crate::mapping::checks::fnv1a64;
 
 /// A route is sent once this many messages wait in it, however few profiles
@@ -38,7 +38,7 @@ pub struct Profiles {
     /// Companies whose first upsert has gone out, by a 64-bit hash of the
     /// externalId: an activity naming one of them need not wait.
     sent_companies: HashSet<u64>,
-    max_body_bytes: usize,
+    limits: Limits,
 }
 
 /// One route's waiting profiles, in the order they first appeared.
@@ -55,6 +55,9 @@ struct Pending {
     since: Option<Instant>,
     /// An end user names a company whose first upsert is still waiting.
     names_new_company: bool,
+    /// End users: each email a waiting profile carries, with that
+    /// profile's key.
+    emails: HashMap<String, String>,
 }
 
 #[derive(Debug)]
@@ -68,14 +71,34 @@ struct Profile {
 }
 
 impl Profiles {
-    /// `max_body_bytes` bounds each request's body (`--max-body-bytes`).
-    pub fn new(max_body_bytes: usize) -> Profiles {
+    /// `limits` bound each request: `--max-body-bytes`, and `--batch-size`
+    /// under Planhat's 5000 items.
+    pub fn new(limits: Limits) -> Profiles {
         Profiles {
             users: Pending::default(),
             companies: Pending::default(),
             sent_companies: HashSet::new(),
-            max_body_bytes,
+            limits,
         }
+    }
+
+    /// Whether `item` is an end user whose email a waiting profile of
+    /// another key carries. Planhat matches an upsert on externalId, then on
+    /// email, so the two may be one person: merging the item into its own
+    /// profile would apply it before the other's message, which came
+    /// between, and sending one by one would not. The waiting end users go
+    /// first.
+    pub fn crosses(&self, item: &Item) -> bool {
+        let Item::EndUser(user) = item else {
+            return false;
+        };
+        let Some(email) = &user.who.email else {
+            return false;
+        };
+        self.users
+            .emails
+            .get(email)
+            .is_some_and(|key| *key != user_key(&user.who))
     }
 
     /// Merges an end-user or company item into its profile. Returns true
@@ -87,12 +110,10 @@ impl Profiles {
     pub fn push(&mut self, item: &Item, origin: Origin, original: &[u8], now: Instant) -> bool {
         let (key, company) = match item {
             Item::EndUser(user) => {
-                let key = match (&user.who.external_id, &user.who.email) {
-                    (Some(id), _) => format!("i{id}"),
-                    (None, Some(email)) => format!("e{email}"),
-                    // The mapping never makes an end user without either.
-                    (None, None) => String::from("-"),
-                };
+                let key = user_key(&user.who);
+                if let Some(email) = &user.who.email {
+                    self.users.emails.insert(email.clone(), key.clone());
+                }
                 (key, user.who.company.as_deref())
             }
             Item::Company(company) => (company.external_id.clone(), None),
@@ -148,19 +169,20 @@ impl Profiles {
         self.users.profiles.is_empty() && self.companies.profiles.is_empty()
     }
 
-    /// Takes every profile waiting on `route`, as requests of at most 5000
-    /// items and `max_body_bytes` (one larger item still goes, alone). The
-    /// first batch is marked when an end user in it names a company whose
-    /// first upsert still waits.
+    /// Takes every profile waiting on `route`, as requests of at most
+    /// `--batch-size` (and 5000) items and `--max-body-bytes` (one larger
+    /// item still goes, alone). The first batch is marked when an end user
+    /// in it names a company whose first upsert still waits.
     pub fn take(&mut self, route: Route) -> Vec<Batch> {
-        let max_body_bytes = self.max_body_bytes;
+        let max_body_bytes = self.limits.max_body_bytes;
+        let max_items = self.limits.max_items(route);
         let pending = std::mem::take(self.pending_mut(route));
         if route == Route::Company {
             self.sent_companies
                 .extend(pending.by_key.keys().map(|key| fnv1a64(key.as_bytes())));
         }
         let body_bytes: usize = pending.profiles.iter().map(|p| p.json.len() + 1).sum();
-        if pending.profiles.len() <= MAX_UPSERT_ITEMS && body_bytes < max_body_bytes {
+        if pending.profiles.len() <= max_items && body_bytes < max_body_bytes {
             // One request: it takes the originals as they are, uncopied.
             let mut batch = Batch::new(route);
             batch.names_new_company = pending.names_new_company;
@@ -178,7 +200,7 @@ impl Profiles {
         let mut batch = Batch::new(route);
         batch.names_new_company = pending.names_new_company;
         for profile in &pending.profiles {
-            let full = batch.entries.len() >= MAX_UPSERT_ITEMS
+            let full = batch.entries.len() >= max_items
                 || batch.closed_len() + 1 + profile.json.len() > max_body_bytes;
             if full && !batch.entries.is_empty() {
                 batches.push(std::mem::replace(&mut batch, Batch::new(route)).close());
@@ -213,6 +235,16 @@ impl Profiles {
             Route::Company => &mut self.companies,
             _ => &mut self.users,
         }
+    }
+}
+
+/// The key an end user's profile waits under: externalId, else email.
+fn user_key(who: &Who) -> String {
+    match (&who.external_id, &who.email) {
+        (Some(id), _) => format!("i{id}"),
+        (None, Some(email)) => format!("e{email}"),
+        // The mapping never makes an end user without either.
+        (None, None) => String::from("-"),
     }
 }
 
@@ -284,6 +316,13 @@ mod tests {
         Origin { source: 0, line }
     }
 
+    fn limits(batch_size: usize, max_body_bytes: usize) -> Limits {
+        Limits {
+            batch_size,
+            max_body_bytes,
+        }
+    }
+
     fn bodies(batches: &[Batch]) -> Vec<Value> {
         batches
             .iter()
@@ -294,7 +333,7 @@ mod tests {
     #[test]
     fn a_later_value_wins_and_custom_merges_key_by_key() {
         let now = Instant::now();
-        let mut profiles = Profiles::new(1 << 20);
+        let mut profiles = Profiles::new(limits(5000, 1 << 20));
         let mut first = user(Some("u1"), Some("old@x.io"), None);
         first.first_name = Some("Ann");
         first.custom.insert("plan".into(), json!("free"));
@@ -329,7 +368,7 @@ mod tests {
     #[test]
     fn end_users_are_one_profile_by_external_id_else_by_email() {
         let now = Instant::now();
-        let mut profiles = Profiles::new(1 << 20);
+        let mut profiles = Profiles::new(limits(5000, 1 << 20));
         for (line, item) in [
             user(None, Some("a@x.io"), None),
             user(Some("u1"), None, None),
@@ -351,9 +390,36 @@ mod tests {
     }
 
     #[test]
+    fn an_email_shared_with_a_profile_of_another_key_sends_the_waiting_ones_first() {
+        // Sent one by one, the third identify's name wins: Planhat finds u1
+        // by its email. Merged into the first, it would be applied before
+        // the second.
+        let now = Instant::now();
+        let mut profiles = Profiles::new(limits(5000, 1 << 20));
+        let mut requests = Vec::new();
+        for (id, name) in [(None, "First"), (Some("u1"), "Second"), (None, "Third")] {
+            let mut item = user(id, Some("ann@x.io"), None);
+            item.who.name = Some(name.into());
+            let item = Item::EndUser(item);
+            if profiles.crosses(&item) {
+                requests.extend(bodies(&profiles.take(Route::EndUser)));
+            }
+            profiles.push(&item, at(1), b"", now);
+        }
+        requests.extend(bodies(&profiles.take(Route::EndUser)));
+        let names: Vec<&Value> = requests.iter().map(|r| &r[0]["name"]).collect();
+        assert_eq!(names, ["First", "Second", "Third"]);
+        assert!(requests.iter().all(|r| r.as_array().unwrap().len() == 1));
+        // The same person again, by the same key, merges as usual.
+        let item = Item::EndUser(user(Some("u1"), Some("ann@x.io"), None));
+        profiles.push(&item, at(2), b"", now);
+        assert!(!profiles.crosses(&item));
+    }
+
+    #[test]
     fn companies_merge_by_external_id_and_names_survive_a_nameless_call() {
         let now = Instant::now();
-        let mut profiles = Profiles::new(1 << 20);
+        let mut profiles = Profiles::new(limits(5000, 1 << 20));
         profiles.push(
             &company("c1", Some("Acme"), json!({"plan": "a"})),
             at(1),
@@ -373,7 +439,7 @@ mod tests {
     #[test]
     fn a_company_is_first_pending_until_its_first_upsert_is_taken() {
         let now = Instant::now();
-        let mut profiles = Profiles::new(1 << 20);
+        let mut profiles = Profiles::new(limits(5000, 1 << 20));
         assert!(!profiles.is_first_pending("c1"));
         profiles.push(&company("c1", None, json!({})), at(1), b"", now);
         assert!(profiles.is_first_pending("c1"));
@@ -400,7 +466,7 @@ mod tests {
     #[test]
     fn requests_hold_at_most_5000_profiles_and_the_byte_limit() {
         let now = Instant::now();
-        let mut profiles = Profiles::new(1 << 20);
+        let mut profiles = Profiles::new(limits(5000, 1 << 20));
         let mut due = 0;
         for n in 0..5001 {
             let full = profiles.push(&company(&n.to_string(), None, json!({})), at(n), b"", now);
@@ -414,8 +480,20 @@ mod tests {
             .collect();
         assert_eq!(sizes, [5000, 1]);
 
+        // --batch-size bounds upserts too (under 5000): still coalesced.
+        let mut one_each = Profiles::new(limits(1, 1 << 20));
+        for id in ["a", "b", "a"] {
+            one_each.push(&company(id, None, json!({})), at(1), b"", now);
+        }
+        let sizes: Vec<usize> = one_each
+            .take(Route::Company)
+            .iter()
+            .map(|b| b.entries.len())
+            .collect();
+        assert_eq!(sizes, [1, 1]);
+
         let one = br#"{"externalId":"n"}"#.len();
-        let mut small = Profiles::new(2 * one + 3);
+        let mut small = Profiles::new(limits(5000, 2 * one + 3));
         for id in ["a", "b", "c"] {
             small.push(&company(id, None, json!({})), at(1), b"", now);
         }
@@ -431,7 +509,7 @@ mod tests {
     fn the_oldest_profile_sets_the_flush_time_and_origins_are_all_kept() {
         let start = Instant::now();
         let later = start + std::time::Duration::from_secs(1);
-        let mut profiles = Profiles::new(1 << 20);
+        let mut profiles = Profiles::new(limits(5000, 1 << 20));
         assert_eq!(profiles.waiting_since(Route::Company), None);
         profiles.push(&company("c", None, json!({})), at(7), b"", start);
         profiles.push(&company("c", None, json!({})), at(9), b"", later);

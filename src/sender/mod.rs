@@ -196,7 +196,7 @@ impl<'a> Delivery<'a> {
                 batcher: Batcher::new(setup.limits),
                 open_since: None,
             }),
-            profiles: Profiles::new(setup.limits.max_body_bytes),
+            profiles: Profiles::new(setup.limits),
             carrier: setup.carrier,
             failed: setup.failed,
             flush_interval: setup.flush_interval,
@@ -302,6 +302,9 @@ impl<'a> Delivery<'a> {
         if let Some(item) = item {
             let route = item.route();
             if matches!(route, Route::EndUser | Route::Company) {
+                if self.profiles.crosses(item) {
+                    self.send_profiles(route, report)?;
+                }
                 if self.profiles.push(item, origin, original, Instant::now()) {
                     self.send_profiles(route, report)?;
                 }
@@ -516,6 +519,7 @@ impl<'a> Delivery<'a> {
                 Ok(settlement) => break settlement,
                 Err(RecvTimeoutError::Timeout) => report.tick(),
                 Err(RecvTimeoutError::Disconnected) => {
+                    self.stalled.of(batch.route).extend(batch.origins());
                     return Err(anyhow!("the sender thread stopped"));
                 }
             }
