@@ -56,9 +56,9 @@ complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l flush-interval -d 'Send a batch once its oldest event has waited this long (e.g. 2s, 500ms)' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l failed -d 'Append rejected and failed messages to this file (created only when needed)' -r -F
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l checkpoint -d 'Record progress here after each delivered request, and on a rerun skip what it records as handled' -r -F
-complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l max-retries -d 'Retries of a request after a 408, 429, 5xx or transport error' -r
+complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l max-retries -d 'Retries of a request after a 408, 429, 500, 502, 503, 504 or transport error' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l timeout -d 'Timeout of each request (e.g. 30s)' -r
-complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l api-rate -d 'Requests per minute to the main API (/endusers, /companies); Planhat\'s soft quota is 200' -r
+complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l api-rate -d 'Requests in any minute to the main API (/endusers, /companies, /dock/segment), and at most 50 in any second; Planhat\'s soft quota is 200 a minute' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l progress -d 'When to draw the progress bar on stderr' -r -f -a "auto\t'When stderr is a terminal'
 always\t''
 never\t''"

@@ -188,7 +188,13 @@ impl Checkpoint {
                 {
                     let change = match (known.size, entry.size) {
                         (Some(was), Some(now)) if was != now => {
-                            format!("it had {}, now {}", report::size(was), report::size(now))
+                            let (was_text, now_text) = (report::size(was), report::size(now));
+                            // Sizes that read alike are given in bytes.
+                            if was_text == now_text {
+                                format!("it had {was} bytes, now {now}")
+                            } else {
+                                format!("it had {was_text}, now {now_text}")
+                            }
                         }
                         _ => "its size is the same, its modification time is not".into(),
                     };

@@ -313,7 +313,7 @@ pub struct SendArgs {
     #[arg(long, env = "PLANHAT_RESTART", requires = "checkpoint")]
     pub restart: bool,
 
-    /// Retries of a request after a 408, 429, 5xx or transport error.
+    /// Retries of a request after a 408, 429, 500, 502, 503, 504 or transport error.
     #[arg(
         long,
         env = "PLANHAT_MAX_RETRIES",
@@ -327,8 +327,8 @@ pub struct SendArgs {
           value_parser = parse_timeout)]
     pub timeout: Duration,
 
-    /// Requests per minute to the main API (/endusers, /companies); Planhat's soft
-    /// quota is 200.
+    /// Requests in any minute to the main API (/endusers, /companies, /dock/segment),
+    /// and at most 50 in any second; Planhat's soft quota is 200 a minute.
     #[arg(long, env = "PLANHAT_API_RATE", default_value_t = 180, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..))]
     pub api_rate: u32,

@@ -129,6 +129,14 @@ fn coalesced_upserts_leave_the_state_that_one_by_one_upserts_would() {
     let outcome = send(&coalesced, &clock, dir.path(), &args);
     assert_eq!(outcome.result.unwrap(), Status::Clean, "{}", outcome.stderr);
     let merged = coalesced.requests();
+    let items: usize = merged.iter().map(|r| r.accepted.len()).sum();
+    assert!(
+        outcome
+            .stderr
+            .contains(&format!("({items} after coalescing profiles)")),
+        "the summary counts the items sent: {}",
+        outcome.stderr
+    );
 
     for path in ["/endusers", "/companies"] {
         assert_eq!(

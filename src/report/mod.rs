@@ -114,8 +114,11 @@ pub struct Tally {
     pub rejected: BTreeMap<Reject, Counted>,
     /// Items Planhat refused, by reason (`http_400`, `item_error`, ...).
     pub failed: BTreeMap<String, Counted>,
-    /// Items delivered (`send` only).
+    /// Items delivered (`send` only), one per message and route, as mapped.
     pub delivered: u64,
+    /// The items of delivered requests: fewer, where profiles were
+    /// coalesced.
+    pub request_items: u64,
     /// Activities without any time: Planhat uses the time it receives them.
     pub no_time: u64,
     /// Messages matching a `[metrics]` entry without a number at its path.
@@ -447,6 +450,7 @@ impl Tally {
                 "failed": self.failed.iter().map(|(k, c)| (k.clone(), c.json())).collect::<serde_json::Map<_, _>>(),
             },
             "requests": run.requests,
+            "request_items": self.request_items,
             "retries": run.retries,
             "bytes": run.bytes,
             "duration_seconds": run.duration.as_secs_f64(),
@@ -471,9 +475,15 @@ impl Tally {
         } else {
             self.delivered
         };
+        // Coalesced profiles make fewer items than messages: say so.
+        let coalesced = if self.request_items < sent && !run.interrupted {
+            format!(" ({} after coalescing profiles)", self.request_items)
+        } else {
+            String::new()
+        };
         writeln!(
             out,
-            "{} in {:.1}s ({:.0}/s): {verb} {} in {} ({}, {})",
+            "{} in {:.1}s ({:.0}/s): {verb} {}{coalesced} in {} ({}, {})",
             counted(self.messages(), "message"),
             run.duration.as_secs_f64(),
             rate(self.messages(), run.duration),

@@ -565,6 +565,7 @@ impl<'a> Delivery<'a> {
             let failure = failures.next_if(|f| f.index == index);
             if failure.is_none() {
                 report.tally.delivered += carried.len() as u64;
+                report.tally.request_items += 1;
                 if self.pairs.is_empty() {
                     continue;
                 }
