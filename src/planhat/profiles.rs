@@ -83,11 +83,11 @@ impl Profiles {
     }
 
     /// Whether `item` is an end user whose email a waiting profile of
-    /// another key carries. Planhat matches an upsert on externalId, then on
-    /// email, so the two may be one person: merging the item into its own
-    /// profile would apply it before the other's message, which came
-    /// between, and sending one by one would not. The waiting end users go
-    /// first.
+    /// another key carries, one of the two known by email alone. Planhat
+    /// matches an upsert on externalId, then on email, so the two may be one
+    /// person: merging the item into its own profile would apply it before
+    /// the other's message, which came between, and sending one by one would
+    /// not. The waiting end users go first.
     pub fn crosses(&self, item: &Item) -> bool {
         let Item::EndUser(user) = item else {
             return false;
@@ -95,10 +95,12 @@ impl Profiles {
         let Some(email) = &user.who.email else {
             return false;
         };
+        // Two externalIds are two people; an email alone may be either.
+        let key = user_key(&user.who);
         self.users
             .emails
             .get(email)
-            .is_some_and(|key| *key != user_key(&user.who))
+            .is_some_and(|other| *other != key && (other.starts_with('e') || key.starts_with('e')))
     }
 
     /// Merges an end-user or company item into its profile. Returns true
