@@ -9,6 +9,7 @@
 //! entries again. The file is replaced atomically (written beside, synced,
 //! renamed), so a crash leaves the old one or the new one, never half of one.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -47,6 +48,10 @@ pub struct Entry {
     /// but the metric.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub metric_sent: Vec<[u64; 2]>,
+    /// Lines of several messages (batch envelopes) settled in part: a
+    /// rerun sends only the messages, and parts, still waiting.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<PartLine>,
     /// Whether the whole source is handled.
     pub complete: bool,
 }
@@ -70,9 +75,19 @@ pub struct Checkpoint {
     resumed: Vec<Done>,
 }
 
+/// A line of several messages settled in part, as the file records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartLine {
+    pub line: u64,
+    /// The messages still to send (their place in the line), each with what
+    /// it still needs.
+    pub waiting: Vec<(u32, Parts)>,
+}
+
 /// Which lines of a source are done, wholly or in part: a message sent as
 /// an activity and a metric (SPEC §11) can have one settled and not the
-/// other, and a rerun then sends only the other.
+/// other, and a line of several messages (a batch envelope) some settled
+/// and not others; a rerun then sends only what is missing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Done {
     /// Every item settled.
@@ -81,10 +96,13 @@ pub struct Done {
     pub metric_pending: LineSet,
     /// Only the metric settled.
     pub metric_sent: LineSet,
+    /// Lines of several messages settled in part: the messages waiting.
+    pub messages: BTreeMap<u64, Vec<(u32, Parts)>>,
 }
 
-/// What a line still needs sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a message still needs sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Parts {
     /// Nothing: it is handled, and mapped again only for the memory it
     /// teaches.
@@ -98,8 +116,20 @@ pub enum Parts {
 }
 
 impl Done {
-    /// What the line still needs sent.
-    pub fn parts(&self, line: u64) -> Parts {
+    /// Whether the whole line is handled: mapped again only for the memory
+    /// it teaches.
+    pub fn is_handled(&self, line: u64) -> bool {
+        self.handled.contains(line)
+    }
+
+    /// What the message at `message` of `line` still needs sent.
+    pub fn parts(&self, line: u64, message: u32) -> Parts {
+        if let Some(waiting) = self.messages.get(&line) {
+            return waiting
+                .iter()
+                .find(|(waiting, _)| *waiting == message)
+                .map_or(Parts::None, |(_, parts)| *parts);
+        }
         if self.handled.contains(line) {
             Parts::None
         } else if self.metric_pending.contains(line) {
@@ -118,6 +148,11 @@ impl Done {
             handled: LineSet::normalized(handled.collect()),
             metric_pending: LineSet::normalized(entry.metric_pending.clone()),
             metric_sent: LineSet::normalized(entry.metric_sent.clone()),
+            messages: entry
+                .messages
+                .iter()
+                .map(|part| (part.line, part.waiting.clone()))
+                .collect(),
         }
     }
 
@@ -126,18 +161,29 @@ impl Done {
         entry.also = self.handled.beyond_prefix();
         entry.metric_pending = self.metric_pending.ranges.clone();
         entry.metric_sent = self.metric_sent.ranges.clone();
+        entry.messages = self
+            .messages
+            .iter()
+            .map(|(line, waiting)| PartLine {
+                line: *line,
+                waiting: waiting.clone(),
+            })
+            .collect();
     }
 }
 
 /// The messages mapped but not yet settled (waiting in a batch or for
 /// coalescing, in flight, or held back by Ctrl-C or an error), each list
 /// sorted: by their metric items, by all their other items, and the
-/// messages whose metric alone is settled.
+/// messages whose metric alone is settled; and the lines of several
+/// messages among them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Unsettled {
     pub metrics: Vec<Origin>,
     pub others: Vec<Origin>,
     pub metric_settled: Vec<Origin>,
+    /// Lines of several messages (`message` 0 stands for the line).
+    pub envelopes: Vec<Origin>,
 }
 
 impl Unsettled {
@@ -233,30 +279,67 @@ impl Checkpoint {
     pub fn save(&mut self, handled: &Handled, unsettled: &Unsettled) -> Result<()> {
         for (source, entry) in self.entries.iter_mut().enumerate() {
             let mapped = handled.lines[source];
-            let lines_of = |origins: &[Origin]| {
+            let of_source = |origins: &[Origin]| {
                 let start = origins.partition_point(|o| o.source < source);
                 let end = origins.partition_point(|o| o.source <= source);
-                origins[start..end]
-                    .iter()
-                    .map(|o| o.line)
-                    .collect::<Vec<u64>>()
+                origins[start..end].to_vec()
             };
-            let metrics = lines_of(&unsettled.metrics);
-            let others = lines_of(&unsettled.others);
-            let mut waiting = [metrics.as_slice(), others.as_slice()].concat();
+            let lines = |origins: &[Origin]| {
+                let mut lines: Vec<u64> = origins.iter().map(|o| o.line).collect();
+                lines.dedup();
+                lines
+            };
+            let metrics = of_source(&unsettled.metrics);
+            let others = of_source(&unsettled.others);
+            let envelopes = lines(&of_source(&unsettled.envelopes));
+            let mut waiting = [lines(&metrics), lines(&others)].concat();
             waiting.sort_unstable();
             let resumed = &self.resumed[source];
-            let lines =
+            let handled_lines =
                 LineSet::up_to_except(mapped, waiting.iter().copied()).union(&resumed.handled);
+            // Lines of several messages say which of their messages wait.
+            let mut messages: BTreeMap<u64, Vec<(u32, Parts)>> = resumed
+                .messages
+                .range(mapped + 1..)
+                .map(|(line, waiting)| (*line, waiting.clone()))
+                .collect();
+            for line in &envelopes {
+                // The origins are sorted: the line's messages stand together.
+                let of_line = |origins: &[Origin]| -> Vec<u32> {
+                    let start = origins.partition_point(|o| o.line < *line);
+                    let end = origins.partition_point(|o| o.line <= *line);
+                    origins[start..end].iter().map(|o| o.message).collect()
+                };
+                let (metric, other) = (of_line(&metrics), of_line(&others));
+                let mut ids: Vec<u32> = [metric.as_slice(), other.as_slice()].concat();
+                ids.sort_unstable();
+                ids.dedup();
+                let parts = ids.into_iter().map(|id| {
+                    let parts = match (metric.contains(&id), other.contains(&id)) {
+                        (true, true) => Parts::All,
+                        (true, false) => Parts::Metric,
+                        _ => Parts::AllButMetric,
+                    };
+                    (id, parts)
+                });
+                let parts: Vec<(u32, Parts)> = parts.collect();
+                if !parts.is_empty() {
+                    messages.insert(*line, parts);
+                }
+            }
+            let envelope_lines = LineSet::of_lines(&envelopes);
             let done = Done {
-                metric_pending: LineSet::of_lines(&metrics)
-                    .minus(&LineSet::of_lines(&others))
+                metric_pending: LineSet::of_lines(&lines(&metrics))
+                    .minus(&LineSet::of_lines(&lines(&others)))
+                    .minus(&envelope_lines)
                     .union(&resumed.metric_pending)
-                    .minus(&lines),
-                metric_sent: LineSet::of_lines(&lines_of(&unsettled.metric_settled))
+                    .minus(&handled_lines),
+                metric_sent: LineSet::of_lines(&lines(&of_source(&unsettled.metric_settled)))
+                    .minus(&envelope_lines)
                     .union(&resumed.metric_sent)
-                    .minus(&lines),
-                handled: lines,
+                    .minus(&handled_lines),
+                handled: handled_lines,
+                messages,
             };
             done.record(entry);
             entry.complete = handled.complete[source] && waiting.is_empty();
@@ -384,6 +467,7 @@ fn entry_for(source: &Source) -> Result<Entry> {
             also: Vec::new(),
             metric_pending: Vec::new(),
             metric_sent: Vec::new(),
+            messages: Vec::new(),
             complete: false,
         },
         Source::File {
@@ -403,6 +487,7 @@ fn entry_for(source: &Source) -> Result<Entry> {
             also: Vec::new(),
             metric_pending: Vec::new(),
             metric_sent: Vec::new(),
+            messages: Vec::new(),
             complete: false,
         },
     })
@@ -459,7 +544,11 @@ mod tests {
     use super::*;
 
     fn at(source: usize, line: u64) -> Origin {
-        Origin { source, line }
+        Origin {
+            source,
+            line,
+            message: 0,
+        }
     }
 
     fn set(ranges: &[[u64; 2]]) -> LineSet {
@@ -534,6 +623,7 @@ mod tests {
             metrics: vec![at(0, 2), at(0, 3)],
             others: vec![at(0, 3), at(0, 5)],
             metric_settled: vec![at(0, 5)],
+            envelopes: Vec::new(),
         };
         checkpoint.save(&mapped, &unsettled).unwrap();
         let (mut resumed, skip) = Checkpoint::open(&path, &sources, false).unwrap();
@@ -541,7 +631,7 @@ mod tests {
         assert_eq!(done.handled, set(&[[1, 1], [4, 4], [6, 6]]));
         assert_eq!(done.metric_pending, set(&[[2, 2]]));
         assert_eq!(done.metric_sent, set(&[[5, 5]]));
-        let parts: Vec<Parts> = (1..=6).map(|line| done.parts(line)).collect();
+        let parts: Vec<Parts> = (1..=6).map(|line| done.parts(line, 0)).collect();
         assert_eq!(
             parts,
             [
@@ -605,6 +695,57 @@ mod tests {
         let (_, skip) = Checkpoint::open(&path, &sources, false).unwrap();
         assert_eq!(skip, [self::handled(&[[1, 10]])]);
         assert!(!dir.path().join("checkpoint.json.tmp").exists());
+    }
+
+    #[test]
+    fn a_line_of_several_messages_says_which_of_them_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("a.ndjson");
+        std::fs::write(&input, "{}\n".repeat(4)).unwrap();
+        let sources = crate::input::resolve(std::slice::from_ref(&input)).unwrap();
+        let path = dir.path().join("checkpoint.json");
+        let (mut checkpoint, _) = Checkpoint::open(&path, &sources, false).unwrap();
+        let mut mapped = Handled::new(1);
+        mapped.line_done(at(0, 4));
+        let message = |line, message| Origin {
+            source: 0,
+            line,
+            message,
+        };
+        // Line 2 is an envelope of three messages: 0 was delivered, 1 waits
+        // for coalescing, 2 for its metric. Line 3, of one message, waits.
+        let unsettled = Unsettled {
+            metrics: vec![message(2, 2)],
+            others: vec![message(2, 1), message(3, 0)],
+            metric_settled: Vec::new(),
+            envelopes: vec![message(2, 0)],
+        };
+        checkpoint.save(&mapped, &unsettled).unwrap();
+        let (mut resumed, skip) = Checkpoint::open(&path, &sources, false).unwrap();
+        let done = &skip[0];
+        assert!(done.is_handled(1) && done.is_handled(4));
+        assert!(!done.is_handled(2) && !done.is_handled(3));
+        let parts: Vec<Parts> = (0..3).map(|m| done.parts(2, m)).collect();
+        assert_eq!(parts, [Parts::None, Parts::AllButMetric, Parts::Metric]);
+        assert_eq!(done.parts(3, 0), Parts::All);
+        assert_eq!(
+            done.metric_pending,
+            LineSet::default(),
+            "an envelope says it itself"
+        );
+
+        // Not yet reached again, line 2 keeps its list; reached and settled,
+        // it is handled.
+        let mut mapped = Handled::new(1);
+        mapped.line_done(at(0, 1));
+        resumed.save(&mapped, &Unsettled::default()).unwrap();
+        let (_, skip) = Checkpoint::open(&path, &sources, false).unwrap();
+        assert_eq!(skip[0].parts(2, 1), Parts::AllButMetric);
+        mapped.source_done(0, 4);
+        resumed.save(&mapped, &Unsettled::default()).unwrap();
+        let (_, skip) = Checkpoint::open(&path, &sources, false).unwrap();
+        assert!((1..=4).all(|line| skip[0].is_handled(line)));
+        assert!(skip[0].messages.is_empty());
     }
 
     #[test]

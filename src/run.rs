@@ -323,26 +323,29 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                         let origin = Origin {
                             source: chunk.source,
                             line: span.line,
+                            message: 0,
                         };
-                        let parts = self.skip[chunk.source].parts(span.line);
-                        if parts == Parts::None {
+                        let mut messages = 1;
+                        if self.skip[chunk.source].is_handled(span.line) {
                             self.replay(chunk.text(span));
                         } else if let Some(bytes) = span.too_long {
                             self.too_long(origin, bytes)?;
                         } else {
-                            self.line(origin, chunk.text(span), parts)?;
+                            messages = self.line(origin, chunk.text(span))?;
                         }
                         if let Some(delivery) = &mut self.delivery {
-                            delivery.line_done(origin);
+                            delivery.line_done(origin, messages);
                             if delivery.deadline().is_some_and(|d| d <= Instant::now()) {
                                 delivery.flush_due(Instant::now(), &mut self.report)?;
                             }
                         }
                     }
                     if let Some(last) = chunk.spans.last() {
+                        // Past every message of the line.
                         let origin = Origin {
                             source: chunk.source,
                             line: last.line,
+                            message: u32::MAX,
                         };
                         self.marks.push_back((origin, chunk.read_to));
                     }
@@ -353,7 +356,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                     }
                 }
                 Ok(Event::Unreadable { source, line, .. })
-                    if self.skip[source].handled.contains(line) => {}
+                    if self.skip[source].is_handled(line) => {}
                 Ok(Event::Unreadable {
                     source,
                     line,
@@ -361,7 +364,12 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                 }) => {
                     let detail = format!("cannot read further: {error}");
                     let unread = Original::Unread { bytes: None };
-                    self.reject(Origin { source, line }, Reject::Unreadable, &detail, unread)?;
+                    let origin = Origin {
+                        source,
+                        line,
+                        message: 0,
+                    };
+                    self.reject(origin, Reject::Unreadable, &detail, unread)?;
                 }
                 // Input is quiet: send what is due, and settle and record
                 // the request in flight rather than leave it for the next
@@ -451,9 +459,24 @@ impl<'a, 'w> Pipeline<'a, 'w> {
     }
 
     /// Handles one input line: every message in it, each on its own, and
-    /// of each the `parts` not sent before.
-    fn line(&mut self, origin: Origin, text: &[u8], parts: Parts) -> Result<()> {
-        for parsed in segment::parse_line(text) {
+    /// of each the parts not sent before (a checkpoint may say a line is
+    /// settled in part). Returns how many messages the line holds.
+    fn line(&mut self, at: Origin, text: &[u8]) -> Result<u32> {
+        let mut count = 0;
+        for (index, parsed) in segment::parse_line(text).enumerate() {
+            count += 1;
+            let origin = Origin {
+                message: u32::try_from(index).unwrap_or(u32::MAX),
+                ..at
+            };
+            let parts = self.skip[origin.source].parts(origin.line, origin.message);
+            if parts == Parts::None {
+                // Settled before: only the memory it teaches.
+                if let Ok(message) = &parsed {
+                    self.mapper.map(message);
+                }
+                continue;
+            }
             let message = match parsed {
                 Ok(message) => message,
                 Err(_) if !self.mapper.owns_unparsed(text) => {
@@ -538,7 +561,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                 }
             }
         }
-        Ok(())
+        Ok(count)
     }
 
     /// A line longer than `--max-line-bytes`, recorded by position and size

@@ -479,3 +479,78 @@ fn a_second_ctrl_c_stops_at_once() {
         "it waited for the request in flight"
     );
 }
+
+#[test]
+fn an_envelope_settled_in_part_resumes_with_only_its_waiting_messages() {
+    // Line 1 is a batch envelope: an identify (its upsert waits to be
+    // coalesced), an event, and an event without a name (rejected). Ctrl-C
+    // comes as line 2's event is sent: line 1's event went, its identify
+    // did not. The rerun sends the identify alone: the event is not sent
+    // twice and the rejected message is not written twice.
+    let dir = tempfile::tempdir().unwrap();
+    let envelope = json!({"batch": [
+        {"type":"identify","userId":"u1","traits":{"plan":"pro"}},
+        {"type":"track","userId":"u1","event":"In Envelope"},
+        {"type":"track","userId":"u1"},
+    ]});
+    let lines = [
+        envelope,
+        json!({"type":"track","userId":"u2","event":"After"}),
+        json!({"type":"track","userId":"u3","event":"Last"}),
+    ];
+    let input = write_input(dir.path(), &lines);
+    let checkpoint = dir.path().join("checkpoint.json");
+    let args = [
+        "--api-token",
+        API,
+        "--batch-size",
+        "1",
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ];
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&interrupt);
+    let first = MockPlanhat::start(MockConfig {
+        tenant_token: Some(TENANT.into()),
+        api_token: Some(API.into()),
+        log: Some(Box::new(move |request| {
+            if request.body_len > 0 && String::from_utf8_lossy(&request.body).contains("After") {
+                flag.store(true, Ordering::SeqCst);
+            }
+        })),
+        ..MockConfig::default()
+    })
+    .unwrap();
+    let clock = FakeClock::new();
+    let outcome = send_interruptible(&first, &clock, dir.path(), &args, interrupt);
+    assert_eq!(
+        outcome.result.unwrap(),
+        Status::Interrupted,
+        "{}",
+        outcome.stderr
+    );
+    let paths: Vec<String> = first.requests().iter().map(|r| r.path.clone()).collect();
+    assert!(!paths.contains(&"/endusers".to_owned()), "{paths:?}");
+    assert_eq!(failed_lines(dir.path()).len(), 1);
+
+    let second = mock();
+    let outcome = send(&second, &clock, dir.path(), &args);
+    assert_eq!(outcome.result.unwrap(), Status::Clean, "{}", outcome.stderr);
+    let mut all = first.delivered_items();
+    all.extend(second.delivered_items());
+    let actions = crate::http::actions(&all);
+    assert_eq!(actions, ["After", "In Envelope", "Last"], "each event once");
+    let users: Vec<Value> = second
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/endusers")
+        .flat_map(|r| r.json().as_array().unwrap().clone())
+        .collect();
+    assert_eq!(users.len(), 1, "the identify, after the rerun");
+    assert_eq!(
+        failed_lines(dir.path()).len(),
+        1,
+        "the rejected message once"
+    );
+}

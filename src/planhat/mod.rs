@@ -69,11 +69,14 @@ impl Endpoints {
     }
 }
 
-/// Where an input message came from: the index of its source and its line.
+/// Where an input message came from: the index of its source, its line, and
+/// its place among the messages of that line (a batch envelope holds
+/// several; a plain line one, at 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Origin {
     pub source: usize,
     pub line: u64,
+    pub message: u32,
 }
 
 /// How large a request may grow (SPEC §6).
@@ -396,7 +399,11 @@ mod tests {
     }
 
     fn at(line: u64) -> Origin {
-        Origin { source: 0, line }
+        Origin {
+            source: 0,
+            line,
+            message: 0,
+        }
     }
 
     fn limits(batch_size: usize, max_body_bytes: usize) -> Limits {

@@ -315,7 +315,11 @@ mod tests {
     }
 
     fn at(line: u64) -> Origin {
-        Origin { source: 0, line }
+        Origin {
+            source: 0,
+            line,
+            message: 0,
+        }
     }
 
     fn limits(batch_size: usize, max_body_bytes: usize) -> Limits {

@@ -10,6 +10,7 @@ pub mod http;
 pub mod pairs;
 pub mod policy;
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
@@ -174,6 +175,9 @@ pub struct Delivery<'a> {
     /// The messages of a batch that could not be delivered (Ctrl-C, a
     /// refused token): they do not count as handled.
     stalled: Unsettled,
+    /// Lines of several messages (batch envelopes) not yet all settled: a
+    /// checkpoint says which of their messages wait.
+    envelopes: BTreeSet<Origin>,
     /// A request was settled since the checkpoint was last written.
     unsaved: bool,
 }
@@ -205,14 +209,18 @@ impl<'a> Delivery<'a> {
             checkpoint: setup.checkpoint,
             handled: Handled::new(setup.sources),
             stalled: Unsettled::default(),
+            envelopes: BTreeSet::new(),
             unsaved: false,
         }
     }
 
-    /// Every message of the line at `origin` was handed to delivery or
-    /// otherwise handled.
-    pub fn line_done(&mut self, origin: Origin) {
+    /// Every message of the line at `origin`, `messages` in all, was handed
+    /// to delivery or otherwise handled.
+    pub fn line_done(&mut self, origin: Origin, messages: u32) {
         self.handled.line_done(origin);
+        if messages > 1 {
+            self.envelopes.insert(origin);
+        }
     }
 
     /// A source was read to its end.
@@ -261,6 +269,16 @@ impl<'a> Delivery<'a> {
             origins.sort_unstable();
             origins.dedup();
         }
+        // An envelope line none of whose messages waits is done with.
+        let waiting: BTreeSet<(usize, u64)> = unsettled
+            .metrics
+            .iter()
+            .chain(&unsettled.others)
+            .map(|o| (o.source, o.line))
+            .collect();
+        self.envelopes
+            .retain(|line| waiting.contains(&(line.source, line.line)));
+        unsettled.envelopes.extend(self.envelopes.iter().copied());
         checkpoint.save(&self.handled, &unsettled)
     }
 

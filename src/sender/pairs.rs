@@ -104,7 +104,11 @@ mod tests {
     use super::*;
 
     fn at(line: u64) -> Origin {
-        Origin { source: 0, line }
+        Origin {
+            source: 0,
+            line,
+            message: 0,
+        }
     }
 
     fn failure(reason: &str) -> ItemFailure {
