@@ -102,7 +102,8 @@ fn send(args: SendArgs) -> Result<SendConfig> {
     if !args.dry_run && common.tenant_token.is_none() {
         return Err(Usage(
             "sending needs a tenant token: pass --tenant-token-file PATH, --tenant-token TOKEN, \
-             or set PLANHAT_TENANT_TOKEN (or add --dry-run to see the requests without sending)"
+             or set PLANHAT_TENANT_TOKEN_FILE or PLANHAT_TENANT_TOKEN (or add --dry-run to see \
+             the requests without sending)"
                 .into(),
         )
         .into());

@@ -494,9 +494,17 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                         LineError::NeverRead { too_long: true } => Reject::LineTooLong,
                         LineError::NeverRead { too_long: false } => Reject::Unreadable,
                     };
+                    let mut detail = error.to_string();
+                    // The first line of a pretty-printed document.
+                    if matches!(text.trim_ascii(), b"{" | b"[") {
+                        detail.push_str(
+                            " (a pretty-printed JSON file? one message per line is needed: \
+                             jq -c . FILE)",
+                        );
+                    }
                     // A line sent in part before had its rejections written then.
                     if parts == Parts::All {
-                        self.reject(origin, reason, &error.to_string(), Original::Unparsed(text))?;
+                        self.reject(origin, reason, &detail, Original::Unparsed(text))?;
                     }
                     continue;
                 }

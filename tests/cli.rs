@@ -737,3 +737,30 @@ fn validate_in_receiver_mode_counts_the_receiver_route() {
     );
     assert_eq!(report["routes"]["activity"], 0);
 }
+
+#[test]
+fn messages_point_at_the_fix_for_a_pretty_printed_file_and_a_missing_token() {
+    let output = bin()
+        .args(["validate", "-"])
+        .write_stdin("{\n  \"type\": \"track\"\n}\n")
+        .output()
+        .unwrap();
+    assert!(
+        stderr_of(&output).contains("-:1: invalid_json") && stderr_of(&output).contains("jq -c ."),
+        "{}",
+        stderr_of(&output)
+    );
+    let output = bin()
+        .args(["send", "-"])
+        .env_remove("PLANHAT_TENANT_TOKEN")
+        .env_remove("PLANHAT_TENANT_TOKEN_FILE")
+        .write_stdin("{}\n")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr_of(&output).contains("PLANHAT_TENANT_TOKEN_FILE"),
+        "{}",
+        stderr_of(&output)
+    );
+}
