@@ -1,7 +1,8 @@
 //! Planhat requests (SPEC §6): where each route is sent, and the batches
-//! that carry items there. A batch's body is written once, item by item, and
-//! is what both the dry-run prints and the sender sends, so the dry-run is
-//! the truth.
+//! that carry items there — activities and metrics batched as they come,
+//! profile upserts coalesced first ([`profiles`]). A batch's body is written
+//! once, item by item, and is what both the dry-run prints and the sender
+//! sends, so the dry-run is the truth.
 //!
 //! Pure: no I/O.
 

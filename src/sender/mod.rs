@@ -1,10 +1,9 @@
 //! Delivery (SPEC §6): activity and metric items are collected into
 //! batches, one open batch per route, and profile upserts coalesced; each
-//! request is handed to a transport — the
-//! HTTP sender, or the dry-run printer, which writes the same request to
-//! stdout instead. Here too: the company-first order, what a checkpoint may
-//! count as handled, and the failed file for items Planhat refuses and
-//! messages the mapping rejects.
+//! request is handed to a transport — the HTTP sender, or the dry-run
+//! printer, which writes the same request to stdout instead. Here too: the
+//! company-first order, what a checkpoint may count as settled, and the
+//! failed file for items Planhat refuses and messages the mapping rejects.
 
 pub mod http;
 pub mod pairs;
