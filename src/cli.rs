@@ -59,8 +59,45 @@ pub fn command() -> clap::Command {
 /// Parses the process's arguments with [`command`]; a mistake prints clap's
 /// message and exits 2.
 pub fn parse() -> Cli {
-    let matches = command().get_matches();
+    let command = command();
+    let matches = command
+        .clone()
+        .try_get_matches()
+        .unwrap_or_else(|error| from_twin(error, &command).exit());
     Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
+}
+
+/// clap names the option whose value it refused; when that value came from
+/// the option's environment twin, the message says so (SPEC §7), since the
+/// user never typed the option.
+fn from_twin(error: clap::Error, command: &clap::Command) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue};
+    let (Some(ContextValue::String(arg)), Some(ContextValue::String(value))) = (
+        error.get(ContextKind::InvalidArg),
+        error.get(ContextKind::InvalidValue),
+    ) else {
+        return error;
+    };
+    let long = arg.split_whitespace().next().unwrap_or_default();
+    let typed = std::env::args().any(|word| word == long || word.starts_with(&format!("{long}=")));
+    let twin = command
+        .get_subcommands()
+        .flat_map(clap::Command::get_arguments)
+        .find(|a| a.get_long().is_some_and(|name| format!("--{name}") == long))
+        .and_then(Arg::get_env);
+    let Some(twin) =
+        twin.filter(|name| !typed && std::env::var_os(name).as_deref() == Some(value.as_ref()))
+    else {
+        return error;
+    };
+    let text = error.to_string();
+    let first = text.lines().next().unwrap_or_default();
+    let reason = first.strip_prefix("error: ").unwrap_or(first);
+    let message = format!(
+        "{reason}\n(the value comes from {})\n",
+        twin.to_string_lossy()
+    );
+    clap::Error::raw(error.kind(), message).with_cmd(command)
 }
 
 /// One option as [`command`] describes it.

@@ -764,3 +764,25 @@ fn messages_point_at_the_fix_for_a_pretty_printed_file_and_a_missing_token() {
         stderr_of(&output)
     );
 }
+
+#[test]
+fn a_bad_value_from_an_environment_twin_names_the_variable() {
+    let output = bin()
+        .args(["send", "--dry-run", "-"])
+        .env("PLANHAT_MAX_BODY_BYTES", "1000")
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("from PLANHAT_MAX_BODY_BYTES"), "{stderr}");
+    // Typed on the command line, the option is what clap names.
+    let output = bin()
+        .args(["send", "--dry-run", "--max-body-bytes", "1000", "-"])
+        .env("PLANHAT_MAX_BODY_BYTES", "1000")
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(!stderr_of(&output).contains("PLANHAT_MAX_BODY_BYTES"));
+}
