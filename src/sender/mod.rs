@@ -177,6 +177,8 @@ pub struct Delivery<'a> {
     /// Lines of several messages (batch envelopes) not yet all settled: a
     /// checkpoint says which of their messages wait.
     envelopes: BTreeSet<Origin>,
+    /// Items handed over since the last line was done.
+    line_items: u32,
     /// A request was settled since the checkpoint was last written.
     unsaved: bool,
 }
@@ -209,6 +211,7 @@ impl<'a> Delivery<'a> {
             handled: Handled::new(setup.sources),
             stalled: Unsettled::default(),
             envelopes: BTreeSet::new(),
+            line_items: 0,
             unsaved: false,
         }
     }
@@ -217,9 +220,12 @@ impl<'a> Delivery<'a> {
     /// to delivery or otherwise handled.
     pub fn line_done(&mut self, origin: Origin, messages: u32) {
         self.handled.line_done(origin);
-        if messages > 1 {
+        // Only a checkpoint needs them, and only when some item of the line
+        // waits; each save lets go of the lines since settled.
+        if messages > 1 && self.line_items > 0 && self.checkpoint.is_some() {
             self.envelopes.insert(origin);
         }
+        self.line_items = 0;
     }
 
     /// A source was read to its end.
@@ -316,6 +322,7 @@ impl<'a> Delivery<'a> {
         original: &[u8],
         report: &mut Reporter,
     ) -> Result<()> {
+        self.line_items += 1;
         if let Some(item) = item {
             let route = item.route();
             if matches!(route, Route::EndUser | Route::Company) {
