@@ -1,8 +1,9 @@
-//! Standard base64 (RFC 4648, with padding), for the one place the tool
-//! must keep bytes that are not text: a failed-file line that holds an
-//! input line which is not UTF-8 (`_planhat.raw_base64`, SPEC §3). The
-//! failed file writes it and input reads it back, so it lives with the
-//! input model. Twenty lines do not justify a dependency.
+//! Standard base64 (RFC 4648, with padding), for the places the tool must
+//! keep bytes as text: a failed-file line that holds an input line which
+//! is not UTF-8 (`_planhat.raw_base64`, SPEC §3), which the failed file
+//! writes and input reads back, so it lives with the input model; and the
+//! receiver's HTTP Basic credentials. Twenty lines do not justify a
+//! dependency.
 //!
 //! Pure: no I/O.
 

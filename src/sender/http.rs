@@ -17,6 +17,7 @@ use crate::error::Interrupted;
 use crate::planhat::items::Route;
 use crate::planhat::{Batch, Endpoints, TENANT_TOKEN_PLACEHOLDER};
 use crate::report::{self, Counters, duration_text};
+use crate::segment::base64;
 
 /// Time and chance, as the sender sees them.
 pub trait Clock {
@@ -392,23 +393,7 @@ fn route_text(route: Route) -> String {
 /// HTTP Basic credentials with `user` and an empty password, as Planhat's
 /// Segment receiver takes the tenant token.
 pub fn basic_credentials(user: &str) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let bytes = format!("{user}:").into_bytes();
-    let mut encoded = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                encoded.push(char::from(TABLE[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                encoded.push('=');
-            }
-        }
-    }
-    format!("Basic {encoded}")
+    format!("Basic {}", base64::encode(format!("{user}:").as_bytes()))
 }
 
 /// Errors that another try may not meet: the connection, not the request.
