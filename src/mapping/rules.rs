@@ -229,26 +229,68 @@ fn glob_matches(pattern: &str, name: &str) -> bool {
     true
 }
 
-fn events(table: &DeTable, line_of: &dyn Fn(usize) -> usize) -> Result<Vec<EventRule>, RuleError> {
-    let mut rules = Vec::new();
+/// An entry of a table keyed by event name (`[events]`, `[metrics]`): its
+/// key, checked, its place, and its settings.
+struct Keyed<'t, 'l> {
+    name: String,
+    value: &'t Spanned<DeValue<'t>>,
+    settings: &'t DeTable<'t>,
+    label: String,
+    line_of: &'l dyn Fn(usize) -> usize,
+}
+
+impl Keyed<'_, '_> {
+    /// A configuration error at `at`, naming the entry's key and `suffix`.
+    fn fail(&self, at: &Spanned<DeValue>, suffix: &str, message: &str) -> RuleError {
+        RuleError {
+            line: (self.line_of)(at.span().start),
+            key: format!("{}{suffix}", self.label),
+            message: message.to_owned(),
+        }
+    }
+}
+
+/// The entries of the table `[section]`, each a table of settings shaped
+/// like `example`; the first key or entry that is not is an error.
+fn keyed<'t, 'l>(
+    table: &'t DeTable<'t>,
+    section: &str,
+    example: &str,
+    line_of: &'l dyn Fn(usize) -> usize,
+) -> Result<Vec<Keyed<'t, 'l>>, RuleError> {
+    let mut entries = Vec::new();
     for (key, value) in table {
         let name = key.get_ref().to_string();
-        let label = format!("[events] {name:?}");
-        let fail = |at: &Spanned<DeValue>, suffix: &str, message: &str| RuleError {
-            line: line_of(at.span().start),
-            key: format!("{label}{suffix}"),
+        let label = format!("[{section}] {name:?}");
+        let error = |message: &str| RuleError {
+            line: line_of(value.span().start),
+            key: label.clone(),
             message: message.to_owned(),
         };
         if let Some(problem) = key_problem(&name) {
-            return Err(fail(value, "", problem));
+            return Err(error(problem));
         }
-        let DeValue::Table(entry) = value.get_ref() else {
-            return Err(fail(
-                value,
-                "",
-                "must be a table such as { action = \"...\", weight = 2 } or { drop = true }",
-            ));
+        let DeValue::Table(settings) = value.get_ref() else {
+            return Err(error(&format!("must be a table such as {example}")));
         };
+        entries.push(Keyed {
+            name,
+            value,
+            settings,
+            label,
+            line_of,
+        });
+    }
+    Ok(entries)
+}
+
+fn events(table: &DeTable, line_of: &dyn Fn(usize) -> usize) -> Result<Vec<EventRule>, RuleError> {
+    let example = "{ action = \"...\", weight = 2 } or { drop = true }";
+    let mut rules = Vec::new();
+    for keyed in keyed(table, "events", example, line_of)? {
+        let fail =
+            |at: &Spanned<DeValue>, suffix: &str, message: &str| keyed.fail(at, suffix, message);
+        let (name, value, entry) = (&keyed.name, keyed.value, keyed.settings);
         let mut rule = EventRule {
             key: name.clone(),
             action: None,
@@ -328,25 +370,12 @@ fn metrics(
     table: &DeTable,
     line_of: &dyn Fn(usize) -> usize,
 ) -> Result<Vec<MetricRule>, RuleError> {
+    let example = "{ dimension = \"reports_built\" }";
     let mut rules = Vec::new();
-    for (key, value) in table {
-        let name = key.get_ref().to_string();
-        let label = format!("[metrics] {name:?}");
-        let fail = |at: &Spanned<DeValue>, suffix: &str, message: &str| RuleError {
-            line: line_of(at.span().start),
-            key: format!("{label}{suffix}"),
-            message: message.to_owned(),
-        };
-        if let Some(problem) = key_problem(&name) {
-            return Err(fail(value, "", problem));
-        }
-        let DeValue::Table(entry) = value.get_ref() else {
-            return Err(fail(
-                value,
-                "",
-                "must be a table such as { dimension = \"reports_built\" }",
-            ));
-        };
+    for keyed in keyed(table, "metrics", example, line_of)? {
+        let fail =
+            |at: &Spanned<DeValue>, suffix: &str, message: &str| keyed.fail(at, suffix, message);
+        let (value, entry) = (keyed.value, keyed.settings);
         let mut dimension = None;
         let mut metric_value = MetricValue::Fixed(Number::from(1));
         let mut model = MetricModel::Company;
@@ -407,7 +436,7 @@ fn metrics(
             ));
         };
         rules.push(MetricRule {
-            key: name,
+            key: keyed.name.clone(),
             dimension,
             value: metric_value,
             model,
