@@ -462,6 +462,13 @@ impl<'a, 'w> Pipeline<'a, 'w> {
     /// of each the parts not sent before (a checkpoint may say a line is
     /// settled in part). Returns how many messages the line holds.
     fn line(&mut self, at: Origin, text: &[u8]) -> Result<u32> {
+        // The original is kept only for the failed file, and a message
+        // rewritten on the way in (an envelope's item) is copied out only
+        // then.
+        let keeps = self
+            .delivery
+            .as_ref()
+            .is_some_and(Delivery::keeps_originals);
         let mut count = 0;
         for (index, parsed) in segment::parse_line(text).enumerate() {
             count += 1;
@@ -502,10 +509,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                              jq -c . FILE)",
                         );
                     }
-                    // A line sent in part before had its rejections written then.
-                    if parts == Parts::All {
-                        self.reject(origin, reason, &detail, Original::Unparsed(text))?;
-                    }
+                    self.reject(origin, reason, &detail, Original::Unparsed(text))?;
                     continue;
                 }
             };
@@ -517,13 +521,6 @@ impl<'a, 'w> Pipeline<'a, 'w> {
             self.report
                 .tally
                 .count_type(message.kind.as_ref().map_or("unknown", |k| k.name()));
-            // The original is kept only for the failed file, and a message
-            // rewritten on the way in (an envelope's item) is copied out
-            // only then.
-            let keeps = self
-                .delivery
-                .as_ref()
-                .is_some_and(Delivery::keeps_originals);
             let original: &[u8] = if !keeps {
                 &[]
             } else if message.rewritten {
@@ -561,9 +558,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                     let original = Original::Message(original);
                     let position = self.report.position(origin);
                     self.report.reject(reason, &position, &detail);
-                    if let Some(delivery) = &mut self.delivery
-                        && parts == Parts::All
-                    {
+                    if let Some(delivery) = &mut self.delivery {
                         delivery.reject(original, reason.name(), &detail, &position)?;
                     }
                 }
