@@ -279,20 +279,10 @@ impl Checkpoint {
     pub fn save(&mut self, handled: &Handled, unsettled: &Unsettled) -> Result<()> {
         for (source, entry) in self.entries.iter_mut().enumerate() {
             let mapped = handled.lines[source];
-            let of_source = |origins: &[Origin]| {
-                let start = origins.partition_point(|o| o.source < source);
-                let end = origins.partition_point(|o| o.source <= source);
-                origins[start..end].to_vec()
-            };
-            let lines = |origins: &[Origin]| {
-                let mut lines: Vec<u64> = origins.iter().map(|o| o.line).collect();
-                lines.dedup();
-                lines
-            };
-            let metrics = of_source(&unsettled.metrics);
-            let others = of_source(&unsettled.others);
-            let envelopes = lines(&of_source(&unsettled.envelopes));
-            let mut waiting = [lines(&metrics), lines(&others)].concat();
+            let metrics = of_source(&unsettled.metrics, source);
+            let others = of_source(&unsettled.others, source);
+            let envelopes = lines(of_source(&unsettled.envelopes, source));
+            let mut waiting = [lines(metrics), lines(others)].concat();
             waiting.sort_unstable();
             let resumed = &self.resumed[source];
             let handled_lines =
@@ -303,41 +293,26 @@ impl Checkpoint {
                 .range(mapped + 1..)
                 .map(|(line, waiting)| (*line, waiting.clone()))
                 .collect();
-            for line in &envelopes {
-                // The origins are sorted: the line's messages stand together.
-                let of_line = |origins: &[Origin]| -> Vec<u32> {
-                    let start = origins.partition_point(|o| o.line < *line);
-                    let end = origins.partition_point(|o| o.line <= *line);
-                    origins[start..end].iter().map(|o| o.message).collect()
-                };
-                let (metric, other) = (of_line(&metrics), of_line(&others));
-                let mut ids: Vec<u32> = [metric.as_slice(), other.as_slice()].concat();
-                ids.sort_unstable();
-                ids.dedup();
-                let parts = ids.into_iter().map(|id| {
-                    let parts = match (metric.contains(&id), other.contains(&id)) {
-                        (true, true) => Parts::All,
-                        (true, false) => Parts::Metric,
-                        _ => Parts::AllButMetric,
-                    };
-                    (id, parts)
-                });
-                let parts: Vec<(u32, Parts)> = parts.collect();
+            for &line in &envelopes {
+                let parts = waiting_messages(line, metrics, others);
                 if !parts.is_empty() {
-                    messages.insert(*line, parts);
+                    messages.insert(line, parts);
                 }
             }
             let envelope_lines = LineSet::of_lines(&envelopes);
             let done = Done {
-                metric_pending: LineSet::of_lines(&lines(&metrics))
-                    .minus(&LineSet::of_lines(&lines(&others)))
+                metric_pending: LineSet::of_lines(&lines(metrics))
+                    .minus(&LineSet::of_lines(&lines(others)))
                     .minus(&envelope_lines)
                     .union(&resumed.metric_pending)
                     .minus(&handled_lines),
-                metric_sent: LineSet::of_lines(&lines(&of_source(&unsettled.metric_settled)))
-                    .minus(&envelope_lines)
-                    .union(&resumed.metric_sent)
-                    .minus(&handled_lines),
+                metric_sent: LineSet::of_lines(&lines(of_source(
+                    &unsettled.metric_settled,
+                    source,
+                )))
+                .minus(&envelope_lines)
+                .union(&resumed.metric_sent)
+                .minus(&handled_lines),
                 handled: handled_lines,
                 messages,
             };
@@ -352,6 +327,45 @@ impl Checkpoint {
         write_atomically(&self.path, &bytes)
             .with_context(|| format!("writing the checkpoint {}", self.path.display()))
     }
+}
+
+/// The origins of `source` among sorted `origins`.
+fn of_source(origins: &[Origin], source: usize) -> &[Origin] {
+    let start = origins.partition_point(|o| o.source < source);
+    let end = origins.partition_point(|o| o.source <= source);
+    &origins[start..end]
+}
+
+/// The lines of sorted origins, each once.
+fn lines(origins: &[Origin]) -> Vec<u64> {
+    let mut lines: Vec<u64> = origins.iter().map(|o| o.line).collect();
+    lines.dedup();
+    lines
+}
+
+/// The messages of `line` still waiting, and for each what: its metric
+/// (in `metrics`), all else (in `others`), or both. The origins are sorted,
+/// so a line's messages stand together.
+fn waiting_messages(line: u64, metrics: &[Origin], others: &[Origin]) -> Vec<(u32, Parts)> {
+    let of_line = |origins: &[Origin]| -> Vec<u32> {
+        let start = origins.partition_point(|o| o.line < line);
+        let end = origins.partition_point(|o| o.line <= line);
+        origins[start..end].iter().map(|o| o.message).collect()
+    };
+    let (metric, other) = (of_line(metrics), of_line(others));
+    let mut ids: Vec<u32> = [metric.as_slice(), other.as_slice()].concat();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.into_iter()
+        .map(|id| {
+            let parts = match (metric.contains(&id), other.contains(&id)) {
+                (true, true) => Parts::All,
+                (true, false) => Parts::Metric,
+                _ => Parts::AllButMetric,
+            };
+            (id, parts)
+        })
+        .collect()
 }
 
 /// A set of line numbers, as sorted, disjoint, non-adjacent inclusive
