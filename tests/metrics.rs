@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -337,26 +337,10 @@ fn metrics_configuration_errors_name_file_line_and_key_before_any_input_is_read(
     }
 }
 
-/// Starts `send` with a checkpoint against `mock`, 20 items a batch.
+/// Starts `send` with a checkpoint and the map against `mock`, 20 items a
+/// batch.
 fn spawn_send(mock: &MockPlanhat, dir: &Path, input: &str, map: &str) -> Child {
-    Command::new(assert_cmd::cargo::cargo_bin("segment-planhat"))
-        .args([
-            "send",
-            "--tenant-token",
-            TENANT,
-            "--analytics-url",
-            &mock.url(),
-        ])
-        .args(["--batch-size", "20", "--progress", "never", "--map", map])
-        .arg("--checkpoint")
-        .arg(dir.join("checkpoint.json"))
-        .arg("--failed")
-        .arg(dir.join("failed.ndjson"))
-        .arg(input)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    crate::resume::spawn_send_with(mock, dir, Path::new(input), &["--map", map])
 }
 
 /// How many times each of the strings `key` picks was delivered.

@@ -31,6 +31,16 @@ fn slow_mock() -> MockPlanhat {
 
 /// Starts `send` on `input` against `mock` with a checkpoint in `dir`.
 fn spawn_send(mock: &MockPlanhat, dir: &Path, input: &Path) -> Child {
+    spawn_send_with(mock, dir, input, &[])
+}
+
+/// [`spawn_send`] with more options.
+pub(crate) fn spawn_send_with(
+    mock: &MockPlanhat,
+    dir: &Path,
+    input: &Path,
+    extra: &[&str],
+) -> Child {
     Command::new(assert_cmd::cargo::cargo_bin("segment-planhat"))
         .args([
             "send",
@@ -41,6 +51,7 @@ fn spawn_send(mock: &MockPlanhat, dir: &Path, input: &Path) -> Child {
             "--batch-size",
             "20",
         ])
+        .args(extra)
         .args(["--progress", "never", "--checkpoint"])
         .arg(dir.join("checkpoint.json"))
         .arg("--failed")
