@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use clap::Parser;
 use serde_json::{Value, json};
 
-use crate::support::mock_planhat::{Fault, MockConfig, MockPlanhat};
+use crate::support::mock_planhat::{Fault, MockConfig, MockPlanhat, Received};
 use crate::support::{bin, stderr_of, stdout_of};
 use segment_planhat::error::Status;
 use segment_planhat::sender::http::Clock;
@@ -122,6 +122,30 @@ pub(crate) fn send_interruptible(
         stdout: String::from_utf8(out).unwrap(),
         stderr: String::from_utf8(err).unwrap(),
     }
+}
+
+/// Runs `send` in-process against a mock started with `config`, pressing
+/// Ctrl-C (the interrupt flag) as the first request for which `ctrl_c_at`
+/// says so arrives, before it is answered.
+pub(crate) fn send_with_ctrl_c(
+    config: MockConfig,
+    dir: &Path,
+    extra: &[&str],
+    ctrl_c_at: impl Fn(&Received) -> bool + Send + Sync + 'static,
+) -> (MockPlanhat, Outcome) {
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&interrupt);
+    let mock = MockPlanhat::start(MockConfig {
+        log: Some(Box::new(move |request| {
+            if ctrl_c_at(request) {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        })),
+        ..config
+    })
+    .unwrap();
+    let outcome = send_interruptible(&mock, &FakeClock::new(), dir, extra, interrupt);
+    (mock, outcome)
 }
 
 pub(crate) fn write_input(dir: &Path, lines: &[Value]) -> PathBuf {

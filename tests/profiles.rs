@@ -5,16 +5,15 @@
 //! profiles wait.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
 use crate::http::{
-    API, FakeClock, TENANT, failed_lines, mock, send, send_interruptible, write_input,
+    API, FakeClock, TENANT, failed_lines, mock, send, send_with_ctrl_c, write_input,
 };
-use crate::support::mock_planhat::{MockConfig, MockPlanhat, Received};
+use crate::support::mock_planhat::{MockConfig, Received};
 use segment_planhat::error::Status;
 
 /// Identifies and groups interleaved with events, one in six each, as
@@ -266,21 +265,15 @@ fn ctrl_c_leaves_waiting_profiles_unsent_and_their_lines_to_the_rerun() {
 
     // Ctrl-C as the third activity request arrives: it is answered, and
     // nothing more is sent.
-    let interrupt = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&interrupt);
     let seen = AtomicUsize::new(0);
-    let first = MockPlanhat::start(MockConfig {
+    let config = MockConfig {
         tenant_token: Some(TENANT.into()),
         api_token: Some(API.into()),
-        log: Some(Box::new(move |request| {
-            if request.path.starts_with("/analytics/") && seen.fetch_add(1, Ordering::SeqCst) == 2 {
-                flag.store(true, Ordering::SeqCst);
-            }
-        })),
         ..MockConfig::default()
-    })
-    .unwrap();
-    let outcome = send_interruptible(&first, &FakeClock::new(), dir.path(), &args, interrupt);
+    };
+    let (first, outcome) = send_with_ctrl_c(config, dir.path(), &args, move |request| {
+        request.path.starts_with("/analytics/") && seen.fetch_add(1, Ordering::SeqCst) == 2
+    });
     assert_eq!(
         outcome.result.unwrap(),
         Status::Interrupted,

@@ -6,15 +6,14 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::http::{
-    API, FakeClock, TENANT, events, failed_lines, mock, send, send_interruptible, tracks,
-    write_input,
+    API, FakeClock, TENANT, events, failed_lines, mock, send, send_with_ctrl_c, tracks, write_input,
 };
 use crate::support::mock_planhat::{MockConfig, MockPlanhat};
 use crate::support::{bin, stderr_of};
@@ -383,24 +382,20 @@ fn a_rejected_line_is_in_the_failed_file_once_across_an_interrupted_run_and_its_
         checkpoint.to_str().unwrap(),
         input.to_str().unwrap(),
     ];
-    let interrupt = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&interrupt);
-    let first = MockPlanhat::start(MockConfig {
+    let config = MockConfig {
         tenant_token: Some(TENANT.into()),
         delay: Duration::from_millis(300),
-        // Ctrl-C while the first request is in flight.
-        log: Some(Box::new(move |_| flag.store(true, Ordering::SeqCst))),
         ..MockConfig::default()
-    })
-    .unwrap();
-    let clock = FakeClock::new();
-    let outcome = send_interruptible(&first, &clock, dir.path(), &args, interrupt);
+    };
+    // Ctrl-C while the first request is in flight.
+    let (first, outcome) = send_with_ctrl_c(config, dir.path(), &args, |_| true);
     assert_eq!(
         outcome.result.unwrap(),
         Status::Interrupted,
         "{}",
         outcome.stderr
     );
+    let clock = FakeClock::new();
     assert_eq!(first.delivered_items().len(), 2);
     assert_eq!(failed_lines(dir.path()).len(), 1);
 
@@ -520,27 +515,21 @@ fn an_envelope_settled_in_part_resumes_with_only_its_waiting_messages() {
         checkpoint.to_str().unwrap(),
         input.to_str().unwrap(),
     ];
-    let interrupt = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&interrupt);
-    let first = MockPlanhat::start(MockConfig {
+    let config = MockConfig {
         tenant_token: Some(TENANT.into()),
         api_token: Some(API.into()),
-        log: Some(Box::new(move |request| {
-            if request.body_len > 0 && String::from_utf8_lossy(&request.body).contains("After") {
-                flag.store(true, Ordering::SeqCst);
-            }
-        })),
         ..MockConfig::default()
-    })
-    .unwrap();
-    let clock = FakeClock::new();
-    let outcome = send_interruptible(&first, &clock, dir.path(), &args, interrupt);
+    };
+    let (first, outcome) = send_with_ctrl_c(config, dir.path(), &args, |request| {
+        String::from_utf8_lossy(&request.body).contains("After")
+    });
     assert_eq!(
         outcome.result.unwrap(),
         Status::Interrupted,
         "{}",
         outcome.stderr
     );
+    let clock = FakeClock::new();
     let paths: Vec<String> = first.requests().iter().map(|r| r.path.clone()).collect();
     assert!(!paths.contains(&"/endusers".to_owned()), "{paths:?}");
     assert_eq!(failed_lines(dir.path()).len(), 1);
