@@ -32,6 +32,20 @@ fn items(stdout: &str) -> Vec<Value> {
         .collect()
 }
 
+/// `field` of each item a dry-run of `input` prints; the run must exit 0.
+fn dry_run_field(input: String, field: &str) -> Vec<Value> {
+    let output = bin()
+        .args(["send", "--dry-run"])
+        .write_stdin(input)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    items(&stdout_of(&output))
+        .iter()
+        .map(|item| item[field].clone())
+        .collect()
+}
+
 fn validate(dir: &Path, input: &[u8], extra: &[&str]) -> (Option<i32>, Value) {
     let path = dir.join("input.ndjson");
     std::fs::write(&path, input).unwrap();
@@ -99,16 +113,7 @@ fn ids_past_64_bits_keep_every_digit_and_stay_distinct() {
         ),
     ]
     .join("\n");
-    let output = bin()
-        .args(["send", "--dry-run"])
-        .write_stdin(input)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
-    let ids: Vec<Value> = items(&stdout_of(&output))
-        .iter()
-        .map(|item| item["externalId"].clone())
-        .collect();
+    let ids = dry_run_field(input, "externalId");
     assert_eq!(
         ids,
         [
@@ -364,16 +369,7 @@ fn negative_epochs_are_seconds_and_long_floats_read_exactly() {
         r#"{"type":"track","event":"E","userId":"u","timestamp":1642351729.5450000000001}"#,
     ]
     .join("\n");
-    let output = bin()
-        .args(["send", "--dry-run"])
-        .write_stdin(input)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
-    let dates: Vec<Value> = items(&stdout_of(&output))
-        .iter()
-        .map(|item| item["date"].clone())
-        .collect();
+    let dates = dry_run_field(input, "date");
     assert_eq!(
         dates,
         [
