@@ -572,9 +572,14 @@ fn a_slow_request_times_out_and_is_retried() {
     assert!(outcome.stderr.contains("(1 retry,"), "{}", outcome.stderr);
 }
 
-#[test]
-fn the_flush_interval_delivers_a_slow_pipe_before_it_ends() {
-    let mock = mock();
+/// Writes `line` to `send` on a pipe kept open, with a flush interval of
+/// 200 ms, and says whether a request reached the mock before the pipe was
+/// closed; then closes it and returns the run's output.
+fn delivered_while_the_pipe_stays_open(
+    mock: &MockPlanhat,
+    extra: &[&str],
+    line: &Value,
+) -> (bool, std::process::Output) {
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("segment-planhat"))
         .args([
             "send",
@@ -582,21 +587,26 @@ fn the_flush_interval_delivers_a_slow_pipe_before_it_ends() {
             TENANT,
             "--analytics-url",
             &mock.url(),
-            "--flush-interval",
-            "200ms",
-            "-q",
         ])
+        .args(["--api-url", &mock.url(), "--flush-interval", "200ms", "-q"])
+        .args(extra)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
-    std::io::Write::write_all(&mut stdin, format!("{}\n", tracks(1)[0]).as_bytes()).unwrap();
+    std::io::Write::write_all(&mut stdin, format!("{line}\n").as_bytes()).unwrap();
     std::io::Write::flush(&mut stdin).unwrap();
     let arrived = mock.wait_for_requests(1, Duration::from_secs(10));
     drop(stdin);
-    let output = child.wait_with_output().unwrap();
+    (arrived, child.wait_with_output().unwrap())
+}
+
+#[test]
+fn the_flush_interval_delivers_a_slow_pipe_before_it_ends() {
+    let mock = mock();
+    let (arrived, output) = delivered_while_the_pipe_stays_open(&mock, &[], &tracks(1)[0]);
     assert!(
         arrived,
         "nothing arrived while the pipe stayed open: {}",
@@ -604,6 +614,23 @@ fn the_flush_interval_delivers_a_slow_pipe_before_it_ends() {
     );
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(actions(&mock.delivered_items()), ["Event 0"]);
+}
+
+#[test]
+fn a_waiting_profile_goes_once_the_flush_interval_passes() {
+    // SPEC §6: coalesced profiles are sent when the oldest has waited
+    // --flush-interval, not only when 5000 wait or the input ends.
+    let mock = mock();
+    let identify = json!({"type":"identify","userId":"u1","traits":{"plan":"pro"}});
+    let (arrived, output) =
+        delivered_while_the_pipe_stays_open(&mock, &["--api-token", API], &identify);
+    assert!(
+        arrived,
+        "the profile waited for the end of input: {}",
+        stderr_of(&output)
+    );
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(mock.requests()[0].path, "/endusers");
 }
 
 #[test]
