@@ -181,8 +181,9 @@ pub struct MappingArgs {
     #[arg(long, env = "PLANHAT_SOURCE_LABEL", value_name = "TEXT")]
     pub source_label: Option<String>,
 
-    /// A mapping file (TOML): event actions, weights and drops, and trait → field
-    /// mappings (the README's "Customising the mapping" shows one).
+    /// A mapping file (TOML): event actions, weights and drops, trait → field
+    /// mappings, and metrics from events (the README's "Customising the mapping"
+    /// shows one).
     #[arg(long, env = "PLANHAT_MAP", value_name = "PATH")]
     pub map: Option<PathBuf>,
 
