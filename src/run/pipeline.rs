@@ -1,9 +1,8 @@
-//! The run loop: sources are read line by line, each message mapped, its
-//! items handed to delivery (or, for `validate`, only counted), and the
-//! report written at the end. `send` and `validate` share it.
+//! The one loop `send` and `validate` share: sources are read line by
+//! line, each message mapped, its items handed to delivery (or, for
+//! `validate`, only counted).
 
 use std::collections::VecDeque;
-use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
@@ -11,235 +10,23 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::checkpoint::{Checkpoint, Done, Parts};
-use crate::config::{Common, Config, SendConfig, ValidateConfig};
-use crate::error::{Interrupted, Status};
-use crate::failed::{FailedFile, Original};
+use crate::checkpoint::{Done, Parts};
+use crate::config::Common;
+use crate::failed::Original;
 use crate::input::{Event, Source};
 use crate::mapping::metrics::Metrics;
 use crate::mapping::{Mapper, Outcome, Reject, Skip};
 use crate::planhat::Origin;
 use crate::planhat::items::Item;
-use crate::report::live::{Display, Reporter};
-use crate::report::{RuleUse, RunFacts, Tally};
+use crate::report::Tally;
+use crate::report::live::Reporter;
 use crate::segment::LineError;
-use crate::sender::http::{Clock, Http, HttpSettings, SystemClock};
-use crate::sender::{Carrier, Delivery, DeliverySetup, DryRun, Worker};
-use crate::{completions, input, mapping, report, segment};
-
-/// What a run needs from outside: where data and diagnostics go, the
-/// sender's clock (tests pass one that does not sleep), and the flag Ctrl-C
-/// sets.
-pub struct Io<'a> {
-    pub out: &'a mut dyn Write,
-    pub err: &'a mut dyn Write,
-    pub clock: Box<dyn Clock + Send>,
-    pub interrupt: Arc<AtomicBool>,
-}
-
-impl<'a> Io<'a> {
-    /// The real clock, and an interrupt flag set by the caller's handler.
-    pub fn new(
-        out: &'a mut dyn Write,
-        err: &'a mut dyn Write,
-        interrupt: Arc<AtomicBool>,
-    ) -> Io<'a> {
-        let clock = Box::new(SystemClock::new(Arc::clone(&interrupt)));
-        Io {
-            out,
-            err,
-            clock,
-            interrupt,
-        }
-    }
-}
-
-/// Runs a resolved command, writing data to `io.out` and everything else to
-/// `io.err`.
-pub fn run(config: Config, io: Io) -> Result<Status> {
-    let Io {
-        out,
-        err,
-        clock,
-        interrupt,
-    } = io;
-    match config {
-        Config::Completions(shell) => completions::write(shell, out).map(|()| Status::Clean),
-        Config::Validate(config) => validate(config, out, err, interrupt),
-        Config::Send(config) => send(config, out, err, clock, interrupt),
-    }
-}
-
-fn validate(
-    config: ValidateConfig,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-    interrupt: Arc<AtomicBool>,
-) -> Result<Status> {
-    let ValidateConfig { common, json } = config;
-    let labels = common.sources.iter().map(Source::label).collect();
-    let report = Reporter::new(Tally::with_distinct(), labels, Display::Quiet, None, err);
-    let mut pipeline = Pipeline::new(&common, report, None, interrupt);
-    if pipeline.run(common.sources.clone())? == Ending::Interrupted {
-        return Ok(Status::Interrupted);
-    }
-    pipeline.report.finish();
-    pipeline.report.tally.shard = pipeline.mapper.shard().map(|s| (s.index, s.count));
-    pipeline.report.tally.would_stitch = pipeline.mapper.would_stitch();
-    let (rules, hits) = pipeline.mapper.rule_hits();
-    pipeline.report.tally.rules = report::RuleUse::list(rules, hits);
-    let metric_hits = pipeline.metrics.hits().map(|(key, matched)| RuleUse {
-        section: "metrics",
-        key: key.to_owned(),
-        matched,
-    });
-    pipeline.report.tally.rules.extend(metric_hits);
-    pipeline.report.tally.profiles = common.mapping.profiles;
-    let tally = &pipeline.report.tally;
-    if json {
-        serde_json::to_writer_pretty(&mut *out, &tally.validate_json())?;
-        writeln!(out)?;
-    } else {
-        tally.write_validate(out)?;
-    }
-    out.flush()?;
-    Ok(status(tally))
-}
-
-fn send(
-    config: SendConfig,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-    clock: Box<dyn Clock + Send>,
-    interrupt: Arc<AtomicBool>,
-) -> Result<Status> {
-    let common = &config.common;
-    let (checkpoint, skip) = match &config.checkpoint {
-        Some(path) => {
-            let (checkpoint, skip) = Checkpoint::open(path, &common.sources, config.restart)?;
-            // A dry-run shows what a resumed run would send, and writes nothing.
-            ((!config.dry_run).then_some(checkpoint), skip)
-        }
-        None => (None, vec![Done::default(); common.sources.len()]),
-    };
-    let labels = common.sources.iter().map(Source::label).collect();
-    let total_bytes = common
-        .sources
-        .iter()
-        .map(|s| match s {
-            Source::File { size, .. } => Some(*size),
-            Source::Stdin => None,
-        })
-        .sum::<Option<u64>>();
-    let display = match (config.quiet, config.progress) {
-        (true, _) => Display::Quiet,
-        (false, true) => Display::Bar,
-        (false, false) => Display::StatusLines,
-    };
-    let mut report = Reporter::new(Tally::default(), labels, display, total_bytes, err);
-    if !config.quiet {
-        for (source, done) in common.sources.iter().zip(&skip) {
-            let lines = done.handled.count();
-            if lines > 0 {
-                report.eprintln(&format!(
-                    "skipping {} of {} already handled",
-                    report::counted(lines, "line"),
-                    source.label()
-                ));
-            }
-        }
-    }
-    let (carrier, failed) = match (&common.tenant_token, config.dry_run) {
-        (Some(tenant_token), false) => {
-            let settings = HttpSettings {
-                endpoints: common.endpoints.clone(),
-                tenant_token: tenant_token.clone(),
-                api_token: common.api_token.clone(),
-                max_retries: config.max_retries,
-                timeout: config.timeout,
-                api_rate: config.api_rate,
-                interrupt: Arc::clone(&interrupt),
-                counters: Arc::clone(&report.counters),
-            };
-            let http = Box::new(Http::new(settings, clock));
-            (
-                Carrier::Worker(Worker::spawn(http)),
-                Some(FailedFile::new(config.failed.clone())),
-            )
-        }
-        _ => {
-            let counters = Arc::clone(&report.counters);
-            let printer = DryRun::new(out, common.endpoints.clone(), config.pretty, counters);
-            (Carrier::Here(Box::new(printer)), None)
-        }
-    };
-    let delivery = Delivery::new(DeliverySetup {
-        limits: config.limits,
-        carrier,
-        failed,
-        flush_interval: config.flush_interval,
-        checkpoint,
-        sources: common.sources.len(),
-    });
-    let mut pipeline = Pipeline::new(common, report, Some(delivery), interrupt);
-    pipeline.skip = skip;
-    let result = pipeline.run(common.sources.clone());
-    // The request in flight is finished whatever happened (Ctrl-C too).
-    let waited = pipeline.wait();
-    let result = result.and_then(|ending| waited.map(|()| ending));
-    // Whatever happened, record what was handled, so that a rerun resumes there.
-    let saved = pipeline
-        .delivery
-        .as_mut()
-        .map_or(Ok(()), Delivery::save_checkpoint);
-    let Pipeline {
-        report, delivery, ..
-    } = pipeline;
-    let mut report = report;
-    report.finish();
-    let interrupted = match &result {
-        Ok(ending) => *ending == Ending::Interrupted,
-        Err(error) => error.is::<Interrupted>(),
-    };
-    let facts = RunFacts {
-        requests: report.counters.requests(),
-        retries: report.counters.retries(),
-        bytes: report.counters.bytes(),
-        duration: report.elapsed(),
-        failed_file: delivery.as_ref().and_then(Delivery::failed_path),
-        dry_run: config.dry_run,
-        interrupted,
-        checkpoint: config.checkpoint.is_some(),
-    };
-    // Ends the sender thread and gives stdout back.
-    drop(delivery);
-    if !config.quiet {
-        report.write_summary(&facts);
-    }
-    if let Some(path) = &config.summary_json {
-        let json = serde_json::to_vec_pretty(&report.tally.summary_json(&facts))?;
-        std::fs::write(path, json)
-            .with_context(|| format!("writing the summary to {}", path.display()))?;
-    }
-    saved?;
-    if interrupted {
-        return Ok(Status::Interrupted);
-    }
-    result?;
-    Ok(status(&report.tally))
-}
-
-fn status(tally: &Tally) -> Status {
-    if tally.has_problems() {
-        Status::Problems
-    } else {
-        Status::Clean
-    }
-}
+use crate::sender::Delivery;
+use crate::{input, mapping, report, segment};
 
 /// How reading ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ending {
+pub(super) enum Ending {
     /// Every source was read and every batch sent.
     Done,
     /// Ctrl-C: reading stopped and the open batch was not sent.
@@ -250,27 +37,27 @@ enum Ending {
 const INTERRUPT_POLL: Duration = Duration::from_millis(100);
 
 /// The one loop: lines in, messages mapped, items batched and delivered.
-struct Pipeline<'a, 'w> {
-    mapper: Mapper,
+pub(super) struct Pipeline<'a, 'w> {
+    pub(super) mapper: Mapper,
     /// The mapping file's `[metrics]`: a second item for some activities.
-    metrics: Metrics,
-    report: Reporter<'w>,
-    delivery: Option<Delivery<'a>>,
-    original: Vec<u8>,
-    max_line_bytes: usize,
+    pub(super) metrics: Metrics,
+    pub(super) report: Reporter<'w>,
+    pub(super) delivery: Option<Delivery<'a>>,
+    pub(super) original: Vec<u8>,
+    pub(super) max_line_bytes: usize,
     /// Per source, what a checkpoint says is done: handled lines are mapped
     /// again, to rebuild the dedupe window and the user → company memory,
     /// and not sent; a line done but for its metric sends only that.
-    skip: Vec<Done>,
+    pub(super) skip: Vec<Done>,
     /// The last line of each chunk mapped, with the input bytes read by its
     /// end, oldest first: once a chunk's lines are all handled, the progress
     /// bar moves to its mark.
-    marks: VecDeque<(Origin, u64)>,
-    interrupt: Arc<AtomicBool>,
+    pub(super) marks: VecDeque<(Origin, u64)>,
+    pub(super) interrupt: Arc<AtomicBool>,
 }
 
 impl<'a, 'w> Pipeline<'a, 'w> {
-    fn new(
+    pub(super) fn new(
         common: &Common,
         report: Reporter<'w>,
         delivery: Option<Delivery<'a>>,
@@ -296,7 +83,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
     /// Reads every source to the end, sending batches when full, when their
     /// flush interval passes (a slow pipe), and at the end. Ctrl-C stops it
     /// between lines, with the open batch unsent.
-    fn run(&mut self, sources: Vec<Source>) -> Result<Ending> {
+    pub(super) fn run(&mut self, sources: Vec<Source>) -> Result<Ending> {
         if self.mapper.stitches() && self.learn_links(&sources) == Ending::Interrupted {
             return Ok(Ending::Interrupted);
         }
@@ -451,7 +238,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
     }
 
     /// Waits for the request in flight, if any.
-    fn wait(&mut self) -> Result<()> {
+    pub(super) fn wait(&mut self) -> Result<()> {
         match &mut self.delivery {
             Some(delivery) => delivery.wait(&mut self.report),
             None => Ok(()),

@@ -1,0 +1,234 @@
+//! Running a command: `validate` and `send` set up what they need (the
+//! report, the checkpoint, the carrier of requests) around the one loop in
+//! [`pipeline`], which reads, maps and delivers, and turn its tallies into
+//! the report and the exit status.
+
+mod pipeline;
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context, Result};
+
+use crate::checkpoint::{Checkpoint, Done};
+use crate::config::{Config, SendConfig, ValidateConfig};
+use crate::error::{Interrupted, Status};
+use crate::failed::FailedFile;
+use crate::input::Source;
+use crate::report::live::{Display, Reporter};
+use crate::report::{RuleUse, RunFacts, Tally};
+use crate::sender::http::{Clock, Http, HttpSettings, SystemClock};
+use crate::sender::{Carrier, Delivery, DeliverySetup, DryRun, Worker};
+use crate::{completions, report};
+use pipeline::{Ending, Pipeline};
+
+/// What a run needs from outside: where data and diagnostics go, the
+/// sender's clock (tests pass one that does not sleep), and the flag Ctrl-C
+/// sets.
+pub struct Io<'a> {
+    pub out: &'a mut dyn Write,
+    pub err: &'a mut dyn Write,
+    pub clock: Box<dyn Clock + Send>,
+    pub interrupt: Arc<AtomicBool>,
+}
+
+impl<'a> Io<'a> {
+    /// The real clock, and an interrupt flag set by the caller's handler.
+    pub fn new(
+        out: &'a mut dyn Write,
+        err: &'a mut dyn Write,
+        interrupt: Arc<AtomicBool>,
+    ) -> Io<'a> {
+        let clock = Box::new(SystemClock::new(Arc::clone(&interrupt)));
+        Io {
+            out,
+            err,
+            clock,
+            interrupt,
+        }
+    }
+}
+
+/// Runs a resolved command, writing data to `io.out` and everything else to
+/// `io.err`.
+pub fn run(config: Config, io: Io) -> Result<Status> {
+    let Io {
+        out,
+        err,
+        clock,
+        interrupt,
+    } = io;
+    match config {
+        Config::Completions(shell) => completions::write(shell, out).map(|()| Status::Clean),
+        Config::Validate(config) => validate(config, out, err, interrupt),
+        Config::Send(config) => send(config, out, err, clock, interrupt),
+    }
+}
+
+fn validate(
+    config: ValidateConfig,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    interrupt: Arc<AtomicBool>,
+) -> Result<Status> {
+    let ValidateConfig { common, json } = config;
+    let labels = common.sources.iter().map(Source::label).collect();
+    let report = Reporter::new(Tally::with_distinct(), labels, Display::Quiet, None, err);
+    let mut pipeline = Pipeline::new(&common, report, None, interrupt);
+    if pipeline.run(common.sources.clone())? == Ending::Interrupted {
+        return Ok(Status::Interrupted);
+    }
+    pipeline.report.finish();
+    pipeline.report.tally.shard = pipeline.mapper.shard().map(|s| (s.index, s.count));
+    pipeline.report.tally.would_stitch = pipeline.mapper.would_stitch();
+    let (rules, hits) = pipeline.mapper.rule_hits();
+    pipeline.report.tally.rules = report::RuleUse::list(rules, hits);
+    let metric_hits = pipeline.metrics.hits().map(|(key, matched)| RuleUse {
+        section: "metrics",
+        key: key.to_owned(),
+        matched,
+    });
+    pipeline.report.tally.rules.extend(metric_hits);
+    pipeline.report.tally.profiles = common.mapping.profiles;
+    let tally = &pipeline.report.tally;
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &tally.validate_json())?;
+        writeln!(out)?;
+    } else {
+        tally.write_validate(out)?;
+    }
+    out.flush()?;
+    Ok(status(tally))
+}
+
+fn send(
+    config: SendConfig,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    clock: Box<dyn Clock + Send>,
+    interrupt: Arc<AtomicBool>,
+) -> Result<Status> {
+    let common = &config.common;
+    let (checkpoint, skip) = match &config.checkpoint {
+        Some(path) => {
+            let (checkpoint, skip) = Checkpoint::open(path, &common.sources, config.restart)?;
+            // A dry-run shows what a resumed run would send, and writes nothing.
+            ((!config.dry_run).then_some(checkpoint), skip)
+        }
+        None => (None, vec![Done::default(); common.sources.len()]),
+    };
+    let labels = common.sources.iter().map(Source::label).collect();
+    let total_bytes = common
+        .sources
+        .iter()
+        .map(|s| match s {
+            Source::File { size, .. } => Some(*size),
+            Source::Stdin => None,
+        })
+        .sum::<Option<u64>>();
+    let display = match (config.quiet, config.progress) {
+        (true, _) => Display::Quiet,
+        (false, true) => Display::Bar,
+        (false, false) => Display::StatusLines,
+    };
+    let mut report = Reporter::new(Tally::default(), labels, display, total_bytes, err);
+    if !config.quiet {
+        for (source, done) in common.sources.iter().zip(&skip) {
+            let lines = done.handled.count();
+            if lines > 0 {
+                report.eprintln(&format!(
+                    "skipping {} of {} already handled",
+                    report::counted(lines, "line"),
+                    source.label()
+                ));
+            }
+        }
+    }
+    let (carrier, failed) = match (&common.tenant_token, config.dry_run) {
+        (Some(tenant_token), false) => {
+            let settings = HttpSettings {
+                endpoints: common.endpoints.clone(),
+                tenant_token: tenant_token.clone(),
+                api_token: common.api_token.clone(),
+                max_retries: config.max_retries,
+                timeout: config.timeout,
+                api_rate: config.api_rate,
+                interrupt: Arc::clone(&interrupt),
+                counters: Arc::clone(&report.counters),
+            };
+            let http = Box::new(Http::new(settings, clock));
+            (
+                Carrier::Worker(Worker::spawn(http)),
+                Some(FailedFile::new(config.failed.clone())),
+            )
+        }
+        _ => {
+            let counters = Arc::clone(&report.counters);
+            let printer = DryRun::new(out, common.endpoints.clone(), config.pretty, counters);
+            (Carrier::Here(Box::new(printer)), None)
+        }
+    };
+    let delivery = Delivery::new(DeliverySetup {
+        limits: config.limits,
+        carrier,
+        failed,
+        flush_interval: config.flush_interval,
+        checkpoint,
+        sources: common.sources.len(),
+    });
+    let mut pipeline = Pipeline::new(common, report, Some(delivery), interrupt);
+    pipeline.skip = skip;
+    let result = pipeline.run(common.sources.clone());
+    // The request in flight is finished whatever happened (Ctrl-C too).
+    let waited = pipeline.wait();
+    let result = result.and_then(|ending| waited.map(|()| ending));
+    // Whatever happened, record what was handled, so that a rerun resumes there.
+    let saved = pipeline
+        .delivery
+        .as_mut()
+        .map_or(Ok(()), Delivery::save_checkpoint);
+    let Pipeline {
+        report, delivery, ..
+    } = pipeline;
+    let mut report = report;
+    report.finish();
+    let interrupted = match &result {
+        Ok(ending) => *ending == Ending::Interrupted,
+        Err(error) => error.is::<Interrupted>(),
+    };
+    let facts = RunFacts {
+        requests: report.counters.requests(),
+        retries: report.counters.retries(),
+        bytes: report.counters.bytes(),
+        duration: report.elapsed(),
+        failed_file: delivery.as_ref().and_then(Delivery::failed_path),
+        dry_run: config.dry_run,
+        interrupted,
+        checkpoint: config.checkpoint.is_some(),
+    };
+    // Ends the sender thread and gives stdout back.
+    drop(delivery);
+    if !config.quiet {
+        report.write_summary(&facts);
+    }
+    if let Some(path) = &config.summary_json {
+        let json = serde_json::to_vec_pretty(&report.tally.summary_json(&facts))?;
+        std::fs::write(path, json)
+            .with_context(|| format!("writing the summary to {}", path.display()))?;
+    }
+    saved?;
+    if interrupted {
+        return Ok(Status::Interrupted);
+    }
+    result?;
+    Ok(status(&report.tally))
+}
+
+fn status(tally: &Tally) -> Status {
+    if tally.has_problems() {
+        Status::Problems
+    } else {
+        Status::Clean
+    }
+}
