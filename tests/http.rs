@@ -410,14 +410,15 @@ fn a_company_upsert_goes_before_the_first_activity_naming_it() {
     let mock = mock();
     let dir = tempfile::tempdir().unwrap();
     let lines = vec![
+        // Names c1 through the first pass, before any of c1's group calls
+        // (SPEC §6): a minimal upsert of c1 goes first.
         json!({"type":"track","userId":"u1","event":"Before"}),
         json!({"type":"identify","userId":"u1","traits":{"email":"u1@x.io","company":{"id":"c1"}}}),
-        // Names c1, whose group call comes later: no wait for it.
         json!({"type":"track","userId":"u1","event":"After"}),
         json!({"type":"group","userId":"u1","groupId":"c1","traits":{"name":"C"}}),
         json!({"type":"track","userId":"u1","event":"Last"}),
         json!({"type":"group","userId":"u1","groupId":"c1","traits":{"plan":"p"}}),
-        // c1's first upsert went: no new company request for this one.
+        // c1 is known to Planhat: no new company request for this one.
         json!({"type":"track","userId":"u1","event":"Later"}),
     ];
     let input = write_input(dir.path(), &lines);
@@ -440,20 +441,92 @@ fn a_company_upsert_goes_before_the_first_activity_naming_it() {
     assert_eq!(
         paths,
         [
-            analytics.as_str(),
-            analytics.as_str(),
             "PUT /companies",
             analytics.as_str(),
             analytics.as_str(),
+            analytics.as_str(),
+            analytics.as_str(),
+            // Coalesced, at the end: c1's two calls, and the identify.
+            "PUT /companies",
+            "PUT /endusers",
+        ]
+    );
+    assert_eq!(
+        requests[0].json(),
+        json!([{"externalId":"c1","name":"C","source":"Segment"}]),
+        "minimal: the name of c1's first group call"
+    );
+    assert_eq!(requests[1].json()[0]["action"], "Before");
+    assert_eq!(requests[1].json()[0]["cId"], "c1");
+    assert_eq!(
+        requests[5].json(),
+        json!([{"externalId":"c1","name":"C","source":"Segment","custom":{"plan":"p"}}])
+    );
+}
+
+#[test]
+fn on_standard_input_a_company_upsert_goes_before_the_first_activity_naming_it() {
+    let lines = [
+        json!({"type":"track","userId":"u1","event":"Before"}),
+        json!({"type":"identify","userId":"u1","traits":{"email":"u1@x.io","company":{"id":"c1"}}}),
+        // Names c1, whose group call comes later: stdin is read once, so
+        // no wait for it.
+        json!({"type":"track","userId":"u1","event":"After"}),
+        json!({"type":"group","userId":"u1","groupId":"c1","traits":{"name":"C"}}),
+        json!({"type":"track","userId":"u1","event":"Last"}),
+        json!({"type":"group","userId":"u1","groupId":"c1","traits":{"plan":"p"}}),
+        // c1's first upsert went: no new company request for this one.
+        json!({"type":"track","userId":"u1","event":"Later"}),
+    ];
+    let stdin: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    // A dry-run prints exactly the requests send sends, in order.
+    let output = crate::support::bin()
+        .args([
+            "send",
+            "--dry-run",
+            "-q",
+            "--api-token",
+            API,
+            "--batch-size",
+            "1",
+            "-",
+        ])
+        .write_stdin(stdin)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let requests: Vec<Value> = crate::support::stdout_of(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let paths: Vec<String> = requests
+        .iter()
+        .map(|r| {
+            let url = r["url"].as_str().unwrap();
+            let path = url.split(".com").nth(1).unwrap();
+            format!("{} {path}", r["method"].as_str().unwrap())
+        })
+        .collect();
+    let analytics = "POST /analytics/bulk/{tenantToken}";
+    assert_eq!(
+        paths,
+        [
+            analytics,
+            analytics,
+            "PUT /companies",
+            analytics,
+            analytics,
             // Coalesced, at the end: the identify, and c1's second call.
             "PUT /companies",
             "PUT /endusers",
         ]
     );
-    assert_eq!(requests[3].json()[0]["action"], "Last");
-    assert_eq!(requests[3].json()[0]["cId"], "c1");
+    let first = &requests[0]["body"][0];
+    assert_eq!(first.get("cId"), None, "only earlier lines teach");
+    assert_eq!(requests[3]["body"][0]["action"], "Last");
+    assert_eq!(requests[3]["body"][0]["cId"], "c1");
     assert_eq!(
-        requests[2].json(),
+        requests[2]["body"],
         json!([{"externalId":"c1","name":"C","source":"Segment"}])
     );
 }

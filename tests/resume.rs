@@ -306,7 +306,10 @@ fn messages_in_the_failed_file_count_as_handled_and_are_not_sent_again() {
     let mut lines = tracks(8);
     lines[2] = json!({"type":"track","event":"Nobody"});
     lines[4]["event"] = json!("POISON");
-    lines[6] = json!({"type":"group","userId":"u1","groupId":"c1","traits":{"name":"C"}});
+    // Only line 8 is by the group call's user, so only it names c1 (SPEC
+    // §5.1's first pass gives a user's company to all of the user's events).
+    lines[6] = json!({"type":"group","userId":"u9","groupId":"c1","traits":{"name":"C"}});
+    lines[7]["userId"] = json!("u9");
     let input = write_input(dir.path(), &lines);
     let checkpoint = dir.path().join("checkpoint.json");
     let cp = checkpoint.to_str().unwrap();

@@ -192,12 +192,14 @@ fn backfill() -> Vec<Value> {
     for i in 0..4 {
         lines.push(json!({"type":"track","userId":"u0","event":format!("Event {i}"),"timestamp":"2024-03-01T12:00:00Z"}));
     }
-    lines.push(json!({"type":"group","userId":"u0","groupId":"c1","traits":{"name":"C"}}));
+    // Only Event 4 is by the group call's user, so only it names c1 (the
+    // first pass of SPEC §5.1 gives a user's company to all their events).
+    lines.push(json!({"type":"group","userId":"u9","groupId":"c1","traits":{"name":"C"}}));
     lines.push(
         json!({"type":"page","anonymousId":"a2","name":"Late","timestamp":"2024-03-01T12:00:00Z"}),
     );
     lines.push(
-        json!({"type":"track","userId":"u0","event":"Event 4","timestamp":"2024-03-01T12:00:00Z"}),
+        json!({"type":"track","userId":"u9","event":"Event 4","timestamp":"2024-03-01T12:00:00Z"}),
     );
     lines.push(json!({"type":"identify","userId":"u1","anonymousId":"a1"}));
     lines.push(json!({"type":"identify","userId":"u2","anonymousId":"a2"}));

@@ -1,11 +1,9 @@
 //! Who an event is about (SPEC §5.1): the user's externalId, email and name,
-//! and the company, including the user → company memory that group calls
-//! and identify traits teach. With `--stitch`, an anonymous message is about
-//! the user its anonymousId is linked to (§5.7).
+//! and the company the message names itself (the company of its user at its
+//! time is [`super::companies`]'). With `--stitch`, an anonymous message is
+//! about the user its anonymousId is linked to (§5.7).
 //!
 //! Pure: no I/O.
-
-use std::collections::HashMap;
 
 use crate::segment::json::Object;
 
@@ -13,48 +11,25 @@ use crate::planhat::items::Who;
 use crate::segment::lookup::{find, find_in, id_text, looks_like_email, text};
 use crate::segment::{Kind, Message};
 
-use super::ids::{Interned, Key};
 use super::stitch::Links;
 
-/// The user → company associations learned so far in the run. It grows with
-/// the number of distinct users, as stitching's links (§5.7) grow with the
-/// number of linked anonymousIds; no other state grows. Kept compactly: a
-/// 64-bit hash per user and each company's id once, 12 bytes of table per
-/// user where a pair of strings took about a hundred.
-#[derive(Debug, Default)]
-pub struct CompanyMemory {
-    by_user: HashMap<Key, u32>,
-    companies: Interned,
-}
-
-impl CompanyMemory {
-    /// Remembers that `user` belongs to `company`, replacing what was known.
-    pub fn learn(&mut self, user: &str, company: &str) {
-        let company = self.companies.store(company);
-        self.by_user.insert(Key::of(user), company);
-    }
-
-    /// The company last associated with `user`.
-    pub fn company_of(&self, user: &str) -> Option<&str> {
-        let company = *self.by_user.get(&Key::of(user))?;
-        Some(self.companies.get(company))
-    }
-}
-
-/// The key the memory knows a user by: externalId, else email.
+/// The key a user's associations are known by: externalId, else email.
 pub fn user_key(who: &Who) -> Option<&str> {
     who.external_id.as_deref().or(who.email.as_deref())
 }
 
 /// The identity that decides a message's shard (SPEC §10): externalId,
-/// else email, else anonymousId, else messageId. For a group call it is the
-/// member's `userId`, since its traits describe the company; a user's group
-/// calls then land in the same shard as the user's events. With `links`
+/// else email, else anonymousId, else messageId. A group call belongs to
+/// the shard of its `groupId`, so that each company's upserts come from one
+/// shard, in input order, and its state in Planhat does not depend on which
+/// shard ran last (its association is learned by every shard). With `links`
 /// (`--stitch`) a linked anonymousId gives way to its user, so a person's
 /// anonymous and known events share a shard too.
 pub fn shard_key(message: &Message, links: Option<&Links>) -> Option<String> {
     let user = match message.kind {
-        Ok(Kind::Group) => id_text(message.get("userId")),
+        Ok(Kind::Group) => {
+            id_text(message.get("groupId")).or_else(|| id_text(message.get("userId")))
+        }
         _ => external_id(message).or_else(|| email(message, message.traits())),
     };
     user.or_else(|| {
@@ -78,11 +53,12 @@ fn external_id(message: &Message) -> Option<String> {
         .or_else(|| id_text(traits.and_then(|t| find(t, "id"))))
 }
 
-/// Resolves who a track, page, screen or identify message is about. With
-/// `links` (`--stitch`), a message with neither externalId nor email whose
-/// anonymousId is linked is about the linked user, as if that were its
-/// `userId`: the externalId, and the email when it looks like one.
-pub fn resolve(message: &Message, memory: &CompanyMemory, links: Option<&Links>) -> Who {
+/// Resolves who a track, page, screen or identify message is about, but for
+/// the company. With `links` (`--stitch`), a message with neither
+/// externalId nor email whose anonymousId is linked is about the linked
+/// user, as if that were its `userId`: the externalId, and the email when it
+/// looks like one.
+pub fn person(message: &Message, links: Option<&Links>) -> Who {
     let traits = message.traits();
     let mut who = Who {
         email: email(message, traits),
@@ -98,14 +74,17 @@ pub fn resolve(message: &Message, memory: &CompanyMemory, links: Option<&Links>)
         who.email = looks_like_email(user).then(|| user.to_owned());
         who.external_id = Some(user.to_owned());
     }
-    who.company = id_text(message.context("groupId"))
-        .or_else(|| traits_company(traits))
-        .or_else(|| user_key(&who).and_then(|user| memory.company_of(user).map(str::to_owned)));
     who
 }
 
+/// The company a message names itself: `context.groupId`, else the traits'
+/// (SPEC §5.1). A `context.groupId` serves its own message only.
+pub fn own_company(message: &Message) -> Option<String> {
+    id_text(message.context("groupId")).or_else(|| traits_company(message.traits()))
+}
+
 /// The company named in the traits themselves: `company.id`, else
-/// `companyId`/`company_id`. This is what an identify teaches the memory.
+/// `companyId`/`company_id`. This is what an identify teaches (§5.3).
 pub fn traits_company(traits: Option<&Object<'_>>) -> Option<String> {
     let traits = traits?;
     id_text(find_in(find(traits, "company"), "id")).or_else(|| id_text(find(traits, "companyid")))
@@ -157,7 +136,7 @@ mod tests {
     }
 
     fn who(line: &str) -> Who {
-        resolve(&message(line), &CompanyMemory::default(), None)
+        person(&message(line), None)
     }
 
     #[test]
@@ -222,10 +201,8 @@ mod tests {
     }
 
     #[test]
-    fn company_precedence_context_then_traits_then_memory() {
-        let mut memory = CompanyMemory::default();
-        memory.learn("u1", "remembered");
-        let company = |line: &str| resolve(&message(line), &memory, None).company;
+    fn a_message_names_its_company_by_context_group_id_then_traits() {
+        let company = |line: &str| own_company(&message(line));
         let line = r#"{"type":"track","userId":"u1","context":{"groupId":"ctx","traits":{"company":{"id":"co"},"companyId":"cid"}}}"#;
         assert_eq!(company(line).as_deref(), Some("ctx"));
         let line =
@@ -233,11 +210,7 @@ mod tests {
         assert_eq!(company(line).as_deref(), Some("7"));
         let line = r#"{"type":"identify","userId":"u1","traits":{"company_id":"cid","company":{"name":"Acme"}}}"#;
         assert_eq!(company(line).as_deref(), Some("cid"));
-        assert_eq!(
-            company(r#"{"type":"page","userId":"u1"}"#).as_deref(),
-            Some("remembered")
-        );
-        assert_eq!(company(r#"{"type":"page","userId":"u2"}"#), None);
+        assert_eq!(company(r#"{"type":"page","userId":"u1"}"#), None);
     }
 
     #[test]
@@ -251,14 +224,9 @@ mod tests {
             stitching.learn(&message(line));
         }
         let links = stitching.applied();
-        let mut memory = CompanyMemory::default();
-        memory.learn("u1", "acme");
-        let resolved = |line: &str| resolve(&message(line), &memory, links);
+        let resolved = |line: &str| person(&message(line), links);
         let w = resolved(r#"{"type":"page","anonymousId":"a1"}"#);
-        assert_eq!(
-            (w.external_id.as_deref(), w.email, w.company.as_deref()),
-            (Some("u1"), None, Some("acme"))
-        );
+        assert_eq!((w.external_id.as_deref(), w.email), (Some("u1"), None));
         let w = resolved(r#"{"type":"track","anonymousId":"a2"}"#);
         assert_eq!(w.email.as_deref(), Some("b@x.io"));
         let w = resolved(r#"{"type":"identify","anonymousId":"a1","traits":{"id":"t"}}"#);
@@ -269,19 +237,5 @@ mod tests {
         assert_eq!(shard(page, None).as_deref(), Some("a1"));
         let never = r#"{"type":"page","anonymousId":"a9","messageId":"m"}"#;
         assert_eq!(shard(never, links).as_deref(), Some("a9"));
-    }
-
-    #[test]
-    fn memory_knows_email_only_users_by_email() {
-        let mut memory = CompanyMemory::default();
-        memory.learn("a@x.io", "acme");
-        let w = resolve(
-            &message(r#"{"type":"track","context":{"traits":{"email":"a@x.io"}}}"#),
-            &memory,
-            None,
-        );
-        assert_eq!(w.company.as_deref(), Some("acme"));
-        memory.learn("a@x.io", "other");
-        assert_eq!(memory.company_of("a@x.io"), Some("other"));
     }
 }

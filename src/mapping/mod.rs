@@ -3,10 +3,12 @@
 //! type and the token mode call for.
 //!
 //! Pure: no I/O, no clock, no environment. The only state is the dedupe
-//! window, the user → company memory and the anonymousId → userId links,
-//! which a run builds up message by message.
+//! window, the user → company associations and the anonymousId → userId
+//! links, which a run builds up message by message, or for the
+//! associations and links in a first pass over the whole input.
 
 pub mod checks;
+pub mod companies;
 pub mod identity;
 pub mod ids;
 pub mod metrics;
@@ -16,12 +18,12 @@ pub mod stitch;
 
 use crate::segment::json::Value;
 
-use crate::planhat::items::{Activity, Forward, Info, Item, Who};
-use crate::segment::lookup::text;
+use crate::planhat::items::{Activity, Company, Forward, Info, Item, Who};
+use crate::segment::lookup::{id_text, text};
 use crate::segment::time::{BadTimestamp, EventTime, message_time};
 use crate::segment::{Kind, Message};
 use checks::{DedupeWindow, Filters, Shard};
-use identity::CompanyMemory;
+use companies::{Associations, FirstGroups};
 use rules::{EventRule, Rules};
 use stitch::{Stitch, Stitching};
 
@@ -152,6 +154,11 @@ pub struct Mapped<'m> {
     pub outcome: Outcome<'m>,
     /// The event time, when it has a usable one.
     pub time: Option<EventTime>,
+    /// A minimal upsert of a company the outcome's item names before the
+    /// company's group call is reached (SPEC §6), to be sent before it. It
+    /// comes whoever's shard the message is in, from the company's shard,
+    /// so one shard sends each company's upserts.
+    pub announce: Option<Company<'m>>,
 }
 
 /// How many messages each mapping-file rule applied to, in file order.
@@ -162,28 +169,51 @@ pub struct RuleHits {
     pub group: Vec<u64>,
 }
 
+impl RuleHits {
+    fn new(rules: &Rules) -> RuleHits {
+        RuleHits {
+            events: vec![0; rules.events.len()],
+            identify: vec![0; rules.identify.len()],
+            group: vec![0; rules.group.len()],
+        }
+    }
+}
+
 /// Translates messages one at a time, in input order.
 #[derive(Debug)]
 pub struct Mapper {
     options: Options,
     dedupe: DedupeWindow,
-    memory: CompanyMemory,
+    /// The user → company associations (SPEC §5.1).
+    associations: Associations,
+    /// Whether associations are learned as messages are mapped, from what
+    /// has been read so far: when no first pass collected them all
+    /// (standard input is among the sources).
+    learning: bool,
+    /// During the first pass: its own dedupe window, since a duplicate
+    /// teaches nothing.
+    first_pass: Option<DedupeWindow>,
+    /// Each company's first group-call name, for company-first (SPEC §6).
+    first_groups: FirstGroups,
     stitching: Stitching,
     hits: RuleHits,
+    /// Where other shards' messages count their rule hits: every message is
+    /// mapped, so that every shard learns alike, but only a shard's own are
+    /// reported.
+    other_hits: RuleHits,
 }
 
 impl Mapper {
     pub fn new(options: Options) -> Mapper {
-        let rules = &options.rules;
         Mapper {
             dedupe: DedupeWindow::new(options.dedupe_window),
-            memory: CompanyMemory::default(),
+            associations: Associations::default(),
+            learning: true,
+            first_pass: None,
+            first_groups: FirstGroups::default(),
             stitching: Stitching::new(options.stitch),
-            hits: RuleHits {
-                events: vec![0; rules.events.len()],
-                identify: vec![0; rules.identify.len()],
-                group: vec![0; rules.group.len()],
-            },
+            hits: RuleHits::new(&options.rules),
+            other_hits: RuleHits::new(&options.rules),
             options,
         }
     }
@@ -205,11 +235,84 @@ impl Mapper {
         self.stitching.is_on()
     }
 
-    /// Learns the anonymousId → userId links a message carries (SPEC §5.7),
-    /// when links are kept. [`Mapper::map`] does this itself; stitching's
-    /// first pass over the input files calls only this.
+    /// Starts the first pass (SPEC §5.1, §5.7). With `companies` (every
+    /// source can be read twice), it collects every user → company
+    /// association and each company's first group-call name, and the run
+    /// learns none as it goes; without, only stitching's links.
+    pub fn begin_first_pass(&mut self, companies: bool) {
+        if companies {
+            self.first_pass = Some(DedupeWindow::new(self.options.dedupe_window));
+            self.learning = false;
+        }
+    }
+
+    /// Ends the first pass: identifies known only by an anonymousId give
+    /// their associations to the users now linked, and the pass's dedupe
+    /// window is let go.
+    pub fn end_first_pass(&mut self) {
+        if let Some(links) = self.stitching.applied() {
+            let user_of = |key| links.user_by_key(key).map(str::to_owned);
+            self.associations.link(user_of);
+        }
+        self.first_pass = None;
+    }
+
+    /// Learns what a message of the first pass teaches: its anonymousId →
+    /// userId links (SPEC §5.7), when links are kept, and its user → company
+    /// association and group-call name, when the pass collects them. What
+    /// teaches is decided as [`Mapper::map`] decides it: a duplicate,
+    /// disabled or filtered message teaches nothing.
     pub fn learn(&mut self, message: &Message) {
         self.stitching.learn(message);
+        let Some(window) = &mut self.first_pass else {
+            return;
+        };
+        if let Some(id) = message.message_id()
+            && window.is_repeat(&id)
+        {
+            return;
+        }
+        let Ok(kind @ (Kind::Group | Kind::Identify)) = message.kind else {
+            return;
+        };
+        let options = &self.options;
+        let time = message_time(&message.fields).ok().flatten();
+        if !options.ignore_integrations && !checks::planhat_enabled(message)
+            || options.filters.excludes(kind, time)
+        {
+            return;
+        }
+        if kind == Kind::Group {
+            let Some(group_id) = id_text(message.get("groupId")) else {
+                return;
+            };
+            if let Some(user) = id_text(message.get("userId")) {
+                self.associations.learn(&user, &group_id, time);
+            }
+            if options.profiles && !options.receiver {
+                let name = profile::company_name(message.traits(), &options.rules.group);
+                self.first_groups.group_call(&group_id, name.as_deref());
+            }
+            return;
+        }
+        let Some(company) = identity::traits_company(message.traits()) else {
+            return;
+        };
+        // Without --stitch no links are kept and nothing is known by one.
+        let links = self.stitching.applied();
+        let who = identity::person(message, None);
+        match identity::user_key(&who) {
+            Some(user) => self.associations.learn(user, &company, time),
+            // Its link may come later in the input: it waits for the end of
+            // the pass.
+            None if links.is_some() => {
+                if let Some(anonymous) = identity::anonymous_id(message) {
+                    self.associations
+                        .learn_anonymous(&anonymous, &company, time);
+                }
+            }
+            None => {}
+        }
     }
 
     /// How many `anonymous` skips so far `--stitch` would attribute; only
@@ -224,29 +327,27 @@ impl Mapper {
     }
 
     /// Decides and builds what `message` becomes. The checks run in SPEC
-    /// §5.5's order and the first that applies decides.
+    /// §5.5's order and the first that applies decides. Another shard's
+    /// message is mapped too, for what it teaches (SPEC §10), and comes out
+    /// as [`Outcome::OtherShard`].
     pub fn map<'m>(&'m mut self, message: &'m Message<'m>) -> Mapped<'m> {
         // Every parsed message links, whatever its outcome or shard.
         self.stitching.learn(message);
         let links = self.stitching.applied();
-        if let Some(shard) = self.options.shard
-            && !shard.owns(
+        let owned = self.options.shard.is_none_or(|shard| {
+            shard.owns(
                 identity::shard_key(message, links)
                     .unwrap_or_default()
                     .as_bytes(),
             )
-        {
-            return Mapped {
-                outcome: Outcome::OtherShard,
-                time: None,
-            };
-        }
+        });
         let time = message_time(&message.fields);
         let usable_time = time.as_ref().ok().copied().flatten();
-        let outcome = self.decide(message, time);
+        let (outcome, announce) = self.decide(message, time, owned);
         Mapped {
-            outcome,
+            outcome: if owned { outcome } else { Outcome::OtherShard },
             time: usable_time,
+            announce,
         }
     }
 
@@ -254,79 +355,99 @@ impl Mapper {
         &'m mut self,
         message: &'m Message,
         time: Result<Option<EventTime>, BadTimestamp>,
-    ) -> Outcome<'m> {
+        owned: bool,
+    ) -> (Outcome<'m>, Option<Company<'m>>) {
         let Mapper {
             options,
             dedupe,
-            memory,
+            associations,
+            learning,
+            first_groups,
             stitching,
             hits,
+            other_hits,
+            ..
         } = self;
+        let hits = if owned { hits } else { other_hits };
         if let Some(id) = message.message_id()
             && dedupe.is_repeat(&id)
         {
-            return Outcome::Skip(Skip::Duplicate);
+            return (Outcome::Skip(Skip::Duplicate), None);
         }
         let kind = match &message.kind {
             Ok(kind) => *kind,
             Err(text) if text.is_empty() => {
-                return Outcome::Reject(Reject::UnknownType, "no \"type\" field".into());
+                let outcome = Outcome::Reject(Reject::UnknownType, "no \"type\" field".into());
+                return (outcome, None);
             }
             Err(text) => {
-                return Outcome::Reject(Reject::UnknownType, format!("unknown type {text:?}"));
+                let detail = format!("unknown type {text:?}");
+                return (Outcome::Reject(Reject::UnknownType, detail), None);
             }
         };
         if matches!(kind, Kind::Alias | Kind::Delete) {
-            return Outcome::Skip(Skip::UnsupportedType);
+            return (Outcome::Skip(Skip::UnsupportedType), None);
         }
         if !options.ignore_integrations && !checks::planhat_enabled(message) {
-            return Outcome::Skip(Skip::DisabledByIntegrations);
+            return (Outcome::Skip(Skip::DisabledByIntegrations), None);
         }
         let action = rule_name(kind, message);
         let rule = action.as_deref().and_then(|name| options.rules.event(name));
         if let Some((index, rule)) = rule {
             hits.events[index] += 1;
             if rule.drop {
-                return Outcome::Skip(Skip::Filtered);
+                return (Outcome::Skip(Skip::Filtered), None);
             }
         }
         let rule = rule.map(|(_, rule)| rule);
         let known_time = time.as_ref().ok().copied().flatten();
         if options.filters.excludes(kind, known_time) {
-            return Outcome::Skip(Skip::Filtered);
+            return (Outcome::Skip(Skip::Filtered), None);
         }
         let source = options.source_label.as_deref();
         if kind == Kind::Group {
-            return group(memory, options, &mut hits.group, message);
+            let learned = learning.then_some(&mut *associations);
+            let outcome = group(learned, options, &mut hits.group, message, known_time);
+            if let Some(group_id) = id_text(message.get("groupId")) {
+                first_groups.reached(&group_id);
+            }
+            return (outcome, None);
         }
-        let who = identity::resolve(message, memory, stitching.applied());
+        let mut who = identity::person(message, stitching.applied());
         let Some(user) = identity::user_key(&who) else {
             let Some(anonymous) = identity::anonymous_id(message) else {
-                return Outcome::Reject(
-                    Reject::NoIdentity,
-                    "no userId, user id trait, email or anonymousId to tell who this is".into(),
-                );
+                let detail = "no userId, user id trait, email or anonymousId to tell who this is";
+                return (Outcome::Reject(Reject::NoIdentity, detail.into()), None);
             };
-            stitching.skipped(&anonymous);
-            return Outcome::Skip(Skip::Anonymous);
+            if owned {
+                stitching.skipped(&anonymous);
+            }
+            return (Outcome::Skip(Skip::Anonymous), None);
         };
-        if kind == Kind::Identify {
-            if let Some(company) = identity::traits_company(message.traits()) {
-                memory.learn(user, &company);
-            }
-            if options.profiles && !options.receiver {
-                let rules = &options.rules.identify;
-                let user =
-                    profile::end_user(who, message.traits(), source, rules, &mut hits.identify);
-                return Outcome::Send(Item::EndUser(user));
-            }
+        let own_company = identity::own_company(message);
+        if kind == Kind::Identify
+            && *learning
+            && let Some(company) = identity::traits_company(message.traits())
+        {
+            associations.learn(user, &company, known_time);
+        }
+        who.company = own_company.or_else(|| {
+            let user = identity::user_key(&who)?;
+            associations.company_at(user, known_time).map(str::to_owned)
+        });
+        if kind == Kind::Identify && options.profiles && !options.receiver {
+            let rules = &options.rules.identify;
+            let announce = announce(first_groups, options, who.company.as_deref());
+            let user = profile::end_user(who, message.traits(), source, rules, &mut hits.identify);
+            return (Outcome::Send(Item::EndUser(user)), announce);
         }
         let date = match time {
             Ok(date) => date,
-            Err(bad) => return Outcome::Reject(Reject::BadTimestamp, bad.to_string()),
+            Err(bad) => return (Outcome::Reject(Reject::BadTimestamp, bad.to_string()), None),
         };
         if kind == Kind::Track && action.is_none() {
-            return Outcome::Reject(Reject::NoEvent, "track has no \"event\" name".into());
+            let detail = "track has no \"event\" name";
+            return (Outcome::Reject(Reject::NoEvent, detail.into()), None);
         }
         if options.receiver {
             let renamed = rule.and_then(|rule| rule.action.clone());
@@ -334,39 +455,64 @@ impl Mapper {
                 Kind::Track => renamed,
                 _ => renamed.or(action),
             };
-            return Outcome::Send(Item::Receiver(Forward {
+            let forward = Forward {
                 message,
                 kind,
                 user_id: who.external_id,
                 company: who.company,
                 event,
-            }));
+            };
+            return (Outcome::Send(Item::Receiver(forward)), None);
         }
-        Outcome::Send(Item::Activity(activity(
-            kind, message, who, date, source, action, rule,
-        )))
+        let announce = announce(first_groups, options, who.company.as_deref());
+        let activity = activity(kind, message, who, date, source, action, rule);
+        (Outcome::Send(Item::Activity(activity)), announce)
     }
 }
 
-/// A group call teaches the memory, and with an API token upserts the
-/// company (SPEC §5.4).
+/// Company first (SPEC §6): with an API token, a company that an item names
+/// before the company's group call is reached is upserted first, minimally
+/// (`externalId`, its first group call's `name`, `source`), so that Planhat
+/// knows it. Once per company, by the company's own shard.
+fn announce<'m>(
+    first_groups: &'m mut FirstGroups,
+    options: &'m Options,
+    company: Option<&str>,
+) -> Option<Company<'m>> {
+    let company = company?;
+    let name = first_groups.announce(company)?;
+    let owned = options.shard.is_none_or(|s| s.owns(company.as_bytes()));
+    owned.then(|| Company {
+        external_id: company.to_owned(),
+        name,
+        fields: Vec::new(),
+        source: options.source_label.as_deref(),
+        custom: serde_json::Map::new(),
+    })
+}
+
+/// A group call teaches its association, when the run learns as it goes,
+/// and with an API token upserts the company (SPEC §5.4).
 fn group<'m>(
-    memory: &mut CompanyMemory,
+    learned: Option<&mut Associations>,
     options: &'m Options,
     hits: &mut [u64],
     message: &'m Message,
+    time: Option<EventTime>,
 ) -> Outcome<'m> {
-    let Some(group_id) = crate::segment::lookup::id_text(message.get("groupId")) else {
+    let Some(group_id) = id_text(message.get("groupId")) else {
         return Outcome::Reject(Reject::NoGroupId, "group has no \"groupId\"".into());
     };
-    if let Some(user) = crate::segment::lookup::id_text(message.get("userId")) {
-        memory.learn(&user, &group_id);
+    if let Some(associations) = learned
+        && let Some(user) = id_text(message.get("userId"))
+    {
+        associations.learn(&user, &group_id, time);
     }
     if options.receiver {
         return Outcome::Send(Item::Receiver(Forward {
             message,
             kind: Kind::Group,
-            user_id: crate::segment::lookup::id_text(message.get("userId")),
+            user_id: id_text(message.get("userId")),
             company: Some(group_id),
             event: None,
         }));

@@ -143,6 +143,19 @@ pub fn company<'m>(
     }
 }
 
+/// The `name` a company upsert of this group call carries, by the default
+/// trait or the mapping file's `[group]` rule for `name`: what the first
+/// pass keeps of a company's first group call (SPEC §6).
+pub fn company_name(traits: Option<&Object<'_>>, rules: &[FieldRule]) -> Option<String> {
+    let mut hits = vec![0; rules.len()];
+    let company = company(String::new(), traits, None, rules, &mut hits);
+    let ruled = company.fields.iter().find(|(field, _)| *field == "name");
+    match ruled {
+        Some((_, value)) => value.as_str().map(str::to_owned),
+        None => company.name.map(str::to_owned),
+    }
+}
+
 /// Adds `value` to `custom` under `key`, flattening objects into dotted keys
 /// (`address.city`). Nulls and empty objects are left out, `""` is kept, an
 /// array of scalars is kept as it is and any other array becomes compact

@@ -74,7 +74,12 @@ impl Links {
 
     /// The user `anonymous` is linked to, if any.
     pub fn user_of(&self, anonymous: &str) -> Option<&str> {
-        let index = *self.by_anonymous.get(&Key::of(anonymous))?;
+        self.user_by_key(Key::of(anonymous))
+    }
+
+    /// The user the anonymousId of this hash is linked to, if any.
+    pub fn user_by_key(&self, anonymous: Key) -> Option<&str> {
+        let index = *self.by_anonymous.get(&anonymous)?;
         Some(self.users.get(index))
     }
 }

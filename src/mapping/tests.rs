@@ -209,12 +209,157 @@ fn a_later_group_call_replaces_the_remembered_company() {
     let out = run(
         options(false),
         &[
-            json!({"type":"group","userId":"u1","groupId":"c1"}),
-            json!({"type":"group","userId":"u1","groupId":"c2"}),
-            json!({"type":"page","userId":"u1"}),
+            json!({"type":"group","userId":"u1","groupId":"c1","timestamp":"2024-01-01"}),
+            json!({"type":"group","userId":"u1","groupId":"c2","timestamp":"2024-02-01"}),
+            json!({"type":"page","userId":"u1","timestamp":"2024-03-01"}),
         ],
     );
     assert_eq!(out[2]["item"]["cId"], "c2");
+}
+
+/// Maps `messages` after a first pass over all of them, as a run over files
+/// does; returns each outcome as [`run`] does, with the minimal company
+/// upserts announced before an item as `{"announce": ...}`.
+fn run_with_first_pass(options: Options, messages: &[Value]) -> Vec<Value> {
+    let mut mapper = Mapper::new(options);
+    let parsed: Vec<Message> = messages.iter().cloned().map(message).collect();
+    mapper.begin_first_pass(true);
+    for m in &parsed {
+        mapper.learn(m);
+    }
+    mapper.end_first_pass();
+    let mut out = Vec::new();
+    for m in &parsed {
+        let mapped = mapper.map(m);
+        if let Some(company) = &mapped.announce {
+            out.push(json!({"announce": serde_json::to_value(company).unwrap()}));
+        }
+        out.push(match mapped.outcome {
+            Outcome::Send(item) => {
+                json!({"route": item.route().name(), "item": serde_json::to_value(&item).unwrap()})
+            }
+            Outcome::Skip(reason) => json!(reason.name()),
+            Outcome::Reject(reason, _) => json!(reason.name()),
+            Outcome::OtherShard => json!("other_shard"),
+        });
+    }
+    out
+}
+
+#[test]
+fn a_message_takes_its_users_company_as_of_its_time_from_the_whole_input() {
+    // The backend's folder first: its events come before any group call.
+    let out = run_with_first_pass(
+        options(false),
+        &[
+            json!({"type":"track","userId":"u1","event":"E","timestamp":"2024-01-15"}),
+            json!({"type":"track","userId":"u1","event":"E","timestamp":"2024-03-15"}),
+            json!({"type":"track","userId":"u1","event":"E","timestamp":"2023-06-01"}),
+            json!({"type":"track","userId":"u1","event":"E"}),
+            json!({"type":"group","userId":"u1","groupId":"acme","timestamp":"2024-01-01"}),
+            json!({"type":"group","userId":"u1","groupId":"globex","timestamp":"2024-03-01"}),
+        ],
+    );
+    assert_eq!(out[0]["item"]["cId"], "acme");
+    assert_eq!(out[1]["item"]["cId"], "globex", "the user moved");
+    assert_eq!(
+        out[2]["item"]["cId"], "acme",
+        "older than all: the earliest"
+    );
+    assert_eq!(out[3]["item"]["cId"], "acme", "no time: the earliest");
+}
+
+#[test]
+fn without_a_first_pass_only_earlier_lines_teach() {
+    let out = run(
+        options(false),
+        &[
+            json!({"type":"track","userId":"u1","event":"E","timestamp":"2024-01-15"}),
+            json!({"type":"group","userId":"u1","groupId":"acme","timestamp":"2024-01-01"}),
+            json!({"type":"track","userId":"u1","event":"E","timestamp":"2023-01-15"}),
+        ],
+    );
+    assert_eq!(out[0]["item"].get("cId"), None);
+    assert_eq!(out[2]["item"]["cId"], "acme", "the earliest known");
+}
+
+#[test]
+fn an_identifys_company_trait_and_a_later_group_call_each_hold_in_their_time() {
+    let out = run_with_first_pass(
+        options(true),
+        &[
+            json!({"type":"identify","userId":"u1","traits":{"companyId":"acme"},"timestamp":"2024-01-01"}),
+            json!({"type":"identify","userId":"u1","traits":{"email":"a@x.io"},"timestamp":"2024-02-01"}),
+            json!({"type":"track","userId":"u1","event":"E","timestamp":"2024-04-01"}),
+            json!({"type":"group","userId":"u1","groupId":"globex","timestamp":"2024-03-01"}),
+        ],
+    );
+    assert_eq!(out[0]["item"]["companyId"], "extid-acme");
+    assert_eq!(out[1]["item"]["companyId"], "extid-acme");
+    // globex's group call comes later in the input: it is upserted first.
+    assert_eq!(
+        out[2],
+        json!({"announce": {"externalId": "globex", "source": "Segment"}})
+    );
+    assert_eq!(out[3]["item"]["cId"], "globex");
+}
+
+#[test]
+fn an_identify_before_its_users_group_call_gets_the_company() {
+    let out = run_with_first_pass(
+        options(true),
+        &[
+            json!({"type":"identify","userId":"u1","traits":{"email":"a@x.io"},"timestamp":"2024-01-01T10:00:00Z"}),
+            json!({"type":"group","userId":"u1","groupId":"acme","traits":{"name":"Acme","plan":"pro"},
+                   "timestamp":"2024-01-01T10:00:01Z"}),
+            json!({"type":"group","userId":"u2","groupId":"acme","traits":{"name":"Acme Inc"}}),
+        ],
+    );
+    assert_eq!(
+        out[0],
+        json!({"announce": {"externalId": "acme", "name": "Acme", "source": "Segment"}}),
+        "the first group call's name, before the end user that names it"
+    );
+    assert_eq!(out[1]["item"]["companyId"], "extid-acme");
+    assert_eq!(
+        out[2]["item"]["custom"]["plan"], "pro",
+        "the full upsert follows"
+    );
+    assert_eq!(out.len(), 4, "announced once");
+}
+
+#[test]
+fn duplicate_disabled_and_filtered_messages_teach_nothing_in_the_first_pass() {
+    let mut filtered = options(false);
+    filtered.filters.types = Some(vec![Kind::Track, Kind::Identify]);
+    let out = run_with_first_pass(
+        filtered,
+        &[
+            json!({"type":"track","userId":"u1","event":"E"}),
+            json!({"type":"group","userId":"u1","groupId":"filtered-out"}),
+            json!({"type":"track","userId":"u2","event":"E"}),
+            json!({"type":"identify","userId":"u2","messageId":"m1","traits":{"companyId":"first"}}),
+            json!({"type":"identify","userId":"u2","messageId":"m1","traits":{"companyId":"dup"},
+                   "timestamp":"2020-01-01"}),
+            json!({"type":"identify","userId":"u2","traits":{"companyId":"off"},
+                   "integrations":{"Planhat":false}}),
+        ],
+    );
+    assert_eq!(out[0]["item"].get("cId"), None);
+    assert_eq!(out[2]["item"]["cId"], "first");
+}
+
+#[test]
+fn without_an_api_token_nothing_is_announced() {
+    let out = run_with_first_pass(
+        options(false),
+        &[
+            json!({"type":"track","userId":"u1","event":"E"}),
+            json!({"type":"group","userId":"u1","groupId":"acme","traits":{"name":"Acme"}}),
+        ],
+    );
+    assert_eq!(out[0]["item"]["cId"], "acme");
+    assert_eq!(out.len(), 2);
 }
 
 #[test]

@@ -110,6 +110,17 @@ impl Profiles {
     /// # Panics
     /// When `item` is not a profile upsert.
     pub fn push(&mut self, item: &Item, origin: Origin, original: &[u8], now: Instant) -> bool {
+        self.merge(item, Some((origin, original)), now)
+    }
+
+    /// Merges a minimal company upsert that no message of its own carries
+    /// (company first, SPEC §6): it goes with the company's profile, and a
+    /// failure of it has no line to write to the failed file.
+    pub fn announce(&mut self, company: &Item, now: Instant) -> bool {
+        self.merge(company, None, now)
+    }
+
+    fn merge(&mut self, item: &Item, message: Option<(Origin, &[u8])>, now: Instant) -> bool {
         let (key, company) = match item {
             Item::EndUser(user) => {
                 let key = user_key(&user.who);
@@ -125,23 +136,25 @@ impl Profiles {
         let pending = self.pending_mut(item.route());
         let json = serde_json::to_vec(item).expect("items always serialize");
         let json_len = json.len();
-        let start = pending.originals.len();
-        pending.originals.extend_from_slice(original);
-        let carried = Carried {
-            origin,
-            original: start..pending.originals.len(),
-        };
+        let carried = message.map(|(origin, original)| {
+            let start = pending.originals.len();
+            pending.originals.extend_from_slice(original);
+            Carried {
+                origin,
+                original: start..pending.originals.len(),
+            }
+        });
         match pending.by_key.get(&key) {
             Some(&index) => {
                 let profile = &mut pending.profiles[index];
                 profile.json = merged(&profile.json, &json);
-                profile.carried.push(carried);
+                profile.carried.extend(carried);
             }
             None => {
                 pending.by_key.insert(key, pending.profiles.len());
                 pending.profiles.push(Profile {
                     json,
-                    carried: vec![carried],
+                    carried: carried.into_iter().collect(),
                 });
             }
         }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
-use super::{Counters, ProblemLines, RunFacts, Tally, counted};
+use super::{Counters, ProblemLines, RunFacts, Tally, Unplaced, counted};
 use crate::mapping::{Reject, Skip};
 use crate::planhat::Origin;
 
@@ -78,6 +78,12 @@ impl<'w> Reporter<'w> {
     pub fn skip(&mut self, reason: Skip, origin: Origin) {
         let labels = &self.labels;
         self.tally.skip(reason, || position(labels, origin));
+    }
+
+    /// An item Planhat may not place, for want of a company (SPEC §5.1).
+    pub fn unplaced(&mut self, warning: Unplaced, origin: Origin) {
+        let labels = &self.labels;
+        self.tally.unplaced(warning, || position(labels, origin));
     }
 
     /// A message the mapping or the parser rejected.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::tally::{Counted, Tally};
+use super::tally::{Counted, Tally, Unplaced};
 use super::words::{counted, size};
 use crate::mapping::metrics::MetricWarning;
 use crate::mapping::{Reject, Skip};
@@ -27,14 +27,11 @@ impl Tally {
             },
             "earliest": self.earliest.map(|t| t.to_string()),
             "latest": self.latest.map(|t| t.to_string()),
-            "warnings": {"no_time": self.no_time},
         });
         if let Some(count) = self.would_stitch {
             report["outcomes"]["would_stitch"] = json!(count);
         }
-        for (warning, count) in self.metric_warnings() {
-            report["warnings"][warning.name()] = json!(count);
-        }
+        report["warnings"] = self.warnings_json();
         if let Some(distinct) = &self.distinct {
             report["distinct_users"] = json!(distinct.users.len());
             report["distinct_companies"] = json!(distinct.companies.len());
@@ -54,6 +51,19 @@ impl Tally {
             report["unmatched_rules"] = json!(unmatched);
         }
         report
+    }
+
+    /// The warnings: counts, and for what Planhat may not place, the first
+    /// positions too.
+    fn warnings_json(&self) -> Value {
+        let mut warnings = json!({"no_time": self.no_time});
+        for (warning, count) in self.metric_warnings() {
+            warnings[warning.name()] = json!(count);
+        }
+        for (warning, counted) in self.unplaced_warnings() {
+            warnings[warning.name()] = counted.json();
+        }
+        warnings
     }
 
     /// The rules that applied to no message, as `[section] key`.
@@ -166,6 +176,12 @@ impl Tally {
                 )?;
             }
         }
+        for (warning, counted) in self.unplaced_warnings() {
+            if counted.count > 0 {
+                let text = unplaced_text(warning, counted);
+                writeln!(out, "warning: {}: {text}", warning.name())?;
+            }
+        }
         Ok(())
     }
 
@@ -187,6 +203,7 @@ impl Tally {
             "bytes": run.bytes,
             "duration_seconds": run.duration.as_secs_f64(),
             "messages_per_second": rate(self.messages(), run.duration),
+            "warnings": self.warnings_json(),
             "already_handled_lines": self.already_handled,
             "other_shards": self.other_shards,
             "failed_file": run.failed_file,
@@ -276,6 +293,12 @@ impl Tally {
                 writeln!(out, "  warning: {}: {text}", warning.name())?;
             }
         }
+        for (warning, counted) in self.unplaced_warnings() {
+            if counted.count > 0 {
+                let text = unplaced_text(warning, counted);
+                writeln!(out, "  warning: {}: {text}", warning.name())?;
+            }
+        }
         if self.other_shards > 0 {
             writeln!(
                 out,
@@ -343,6 +366,29 @@ fn metric_warning_text(warning: MetricWarning, count: u64) -> String {
              no metric sent"
         ),
     }
+}
+
+/// What a without-company warning means in Planhat, with the first
+/// positions: the README's "Every event on its company" says how to fix it
+/// at the source.
+fn unplaced_text(warning: Unplaced, counted: &Counted) -> String {
+    let count = counted.count;
+    let what = match warning {
+        Unplaced::Activity => format!(
+            "{} no company; Planhat adds {} only to contacts it already has",
+            have(count, "activity"),
+            them(count)
+        ),
+        Unplaced::EndUser => format!(
+            "{} no companyId; Planhat keeps a new contact only when its email domain \
+             matches a company's domains",
+            have(count, "end-user upsert"),
+        ),
+    };
+    format!(
+        "{what} (first at {}; see \"Every event on its company\" in the README)",
+        counted.examples.join(", ")
+    )
 }
 
 /// `1 activity has`, `2 activities have`.

@@ -61,6 +61,12 @@ pub struct Tally {
     pub metric_without_value: u64,
     /// Messages matching a `[metrics]` entry without its company or user.
     pub metric_without_target: u64,
+    /// Activity items without a company: Planhat attaches them only to a
+    /// contact it already has (SPEC §5.1).
+    pub activity_without_company: Counted,
+    /// End-user upserts without a `companyId`: Planhat keeps a new contact
+    /// only when its email domain matches a company's `domains`.
+    pub end_user_without_company: Counted,
     /// Lines a checkpoint said were handled by an earlier run.
     pub already_handled: u64,
     /// Messages (and unusable lines) that belong to other shards.
@@ -80,6 +86,24 @@ pub struct Tally {
     /// How many `anonymous` skips `--stitch` would attribute (`validate`
     /// without `--stitch`, SPEC §5.7).
     pub would_stitch: Option<u64>,
+}
+
+/// An item that Planhat may not place, having no company (SPEC §5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unplaced {
+    /// `activity_without_company`
+    Activity,
+    /// `end_user_without_company`
+    EndUser,
+}
+
+impl Unplaced {
+    pub fn name(self) -> &'static str {
+        match self {
+            Unplaced::Activity => "activity_without_company",
+            Unplaced::EndUser => "end_user_without_company",
+        }
+    }
 }
 
 /// How often one mapping-file rule applied.
@@ -187,6 +211,24 @@ impl Tally {
         [
             (MetricWarning::NoValue, self.metric_without_value),
             (MetricWarning::NoTarget, self.metric_without_target),
+        ]
+    }
+
+    /// Counts an item Planhat may not place, for want of a company.
+    pub fn unplaced(&mut self, warning: Unplaced, position: impl FnOnce() -> String) {
+        let counted = match warning {
+            Unplaced::Activity => &mut self.activity_without_company,
+            Unplaced::EndUser => &mut self.end_user_without_company,
+        };
+        let example = (counted.examples.len() < EXAMPLES).then(position);
+        counted.add(example.as_deref());
+    }
+
+    /// The without-company warnings with their counts, in report order.
+    pub(super) fn unplaced_warnings(&self) -> [(Unplaced, &Counted); 2] {
+        [
+            (Unplaced::Activity, &self.activity_without_company),
+            (Unplaced::EndUser, &self.end_user_without_company),
         ]
     }
 

@@ -18,8 +18,8 @@ use crate::mapping::metrics::Metrics;
 use crate::mapping::{Mapper, Outcome, Reject, Skip};
 use crate::planhat::Origin;
 use crate::planhat::items::Item;
-use crate::report::Tally;
 use crate::report::live::Reporter;
+use crate::report::{Tally, Unplaced};
 use crate::segment::LineError;
 use crate::sender::Delivery;
 use crate::{input, mapping, report, segment};
@@ -84,7 +84,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
     /// flush interval passes (a slow pipe), and at the end. Ctrl-C stops it
     /// between lines, with the open batch unsent.
     pub(super) fn run(&mut self, sources: Vec<Source>) -> Result<Ending> {
-        if self.mapper.stitches() && self.learn_links(&sources) == Ending::Interrupted {
+        if self.first_pass(&sources) == Ending::Interrupted {
             return Ok(Ending::Interrupted);
         }
         let reader = input::spawn(sources, self.max_line_bytes);
@@ -188,28 +188,39 @@ impl<'a, 'w> Pipeline<'a, 'w> {
         self.report.tick();
     }
 
-    /// Stitching's first pass (SPEC §5.7): the input files are read once
-    /// only for their anonymousId → userId links, so that a page view before
-    /// login is attributed even when the login comes later in the logs (and
-    /// a resumed or sharded run knows the same links as a whole one).
-    /// Standard input can be read only once: it is left out, and its links
-    /// are learned as the run reaches them (so when it is given alongside
-    /// files, the files' links are known before any of its lines, and win
-    /// over its own for the same anonymousId). Unreadable input is reported
-    /// by the run itself.
-    fn learn_links(&mut self, sources: &[Source]) -> Ending {
+    /// The first pass (SPEC §5.1, §5.7). When every source can be read
+    /// twice, all of them are read once first for the user → company
+    /// associations (and each company's first group-call name), so that an
+    /// event gets its user's company even when the group call comes later
+    /// in the input, as it does when Segment's export puts the backend's
+    /// folder before the web app's; and for `--stitch`'s anonymousId links.
+    /// Standard input can be read only once: with it among the sources, the
+    /// associations are learned as the run reaches them, and only
+    /// `--stitch` reads the files first, for links (so files' links are
+    /// known before any stdin line, and win over its own for the same
+    /// anonymousId). A resumed or sharded run reads the same pass, so it
+    /// knows what a whole one knows. Unreadable input is reported by the
+    /// run itself.
+    fn first_pass(&mut self, sources: &[Source]) -> Ending {
+        let companies = !sources.contains(&Source::Stdin);
         let files: Vec<Source> = sources
             .iter()
             .filter(|s| **s != Source::Stdin)
             .cloned()
             .collect();
-        if files.is_empty() {
+        if files.is_empty() || !companies && !self.mapper.stitches() {
             return Ending::Done;
         }
+        let what = match (companies, self.mapper.stitches()) {
+            (true, true) => "user → company associations and anonymousId links",
+            (true, false) => "user → company associations",
+            (false, _) => "anonymousId links",
+        };
         self.report.notice(&format!(
-            "--stitch: reading {} once for anonymousId links first",
+            "reading {} once first for {what}",
             report::counted(files.len() as u64, "file")
         ));
+        self.mapper.begin_first_pass(companies);
         let reader = input::spawn(files, self.max_line_bytes);
         for event in reader.events {
             if self.interrupted() {
@@ -225,6 +236,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                 }
             }
         }
+        self.mapper.end_first_pass();
         Ending::Done
     }
 
@@ -300,7 +312,16 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                     continue;
                 }
             };
-            let mapped = self.mapper.map(&message);
+            let mut mapped = self.mapper.map(&message);
+            // Company first: a company this message names before its group
+            // call goes first, unless a checkpoint says the item that names
+            // it was sent (and so the upsert before it).
+            if let Some(company) = mapped.announce.take()
+                && parts != Parts::Metric
+                && let Some(delivery) = &mut self.delivery
+            {
+                delivery.announce(&Item::Company(company), &mut self.report)?;
+            }
             if mapped.outcome == Outcome::OtherShard {
                 self.report.tally.other_shards += 1;
                 continue;
@@ -322,6 +343,9 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                 Outcome::OtherShard => {}
                 Outcome::Send(item) => {
                     count_item(&mut self.report.tally, &item, mapped.time);
+                    if let Some(warning) = unplaced(&item) {
+                        self.report.unplaced(warning, origin);
+                    }
                     let metric = match self.metrics.metric(&message, &item, mapped.time) {
                         Some(Ok(metric)) => Some(Item::Metric(metric)),
                         Some(Err(warning)) => {
@@ -413,5 +437,15 @@ fn count_item(tally: &mut Tally, item: &Item, time: Option<segment::time::EventT
         if let Some(company) = company {
             distinct.company(company);
         }
+    }
+}
+
+/// Whether an item is one Planhat may not place (SPEC §5.1): an activity
+/// without a company, an end-user upsert without a `companyId`.
+fn unplaced(item: &Item) -> Option<Unplaced> {
+    match item {
+        Item::Activity(activity) if activity.who.company.is_none() => Some(Unplaced::Activity),
+        Item::EndUser(user) if user.who.company.is_none() => Some(Unplaced::EndUser),
+        _ => None,
     }
 }

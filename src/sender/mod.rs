@@ -355,6 +355,17 @@ impl<'a> Delivery<'a> {
         Ok(())
     }
 
+    /// Adds a minimal company upsert that company-first sends before the
+    /// first request naming the company (SPEC §6): it waits with the
+    /// company's profile, and the company-first rule sends it before that
+    /// request.
+    pub fn announce(&mut self, company: &Item, report: &mut Reporter) -> Result<()> {
+        if self.profiles.announce(company, Instant::now()) {
+            self.send_profiles(Route::Company, report)?;
+        }
+        Ok(())
+    }
+
     /// Adds an item to its lane's open batch and sends the batches that
     /// closes.
     fn push(
@@ -587,6 +598,14 @@ impl<'a> Delivery<'a> {
         for (index, entry) in batch.entries.iter().enumerate() {
             let carried = batch.carried(entry);
             let failure = failures.next_if(|f| f.index == index);
+            if let Some(failure) = failure
+                && carried.is_empty()
+            {
+                // A minimal company upsert of company-first: no line of its
+                // own to write, but the run must not look clean.
+                let what = "a company's minimal upsert (sent before its group call)";
+                report.fail(what, &failure.reason, &failure.message);
+            }
             if failure.is_none() {
                 report.tally.delivered += carried.len() as u64;
                 report.tally.request_items += 1;
