@@ -4,6 +4,7 @@
 mod support;
 
 mod cli;
+mod companies;
 mod display;
 mod golden;
 mod hostile;
