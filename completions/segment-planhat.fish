@@ -39,7 +39,7 @@ complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l api-token-file -d 'Read the API access token from a file' -r -F
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l source-label -d 'The `source` written on every item; an empty label omits it [default: the mapping file\'s source_label, else Segment]' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l map -d 'A mapping file (TOML): event actions, weights and drops, trait → field mappings, and metrics from events (the README\'s "Customising the mapping" shows one)' -r -F
-complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l shard -d 'Keep only shard K of N (K from 0), split by a stable hash of each user\'s identity, to run N processes side by side' -r
+complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l shard -d 'Keep only shard K of N (K from 0), split by a stable hash of each user\'s identity (a group call\'s by its groupId), to run N processes side by side. Every shard learns every user\'s company and link' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l dedupe-window -d 'Skip a message whose messageId is among the last N distinct ones; 0 turns deduplication off' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l types -d 'Keep only these message types (comma-separated)' -r -f -a "identify\t''
 track\t''
@@ -75,7 +75,7 @@ complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l api-token-file -d 'Read the API access token from a file' -r -F
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l source-label -d 'The `source` written on every item; an empty label omits it [default: the mapping file\'s source_label, else Segment]' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l map -d 'A mapping file (TOML): event actions, weights and drops, trait → field mappings, and metrics from events (the README\'s "Customising the mapping" shows one)' -r -F
-complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l shard -d 'Keep only shard K of N (K from 0), split by a stable hash of each user\'s identity, to run N processes side by side' -r
+complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l shard -d 'Keep only shard K of N (K from 0), split by a stable hash of each user\'s identity (a group call\'s by its groupId), to run N processes side by side. Every shard learns every user\'s company and link' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l dedupe-window -d 'Skip a message whose messageId is among the last N distinct ones; 0 turns deduplication off' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l types -d 'Keep only these message types (comma-separated)' -r -f -a "identify\t''
 track\t''

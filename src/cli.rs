@@ -153,7 +153,10 @@ impl TypedValueParser for BoolTwin {
 #[derive(Debug, Args)]
 pub struct MappingArgs {
     /// Input: files, folders (every file below, in path order) or - for
-    /// standard input. No PATH reads standard input.
+    /// standard input. No PATH reads standard input. Files and folders are read
+    /// once first for each user's company (group calls, company traits), so an
+    /// event gets its user's company as of its time even when the group call
+    /// comes later; with standard input among them, only earlier lines count.
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
@@ -200,7 +203,8 @@ pub struct MappingArgs {
     pub stitch: bool,
 
     /// Keep only shard K of N (K from 0), split by a stable hash of each user's
-    /// identity, to run N processes side by side.
+    /// identity (a group call's by its groupId), to run N processes side by
+    /// side. Every shard learns every user's company and link.
     #[arg(long, env = "PLANHAT_SHARD", value_name = "K/N", value_parser = Shard::parse)]
     pub shard: Option<Shard>,
 
