@@ -405,23 +405,27 @@ fn partial_upsert_errors_fail_only_the_items_named() {
     );
 }
 
-#[test]
-fn a_company_upsert_goes_before_the_first_activity_naming_it() {
-    let mock = mock();
-    let dir = tempfile::tempdir().unwrap();
-    let lines = vec![
-        // Names c1 through the first pass, before any of c1's group calls
-        // (SPEC §6): a minimal upsert of c1 goes first.
+/// A user's events around the two group calls of their company, c1; the
+/// identify names c1 in its traits.
+fn named_before_its_group_calls() -> Vec<Value> {
+    vec![
         json!({"type":"track","userId":"u1","event":"Before"}),
         json!({"type":"identify","userId":"u1","traits":{"email":"u1@x.io","company":{"id":"c1"}}}),
         json!({"type":"track","userId":"u1","event":"After"}),
         json!({"type":"group","userId":"u1","groupId":"c1","traits":{"name":"C"}}),
         json!({"type":"track","userId":"u1","event":"Last"}),
         json!({"type":"group","userId":"u1","groupId":"c1","traits":{"plan":"p"}}),
-        // c1 is known to Planhat: no new company request for this one.
         json!({"type":"track","userId":"u1","event":"Later"}),
-    ];
-    let input = write_input(dir.path(), &lines);
+    ]
+}
+
+#[test]
+fn a_company_upsert_goes_before_the_first_activity_naming_it() {
+    let mock = mock();
+    let dir = tempfile::tempdir().unwrap();
+    // From a file, the first pass names c1 before any of its group calls
+    // (SPEC §6): a minimal upsert of c1 goes first.
+    let input = write_input(dir.path(), &named_before_its_group_calls());
     let clock = FakeClock::new();
     let args = [
         "--api-token",
@@ -466,18 +470,10 @@ fn a_company_upsert_goes_before_the_first_activity_naming_it() {
 
 #[test]
 fn on_standard_input_a_company_upsert_goes_before_the_first_activity_naming_it() {
-    let lines = [
-        json!({"type":"track","userId":"u1","event":"Before"}),
-        json!({"type":"identify","userId":"u1","traits":{"email":"u1@x.io","company":{"id":"c1"}}}),
-        // Names c1, whose group call comes later: stdin is read once, so
-        // no wait for it.
-        json!({"type":"track","userId":"u1","event":"After"}),
-        json!({"type":"group","userId":"u1","groupId":"c1","traits":{"name":"C"}}),
-        json!({"type":"track","userId":"u1","event":"Last"}),
-        json!({"type":"group","userId":"u1","groupId":"c1","traits":{"plan":"p"}}),
-        // c1's first upsert went: no new company request for this one.
-        json!({"type":"track","userId":"u1","event":"Later"}),
-    ];
+    // The identify names c1, whose group call comes later: stdin is read
+    // once, so "After" does not wait for it; "Later" comes after c1's first
+    // upsert went, so no new company request goes before it.
+    let lines = named_before_its_group_calls();
     let stdin: String = lines.iter().map(|l| format!("{l}\n")).collect();
     // A dry-run prints exactly the requests send sends, in order.
     let output = crate::support::bin()

@@ -34,7 +34,12 @@ pub fn field_value(value: &crate::segment::json::Value<'_>, target: &Target) -> 
         (_, kept) => kept,
     };
     match (target, value) {
-        (Target::Field { name: "domains", .. }, Value::Array(items)) => {
+        (
+            Target::Field {
+                name: "domains", ..
+            },
+            Value::Array(items),
+        ) => {
             let hosts: Vec<Value> = items.into_iter().filter_map(domain).collect();
             (!hosts.is_empty()).then_some(Value::Array(hosts))
         }
@@ -51,9 +56,13 @@ fn domain(value: Value) -> Option<Value> {
     let Value::String(text) = value else {
         return Some(value);
     };
-    let rest = text.split_once("://").map_or(text.as_str(), |(_, rest)| rest);
+    let rest = text
+        .split_once("://")
+        .map_or(text.as_str(), |(_, rest)| rest);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
     let host = match host.rsplit_once(':') {
         Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
         _ => host,
