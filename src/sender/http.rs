@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Result, bail};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
 use super::policy::{self, Disposition, Pacer};
@@ -17,7 +19,6 @@ use crate::error::Interrupted;
 use crate::planhat::items::Route;
 use crate::planhat::{Batch, Endpoints, TENANT_TOKEN_PLACEHOLDER};
 use crate::report::{self, Counters, duration_text};
-use crate::segment::base64;
 
 /// Time and chance, as the sender sees them.
 pub trait Clock {
@@ -393,7 +394,7 @@ fn route_text(route: Route) -> String {
 /// HTTP Basic credentials with `user` and an empty password, as Planhat's
 /// Segment receiver takes the tenant token.
 pub fn basic_credentials(user: &str) -> String {
-    format!("Basic {}", base64::encode(format!("{user}:").as_bytes()))
+    format!("Basic {}", STANDARD.encode(format!("{user}:")))
 }
 
 /// Errors that another try may not meet: the connection, not the request.
