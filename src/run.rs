@@ -28,8 +28,8 @@ use crate::sender::{Carrier, Delivery, DeliverySetup, DryRun, Worker};
 use crate::{completions, input, mapping, report, segment};
 
 /// What a run needs from outside: where data and diagnostics go, the
-/// sender's clock (tests pass one that does not sleep), and the flag Ctrl-C
-/// sets.
+/// sender's clock (tests pass one that does not sleep), and the flag a
+/// stopping signal (Ctrl-C, SIGTERM, SIGHUP) sets.
 pub struct Io<'a> {
     pub out: &'a mut dyn Write,
     pub err: &'a mut dyn Write,
