@@ -9,6 +9,7 @@ mod golden;
 mod hostile;
 mod http;
 mod metrics;
+mod operators;
 mod profiles;
 mod resume;
 mod shard;

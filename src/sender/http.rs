@@ -1,7 +1,8 @@
 //! The HTTP sender (SPEC §6): one shared ureq agent, one request in flight,
 //! retries with backoff and `Retry-After`, pacing of the main API, batch
-//! splitting on 400/413/422, and reading of bulk-upsert answers. Waiting
-//! goes through a [`Clock`], so tests never sleep for real.
+//! splitting on 400/413/422, reading of bulk-upsert answers, and redirects,
+//! which stop the run instead of being followed. Waiting goes through a
+//! [`Clock`], so tests never sleep for real.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,6 +13,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
+use super::answer::{self, Body};
 use super::policy::{self, Disposition, Pacer};
 use super::{ItemFailure, Transport};
 use crate::config::Secret;
@@ -98,8 +100,27 @@ enum Answer {
         status: u16,
         body: String,
     },
+    /// A 2xx upsert answer that was not Planhat's JSON every time: why not.
+    Unreadable {
+        status: u16,
+        why: String,
+    },
+    /// A 3xx, and where it pointed.
+    Redirect {
+        status: u16,
+        location: Option<String>,
+    },
     /// No answer: the transport failed every time.
     Unreachable(String),
+}
+
+/// One HTTP exchange.
+struct Exchange {
+    status: u16,
+    retry_after: Option<String>,
+    location: Option<String>,
+    /// `None` for a redirect, which is not read.
+    body: Option<Body>,
 }
 
 /// Sends batches to Planhat over HTTP.
@@ -115,14 +136,16 @@ pub struct Http {
 const TOLD_PACING: Duration = Duration::from_secs(5);
 /// How much of an answer's body is kept for messages.
 const MESSAGE_CHARS: usize = 300;
-/// Bulk-upsert answers list keys of every item; this is plenty for 5000.
-const ANSWER_LIMIT: u64 = 64 << 20;
 
 impl Http {
     pub fn new(settings: HttpSettings, clock: Box<dyn Clock + Send>) -> Http {
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(settings.timeout))
             .http_status_as_error(false)
+            // A followed redirect turns a PUT or POST into a body-less GET
+            // that answers 200, and carries the tenant token in the URL path
+            // to whatever host it names: a 3xx stops the run instead.
+            .max_redirects(0)
             .user_agent(concat!("segment-planhat/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
@@ -160,6 +183,14 @@ impl Http {
                 fail_all(failures, "retries_exhausted".into(), None, message);
                 return Ok(());
             }
+            Answer::Unreadable { status, why } => {
+                let message = format!("still HTTP {status} after {}, {why}", self.tries());
+                fail_all(failures, "retries_exhausted".into(), Some(status), message);
+                return Ok(());
+            }
+            Answer::Redirect { status, location } => {
+                bail!(self.redirect_error(part.route, status, location.as_deref()))
+            }
         };
         let message = self.answer_text(&snippet(&body));
         match policy::classify(status) {
@@ -188,6 +219,7 @@ impl Http {
                 self.deliver_part(&second, offset + first.entries.len(), failures)?;
             }
             Disposition::Abort => bail!(self.auth_error(part.route, status, &message)),
+            Disposition::Redirect => unreachable!("request() answers a redirect as one"),
             Disposition::Retry => {
                 let message = format!("still HTTP {status} after {}: {message}", self.tries());
                 fail_all(failures, "retries_exhausted".into(), Some(status), message);
@@ -209,17 +241,35 @@ impl Http {
             }
             self.settings.counters.request(part.body.len() as u64);
             let (wait, last, why) = match self.send_once(part) {
-                Ok((status, retry_after, body)) => {
-                    if policy::classify(status) != Disposition::Retry {
+                Ok(exchange) => {
+                    let status = exchange.status;
+                    let disposition = policy::classify(status);
+                    let Some(body) = exchange.body else {
+                        let location = exchange.location;
+                        return Ok(Answer::Redirect { status, location });
+                    };
+                    let unreadable = (disposition == Disposition::Accepted
+                        && matches!(part.route, Route::EndUser | Route::Company))
+                    .then(|| self.unreadable(part.route, &body))
+                    .flatten();
+                    let body = body.text(&route_text(part.route));
+                    if disposition != Disposition::Retry && unreadable.is_none() {
                         return Ok(Answer::Status { status, body });
                     }
-                    let after =
-                        retry_after.and_then(|h| policy::retry_after(&h, self.clock.wall()));
-                    (
-                        after,
-                        Answer::Status { status, body },
-                        format!("HTTP {status}"),
-                    )
+                    let after = (exchange.retry_after)
+                        .and_then(|h| policy::retry_after(&h, self.clock.wall()));
+                    match unreadable {
+                        Some((short, why)) => (
+                            after,
+                            Answer::Unreadable { status, why },
+                            format!("HTTP {status}, {short}"),
+                        ),
+                        None => (
+                            after,
+                            Answer::Status { status, body },
+                            format!("HTTP {status}"),
+                        ),
+                    }
                 }
                 Err(error) if is_transient(&error) => {
                     let why = self.cause(&error);
@@ -246,8 +296,9 @@ impl Http {
         }
     }
 
-    /// One HTTP exchange: the status, a `Retry-After` header and the body.
-    fn send_once(&mut self, part: &Batch) -> Result<(u16, Option<String>, String), ureq::Error> {
+    /// One HTTP exchange: the status, the headers the sender acts on, and
+    /// the body (read up to [`answer::BOUND`]; a redirect's is not read).
+    fn send_once(&mut self, part: &Batch) -> Result<Exchange, ureq::Error> {
         let url = self.url(part.route);
         let request = match part.route {
             Route::Activity | Route::Receiver | Route::Metric => self.agent.post(&url),
@@ -269,17 +320,41 @@ impl Http {
             .content_type("application/json")
             .send(&part.body[..])?;
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(ANSWER_LIMIT)
-            .read_to_string()?;
-        Ok((status, retry_after, body))
+        let header = |name: &str| {
+            let value = response.headers().get(name)?.to_str().ok()?;
+            Some(value.to_owned())
+        };
+        let (retry_after, location) = (header("retry-after"), header("location"));
+        // Every other answer is read, also where it is not looked at
+        // (analytics), so that the connection can carry the next request.
+        let body = if policy::classify(status) == Disposition::Redirect {
+            None
+        } else {
+            let length = response.body().content_length();
+            Some(answer::read(response.body_mut().as_reader(), length)?)
+        };
+        Ok(Exchange {
+            status,
+            retry_after,
+            location,
+            body,
+        })
+    }
+
+    /// Why a 2xx upsert answer is no delivery, if it is not: a short word
+    /// for the retry line, and what the failed items will say.
+    fn unreadable(&self, route: Route, body: &Body) -> Option<(String, String)> {
+        match body {
+            Body::Text(text) if answer::is_planhat_json(text) => None,
+            Body::Text(text) => Some((
+                "not Planhat's JSON".into(),
+                self.answer_text(&format!("not Planhat's JSON: {}", snippet(text))),
+            )),
+            too_long => Some((
+                format!("an answer over {}", report::size(answer::BOUND)),
+                too_long.text(&route_text(route)),
+            )),
+        }
     }
 
     fn url(&self, route: Route) -> String {
@@ -355,6 +430,31 @@ impl Http {
         };
         format!(
             "Planhat refused the {token} (HTTP {status}) at {} {}: {message}\nhint: {hint}",
+            Endpoints::method(route),
+            self.shown_url(route),
+        )
+    }
+
+    /// The error that stops the run at a redirect. It names the host the
+    /// redirect points at and nothing more of it: a redirect of the
+    /// analytics URL carries the tenant token in its path, and a Location
+    /// may hold credentials before its host.
+    fn redirect_error(&self, route: Route, status: u16, location: Option<&str>) -> String {
+        let target = match location.map(|l| l.parse::<ureq::http::Uri>()) {
+            Some(Ok(uri)) => match (uri.host(), uri.port_u16()) {
+                (Some(host), Some(port)) => format!("a redirect to {host}:{port}"),
+                (Some(host), None) => format!("a redirect to {host}"),
+                (None, _) => "a redirect to another path of the same host".into(),
+            },
+            Some(Err(_)) => "a redirect to an address that is not valid".into(),
+            None => "a redirect without a Location".into(),
+        };
+        format!(
+            "{} {} answered HTTP {status}, {target}; redirects are \
+             not followed, so the run stopped and nothing more was sent\n\
+             hint: a proxy, a load balancer or a moved domain answers with a redirect; give \
+             the address Planhat answers at: --analytics-url for the analytics host, \
+             --subdomain or --api-url for the main API",
             Endpoints::method(route),
             self.shown_url(route),
         )
