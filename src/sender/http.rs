@@ -4,16 +4,20 @@
 //! which stop the run instead of being followed. Waiting goes through a
 //! [`Clock`], so tests never sleep for real.
 
+mod answer;
+mod clock;
+
+pub use clock::{Clock, SystemClock};
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use anyhow::{Result, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
-use super::answer::{self, Body};
 use super::policy::{self, Disposition, Pacer};
 use super::{ItemFailure, Transport};
 use crate::config::Secret;
@@ -21,63 +25,7 @@ use crate::error::Interrupted;
 use crate::planhat::items::Route;
 use crate::planhat::{Batch, Endpoints, TENANT_TOKEN_PLACEHOLDER};
 use crate::report::{self, Counters, duration_text};
-
-/// Time and chance, as the sender sees them.
-pub trait Clock {
-    fn now(&self) -> Instant;
-    fn wall(&self) -> SystemTime;
-    fn sleep(&mut self, duration: Duration);
-    /// A uniform draw in [0, 1), for jitter.
-    fn random(&mut self) -> f64;
-}
-
-/// The real clock, with a small xorshift generator for jitter (it needs to
-/// spread retries, not to be unpredictable). Its sleeps end early when the
-/// run is interrupted, so Ctrl-C never waits out a long backoff.
-pub struct SystemClock {
-    state: u64,
-    interrupt: Arc<AtomicBool>,
-}
-
-impl SystemClock {
-    pub fn new(interrupt: Arc<AtomicBool>) -> SystemClock {
-        let nanos = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        SystemClock {
-            state: (nanos ^ u64::from(std::process::id())) | 1,
-            interrupt,
-        }
-    }
-}
-
-impl Clock for SystemClock {
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-
-    fn wall(&self) -> SystemTime {
-        SystemTime::now()
-    }
-
-    fn sleep(&mut self, duration: Duration) {
-        let end = Instant::now() + duration;
-        while !self.interrupt.load(Ordering::Relaxed) {
-            let left = end.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return;
-            }
-            std::thread::sleep(left.min(Duration::from_millis(50)));
-        }
-    }
-
-    fn random(&mut self) -> f64 {
-        self.state ^= self.state << 13;
-        self.state ^= self.state >> 7;
-        self.state ^= self.state << 17;
-        (self.state >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+use answer::Body;
 
 /// Settings of the HTTP sender.
 pub struct HttpSettings {

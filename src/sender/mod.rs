@@ -5,7 +5,6 @@
 //! company-first order, what a checkpoint may count as settled, and the
 //! failed file for items Planhat refuses and messages the mapping rejects.
 
-pub mod answer;
 pub mod http;
 pub mod pairs;
 pub mod policy;
