@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -170,12 +170,20 @@ fn a_300_mib_answer_is_reported_by_its_size_not_as_unreachable() {
 fn send_signalled(signal: &str, dir: &Path, extra: &[&str]) -> (Output, Vec<Received>) {
     let pid = Arc::new(AtomicU32::new(0));
     let child_pid = Arc::clone(&pid);
+    let signalled = AtomicBool::new(false);
     let signal = signal.to_owned();
     let planhat = MockPlanhat::start(MockConfig {
         tenant_token: Some(TENANT.into()),
         log: Some(Box::new(move |_| {
-            let pid = child_pid.swap(0, Ordering::SeqCst);
-            if pid != 0 {
+            if !signalled.swap(true, Ordering::SeqCst) {
+                // On a busy machine the request can come before the test
+                // has noted the child's id.
+                let pid = loop {
+                    match child_pid.load(Ordering::SeqCst) {
+                        0 => std::thread::sleep(Duration::from_millis(1)),
+                        pid => break pid,
+                    }
+                };
                 let sent = Command::new("kill")
                     .args(["-s", &signal, &pid.to_string()])
                     .status()
@@ -195,7 +203,6 @@ fn send_signalled(signal: &str, dir: &Path, extra: &[&str]) -> (Output, Vec<Rece
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Set before the child can have connected: it reads its input first.
     pid.store(child.id(), Ordering::SeqCst);
     let output = child.wait_with_output().unwrap();
     (output, planhat.requests())
