@@ -310,3 +310,23 @@ fn a_dry_run_whose_reader_stops_ends_quietly() {
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("error"), "{stderr}");
 }
+
+#[test]
+fn a_file_size_limit_is_a_write_error_not_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(r#"ulimit -f 1 && out="$1" && shift && exec "$@" > "$out""#)
+        .arg("sh")
+        .arg(dir.path().join("out.ndjson"))
+        .arg(assert_cmd::cargo::cargo_bin!("segment-planhat"))
+        .args(dry_run_lines(200, dir.path()))
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("writing to stdout: File too large"),
+        "{stderr}"
+    );
+}
