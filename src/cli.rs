@@ -21,7 +21,9 @@ use crate::mapping::checks::Shard;
 #[command(name = "segment-planhat", version, max_term_width = 100)]
 #[command(
     after_help = "Exit codes: 0 all delivered or skipped by policy; 1 some messages \
-rejected or failed; 2 usage, configuration, authentication or fatal I/O error; 130 interrupted."
+rejected or failed; 2 usage, configuration, authentication or fatal I/O error, a \
+redirect, or a stdout that cannot be written; 130 interrupted by Ctrl-C, 143 by SIGTERM, 129 by \
+SIGHUP (each finishes the request in flight and writes the checkpoint)."
 )]
 pub struct Cli {
     #[command(subcommand)]

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use signal_hook::consts::SIGINT;
+
 /// A mistake in the command, its settings or the environment that the user
 /// fixes by changing the command. The message says what to do.
 #[derive(Debug)]
@@ -16,7 +18,7 @@ impl fmt::Display for Usage {
 
 impl std::error::Error for Usage {}
 
-/// Raised inside delivery when Ctrl-C asks the run to stop: the request in
+/// Raised inside delivery when a signal (Ctrl-C, SIGTERM, SIGHUP) asks the run to stop: the request in
 /// flight is abandoned between tries, nothing more is sent.
 #[derive(Debug)]
 pub struct Interrupted;
@@ -36,21 +38,29 @@ pub enum Status {
     Clean,
     /// Some messages were rejected or failed.
     Problems,
-    /// Stopped by Ctrl-C.
+    /// Stopped by a signal: Ctrl-C, SIGTERM or SIGHUP.
     Interrupted,
 }
 
-/// The exit code for a run's result: 0, 1 and 130 for the statuses, 2 for
-/// any error, except that a closed stdout (`... | head`) ends quietly with 0,
-/// as Unix tools do.
-pub fn exit_code(result: &anyhow::Result<Status>) -> u8 {
+/// The exit code for a run's result: 0 and 1 for the statuses, that of
+/// the signal that stopped an interrupted run (`stopped_by`; Ctrl-C's when
+/// none is known), 2 for any error, except that a pipe whose reader stopped
+/// (`... | head`) ends quietly with 0, as Unix tools do.
+pub fn exit_code(result: &anyhow::Result<Status>, stopped_by: Option<i32>) -> u8 {
     match result {
         Ok(Status::Clean) => 0,
         Ok(Status::Problems) => 1,
-        Ok(Status::Interrupted) => 130,
+        Ok(Status::Interrupted) => signal_exit_code(stopped_by.unwrap_or(SIGINT)),
         Err(error) if is_broken_pipe(error) => 0,
         Err(_) => 2,
     }
+}
+
+/// The exit code of a run a signal stopped: 128 and the signal's number, as
+/// a shell reports a process the signal ended (130 for Ctrl-C, 143 for
+/// SIGTERM, 129 for SIGHUP), so a supervisor reads the same either way.
+pub fn signal_exit_code(signal: i32) -> u8 {
+    u8::try_from(128 + signal).unwrap_or(u8::MAX)
 }
 
 /// Whether the error comes from writing to a closed pipe.
@@ -68,13 +78,17 @@ mod tests {
 
     #[test]
     fn exit_codes_follow_the_spec() {
-        assert_eq!(exit_code(&Ok(Status::Clean)), 0);
-        assert_eq!(exit_code(&Ok(Status::Problems)), 1);
-        assert_eq!(exit_code(&Ok(Status::Interrupted)), 130);
-        assert_eq!(exit_code(&Err(Usage("bad".into()).into())), 2);
+        use signal_hook::consts::{SIGHUP, SIGTERM};
+        assert_eq!(exit_code(&Ok(Status::Clean), None), 0);
+        assert_eq!(exit_code(&Ok(Status::Problems), None), 1);
+        assert_eq!(exit_code(&Ok(Status::Interrupted), None), 130);
+        assert_eq!(exit_code(&Ok(Status::Interrupted), Some(SIGINT)), 130);
+        assert_eq!(exit_code(&Ok(Status::Interrupted), Some(SIGTERM)), 143);
+        assert_eq!(exit_code(&Ok(Status::Interrupted), Some(SIGHUP)), 129);
+        assert_eq!(exit_code(&Err(Usage("bad".into()).into()), None), 2);
         let pipe = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
         assert_eq!(
-            exit_code(&Err(anyhow::Error::new(pipe).context("writing"))),
+            exit_code(&Err(anyhow::Error::new(pipe).context("writing")), None),
             0
         );
     }

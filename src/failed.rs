@@ -17,9 +17,10 @@ use std::path::PathBuf;
 use std::borrow::Cow;
 
 use anyhow::{Context, Result};
+use base64::Engine;
 
 use crate::segment::json::{self, Number, Object, Value};
-use crate::segment::{FAILED_KEY, FailedRecord, base64, failed_record};
+use crate::segment::{FAILED_KEY, FailedRecord, RAW_BASE64, failed_record};
 
 /// What was wrong, as the `_planhat` key records it.
 #[derive(Debug, Clone, PartialEq)]
@@ -148,7 +149,7 @@ pub fn render(original: Original<'_>, note: &Note<'_>) -> Vec<u8> {
             match String::from_utf8(raw) {
                 Ok(raw) => note_fields.insert("raw", Value::String(Cow::Owned(raw))),
                 Err(not_text) => {
-                    let coded = base64::encode(not_text.as_bytes());
+                    let coded = RAW_BASE64.encode(not_text.as_bytes());
                     note_fields.insert("raw_base64", Value::String(Cow::Owned(coded)));
                 }
             }
@@ -252,7 +253,7 @@ mod tests {
         let value: Json = serde_json::from_slice(&first).unwrap();
         assert!(value["_planhat"].get("raw").is_none(), "{value}");
         let coded = value["_planhat"]["raw_base64"].as_str().unwrap();
-        assert_eq!(base64::decode(coded).as_deref(), Some(&bytes[..]));
+        assert_eq!(RAW_BASE64.decode(coded).ok().as_deref(), Some(&bytes[..]));
         // Read back, the very same bytes are refused the same way...
         let again = parse_line(first.trim_ascii_end()).next().unwrap();
         assert!(

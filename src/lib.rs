@@ -3,7 +3,8 @@
 //! The modules follow the data: [`cli`] → [`config`] → [`input`] →
 //! [`segment`] messages → [`mapping`] → [`planhat`] requests → [`sender`] →
 //! [`report`], with [`failed`] for the failed file, [`checkpoint`] for
-//! resumable runs and [`error`] for exit codes. [`run`] is the loop that
+//! resumable runs, [`error`] for exit codes, [`signals`] for what stops a
+//! run and [`stdout`] for where its data goes. [`run`] is the loop that
 //! drives them. This library exists for the binary and its tests; its API
 //! is not stable.
 
@@ -20,5 +21,7 @@ pub mod report;
 pub mod run;
 pub mod segment;
 pub mod sender;
+pub mod signals;
+pub mod stdout;
 
 pub use run::{Io, run};

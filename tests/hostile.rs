@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use segment_planhat::segment::base64;
+use base64::Engine;
+use segment_planhat::segment::RAW_BASE64;
 
 use crate::support::mock_planhat::{MockConfig, MockPlanhat};
 use crate::support::{bin, gzip, stderr_of, stdout_of};
@@ -218,7 +219,7 @@ fn a_line_that_is_not_utf8_is_kept_byte_for_byte_and_rejected_again_when_resent(
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0]["reason"], "invalid_json");
     let coded = notes[0]["raw_base64"].as_str().expect("raw_base64");
-    assert_eq!(base64::decode(coded), Some(bad));
+    assert_eq!(RAW_BASE64.decode(coded).ok(), Some(bad));
     // Re-sending the failed file, as the README says, rejects it again the
     // same way and keeps the same bytes.
     let again = send(&mock, dir.path(), "again.ndjson", &first.failed, &[]);

@@ -10,6 +10,7 @@ mod golden;
 mod hostile;
 mod http;
 mod metrics;
+mod operators;
 mod profiles;
 mod resume;
 mod shard;

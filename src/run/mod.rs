@@ -24,8 +24,8 @@ use crate::{completions, report};
 use pipeline::{Ending, Pipeline};
 
 /// What a run needs from outside: where data and diagnostics go, the
-/// sender's clock (tests pass one that does not sleep), and the flag Ctrl-C
-/// sets.
+/// sender's clock (tests pass one that does not sleep), and the flag a
+/// stopping signal (Ctrl-C, SIGTERM, SIGHUP) sets.
 pub struct Io<'a> {
     pub out: &'a mut dyn Write,
     pub err: &'a mut dyn Write,

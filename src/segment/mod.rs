@@ -4,12 +4,21 @@
 //!
 //! Pure: no I/O.
 
-pub mod base64;
 pub mod json;
 pub mod lookup;
 pub mod time;
 
+use base64::Engine;
+use base64::engine::{GeneralPurpose, GeneralPurposeConfig};
 use json::{Object, Value};
+
+/// The base64 of `_planhat.raw_base64` (SPEC §3): standard, padded, as
+/// the failed file writes it. Reading allows stray low bits in the last
+/// character, which some encoders leave and which carry no byte.
+pub const RAW_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+);
 
 /// The message types this tool knows (SPEC §2, §5), read case-insensitively.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -253,7 +262,10 @@ pub fn failed_record(object: &Object) -> Option<FailedRecord> {
         return Some(FailedRecord::Raw(raw.as_bytes().to_vec()));
     }
     if let Some(coded) = note.get("raw_base64") {
-        return base64::decode(coded.as_str()?).map(FailedRecord::Raw);
+        return RAW_BASE64
+            .decode(coded.as_str()?)
+            .ok()
+            .map(FailedRecord::Raw);
     }
     match note.get("reason")?.as_str()? {
         "line_too_long" => Some(FailedRecord::NeverRead { too_long: true }),
@@ -521,11 +533,29 @@ mod tests {
     }
 
     #[test]
+    fn raw_base64_is_rfc_4648_padded_and_refuses_what_is_not_base64() {
+        for (plain, coded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(RAW_BASE64.encode(plain), coded);
+            assert_eq!(RAW_BASE64.decode(coded).unwrap(), plain.as_bytes());
+        }
+        // Stray low bits in the last character carry no byte.
+        assert_eq!(RAW_BASE64.decode("Zh==").unwrap(), b"f");
+        for bad in ["Zg=", "Z===", "Zg==Zg==", "Zm9v!A==", "é"] {
+            assert!(RAW_BASE64.decode(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn a_failed_file_line_with_raw_bytes_reads_them_again() {
-        let coded = base64::encode(b"{\"type\":\"track\",\"event\":\"\xff\"}");
+        let coded = RAW_BASE64.encode(b"{\"type\":\"track\",\"event\":\"\xff\"}");
         let line = format!(r#"{{"_planhat":{{"reason":"invalid_json","raw_base64":"{coded}"}}}}"#);
         assert!(matches!(one(&line), Err(LineError::InvalidJson(why)) if why.contains("UTF-8")));
-        let fixed = base64::encode(br#"{"type":"track","event":"ok"}"#);
+        let fixed = RAW_BASE64.encode(br#"{"type":"track","event":"ok"}"#);
         let line = format!(r#"{{"_planhat":{{"reason":"invalid_json","raw_base64":"{fixed}"}}}}"#);
         assert_eq!(
             one(&line).unwrap().get("event").map(Value::to_json),

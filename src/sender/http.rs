@@ -1,13 +1,21 @@
 //! The HTTP sender (SPEC §6): one shared ureq agent, one request in flight,
 //! retries with backoff and `Retry-After`, pacing of the main API, batch
-//! splitting on 400/413/422, and reading of bulk-upsert answers. Waiting
-//! goes through a [`Clock`], so tests never sleep for real.
+//! splitting on 400/413/422, reading of bulk-upsert answers, and redirects,
+//! which stop the run instead of being followed. Waiting goes through a
+//! [`Clock`], so tests never sleep for real.
+
+mod answer;
+mod clock;
+
+pub use clock::{Clock, SystemClock};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use anyhow::{Result, bail};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
 use super::policy::{self, Disposition, Pacer};
@@ -17,64 +25,7 @@ use crate::error::Interrupted;
 use crate::planhat::items::Route;
 use crate::planhat::{Batch, Endpoints, TENANT_TOKEN_PLACEHOLDER};
 use crate::report::{self, Counters, duration_text};
-use crate::segment::base64;
-
-/// Time and chance, as the sender sees them.
-pub trait Clock {
-    fn now(&self) -> Instant;
-    fn wall(&self) -> SystemTime;
-    fn sleep(&mut self, duration: Duration);
-    /// A uniform draw in [0, 1), for jitter.
-    fn random(&mut self) -> f64;
-}
-
-/// The real clock, with a small xorshift generator for jitter (it needs to
-/// spread retries, not to be unpredictable). Its sleeps end early when the
-/// run is interrupted, so Ctrl-C never waits out a long backoff.
-pub struct SystemClock {
-    state: u64,
-    interrupt: Arc<AtomicBool>,
-}
-
-impl SystemClock {
-    pub fn new(interrupt: Arc<AtomicBool>) -> SystemClock {
-        let nanos = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        SystemClock {
-            state: (nanos ^ u64::from(std::process::id())) | 1,
-            interrupt,
-        }
-    }
-}
-
-impl Clock for SystemClock {
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-
-    fn wall(&self) -> SystemTime {
-        SystemTime::now()
-    }
-
-    fn sleep(&mut self, duration: Duration) {
-        let end = Instant::now() + duration;
-        while !self.interrupt.load(Ordering::Relaxed) {
-            let left = end.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return;
-            }
-            std::thread::sleep(left.min(Duration::from_millis(50)));
-        }
-    }
-
-    fn random(&mut self) -> f64 {
-        self.state ^= self.state << 13;
-        self.state ^= self.state >> 7;
-        self.state ^= self.state << 17;
-        (self.state >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+use answer::Body;
 
 /// Settings of the HTTP sender.
 pub struct HttpSettings {
@@ -97,8 +48,27 @@ enum Answer {
         status: u16,
         body: String,
     },
+    /// A 2xx upsert answer that was not Planhat's JSON every time: why not.
+    Unreadable {
+        status: u16,
+        why: String,
+    },
+    /// A 3xx, and where it pointed.
+    Redirect {
+        status: u16,
+        location: Option<String>,
+    },
     /// No answer: the transport failed every time.
     Unreachable(String),
+}
+
+/// One HTTP exchange.
+struct Exchange {
+    status: u16,
+    retry_after: Option<String>,
+    location: Option<String>,
+    /// `None` for a redirect, which is not read.
+    body: Option<Body>,
 }
 
 /// Sends batches to Planhat over HTTP.
@@ -114,14 +84,16 @@ pub struct Http {
 const TOLD_PACING: Duration = Duration::from_secs(5);
 /// How much of an answer's body is kept for messages.
 const MESSAGE_CHARS: usize = 300;
-/// Bulk-upsert answers list keys of every item; this is plenty for 5000.
-const ANSWER_LIMIT: u64 = 64 << 20;
 
 impl Http {
     pub fn new(settings: HttpSettings, clock: Box<dyn Clock + Send>) -> Http {
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(settings.timeout))
             .http_status_as_error(false)
+            // A followed redirect turns a PUT or POST into a body-less GET
+            // that answers 200, and carries the tenant token in the URL path
+            // to whatever host it names: a 3xx stops the run instead.
+            .max_redirects(0)
             .user_agent(concat!("segment-planhat/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
@@ -159,6 +131,14 @@ impl Http {
                 fail_all(failures, "retries_exhausted".into(), None, message);
                 return Ok(());
             }
+            Answer::Unreadable { status, why } => {
+                let message = format!("still HTTP {status} after {}, {why}", self.tries());
+                fail_all(failures, "retries_exhausted".into(), Some(status), message);
+                return Ok(());
+            }
+            Answer::Redirect { status, location } => {
+                bail!(self.redirect_error(part.route, status, location.as_deref()))
+            }
         };
         let message = self.answer_text(&snippet(&body));
         match policy::classify(status) {
@@ -187,6 +167,7 @@ impl Http {
                 self.deliver_part(&second, offset + first.entries.len(), failures)?;
             }
             Disposition::Abort => bail!(self.auth_error(part.route, status, &message)),
+            Disposition::Redirect => unreachable!("request() answers a redirect as one"),
             Disposition::Retry => {
                 let message = format!("still HTTP {status} after {}: {message}", self.tries());
                 fail_all(failures, "retries_exhausted".into(), Some(status), message);
@@ -208,17 +189,35 @@ impl Http {
             }
             self.settings.counters.request(part.body.len() as u64);
             let (wait, last, why) = match self.send_once(part) {
-                Ok((status, retry_after, body)) => {
-                    if policy::classify(status) != Disposition::Retry {
+                Ok(exchange) => {
+                    let status = exchange.status;
+                    let disposition = policy::classify(status);
+                    let Some(body) = exchange.body else {
+                        let location = exchange.location;
+                        return Ok(Answer::Redirect { status, location });
+                    };
+                    let unreadable = (disposition == Disposition::Accepted
+                        && matches!(part.route, Route::EndUser | Route::Company))
+                    .then(|| self.unreadable(part.route, &body))
+                    .flatten();
+                    let body = body.text(&route_text(part.route));
+                    if disposition != Disposition::Retry && unreadable.is_none() {
                         return Ok(Answer::Status { status, body });
                     }
-                    let after =
-                        retry_after.and_then(|h| policy::retry_after(&h, self.clock.wall()));
-                    (
-                        after,
-                        Answer::Status { status, body },
-                        format!("HTTP {status}"),
-                    )
+                    let after = (exchange.retry_after)
+                        .and_then(|h| policy::retry_after(&h, self.clock.wall()));
+                    match unreadable {
+                        Some((short, why)) => (
+                            after,
+                            Answer::Unreadable { status, why },
+                            format!("HTTP {status}, {short}"),
+                        ),
+                        None => (
+                            after,
+                            Answer::Status { status, body },
+                            format!("HTTP {status}"),
+                        ),
+                    }
                 }
                 Err(error) if is_transient(&error) => {
                     let why = self.cause(&error);
@@ -245,8 +244,9 @@ impl Http {
         }
     }
 
-    /// One HTTP exchange: the status, a `Retry-After` header and the body.
-    fn send_once(&mut self, part: &Batch) -> Result<(u16, Option<String>, String), ureq::Error> {
+    /// One HTTP exchange: the status, the headers the sender acts on, and
+    /// the body (read up to [`answer::BOUND`]; a redirect's is not read).
+    fn send_once(&mut self, part: &Batch) -> Result<Exchange, ureq::Error> {
         let url = self.url(part.route);
         let request = match part.route {
             Route::Activity | Route::Receiver | Route::Metric => self.agent.post(&url),
@@ -268,17 +268,41 @@ impl Http {
             .content_type("application/json")
             .send(&part.body[..])?;
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(ANSWER_LIMIT)
-            .read_to_string()?;
-        Ok((status, retry_after, body))
+        let header = |name: &str| {
+            let value = response.headers().get(name)?.to_str().ok()?;
+            Some(value.to_owned())
+        };
+        let (retry_after, location) = (header("retry-after"), header("location"));
+        // Every other answer is read, also where it is not looked at
+        // (analytics), so that the connection can carry the next request.
+        let body = if policy::classify(status) == Disposition::Redirect {
+            None
+        } else {
+            let length = response.body().content_length();
+            Some(answer::read(response.body_mut().as_reader(), length)?)
+        };
+        Ok(Exchange {
+            status,
+            retry_after,
+            location,
+            body,
+        })
+    }
+
+    /// Why a 2xx upsert answer is no delivery, if it is not: a short word
+    /// for the retry line, and what the failed items will say.
+    fn unreadable(&self, route: Route, body: &Body) -> Option<(String, String)> {
+        match body {
+            Body::Text(text) if answer::is_planhat_json(text) => None,
+            Body::Text(text) => Some((
+                "not Planhat's JSON".into(),
+                self.answer_text(&format!("not Planhat's JSON: {}", snippet(text))),
+            )),
+            too_long => Some((
+                format!("an answer over {}", report::size(answer::BOUND)),
+                too_long.text(&route_text(route)),
+            )),
+        }
     }
 
     fn url(&self, route: Route) -> String {
@@ -359,6 +383,31 @@ impl Http {
         )
     }
 
+    /// The error that stops the run at a redirect. It names the host the
+    /// redirect points at and nothing more of it: a redirect of the
+    /// analytics URL carries the tenant token in its path, and a Location
+    /// may hold credentials before its host.
+    fn redirect_error(&self, route: Route, status: u16, location: Option<&str>) -> String {
+        let target = match location.map(|l| l.parse::<ureq::http::Uri>()) {
+            Some(Ok(uri)) => match (uri.host(), uri.port_u16()) {
+                (Some(host), Some(port)) => format!("a redirect to {host}:{port}"),
+                (Some(host), None) => format!("a redirect to {host}"),
+                (None, _) => "a redirect to another path of the same host".into(),
+            },
+            Some(Err(_)) => "a redirect to an address that is not valid".into(),
+            None => "a redirect without a Location".into(),
+        };
+        format!(
+            "{} {} answered HTTP {status}, {target}; redirects are \
+             not followed, so the run stopped and nothing more was sent\n\
+             hint: a proxy, a load balancer or a moved domain answers with a redirect; give \
+             the address Planhat answers at: --analytics-url for the analytics host, \
+             --subdomain or --api-url for the main API",
+            Endpoints::method(route),
+            self.shown_url(route),
+        )
+    }
+
     /// An answer's text for messages. The answer is Planhat's, not ours: it
     /// may echo a token (a path in a 404, a header), so a token standing as
     /// a word of its own is replaced; a token inside a longer word is left,
@@ -393,7 +442,7 @@ fn route_text(route: Route) -> String {
 /// HTTP Basic credentials with `user` and an empty password, as Planhat's
 /// Segment receiver takes the tenant token.
 pub fn basic_credentials(user: &str) -> String {
-    format!("Basic {}", base64::encode(format!("{user}:").as_bytes()))
+    format!("Basic {}", STANDARD.encode(format!("{user}:")))
 }
 
 /// Errors that another try may not meet: the connection, not the request.

@@ -15,6 +15,8 @@ use serde_json::Value;
 pub enum Disposition {
     /// Accepted (2xx); upsert answers are still read for item errors.
     Accepted,
+    /// A redirect (3xx): never followed, it stops the run.
+    Redirect,
     /// Try again later.
     Retry,
     /// Refused because of what the batch holds: split it, or fail the item.
@@ -29,6 +31,7 @@ pub enum Disposition {
 pub fn classify(status: u16) -> Disposition {
     match status {
         200..=299 => Disposition::Accepted,
+        300..=399 => Disposition::Redirect,
         408 | 429 | 500 | 502 | 503 | 504 => Disposition::Retry,
         400 | 413 | 422 => Disposition::Split,
         401 | 403 => Disposition::Abort,

@@ -6,7 +6,8 @@
 //! queued statuses (429 with Retry-After, 5xx), for any path or one path,
 //! dropped connections,
 //! slow answers, 400 for batches holding a poisoned item, 206 with item
-//! errors, and one status for everything (401).
+//! errors, one status for everything (401), redirects with a `Location`,
+//! and answers too large to hold (streamed).
 //!
 //! Hand-written HTTP/1.1 over std::net, one thread per connection, so the
 //! tests need no async runtime.
@@ -38,6 +39,11 @@ pub enum Fault {
     Drop,
     /// Wait this long, then answer normally.
     Delay(Duration),
+    /// Answer with a redirect status (301, 302, 307, 308) to `location`.
+    Redirect { code: u16, location: String },
+    /// Answer 200 with a body of `bytes` bytes, streamed so the mock never
+    /// holds it (an answer far larger than any real one).
+    Huge { bytes: u64 },
 }
 
 /// A request the mock received.
@@ -255,6 +261,10 @@ struct Answer {
     retry_after: Option<String>,
     body: String,
     accepted: Vec<Value>,
+    /// A `Location` header.
+    location: Option<String>,
+    /// A streamed body of this many bytes instead of `body`.
+    streamed: Option<u64>,
 }
 
 fn serve(shared: &Shared, stream: TcpStream) {
@@ -288,15 +298,9 @@ fn serve(shared: &Shared, stream: TcpStream) {
                 .and_then(|at| state.faults.remove(at))
                 .map(|(_, fault)| fault)
         };
-        let answer = match fault {
+        let reply = match fault {
             Some(Fault::Drop) => {
-                let dropped = Answer {
-                    status: 0,
-                    retry_after: None,
-                    body: String::new(),
-                    accepted: Vec::new(),
-                };
-                record(shared, &request, &dropped);
+                record(shared, &request, &answer(0, String::new()));
                 return;
             }
             Some(Fault::Delay(wait)) => {
@@ -308,20 +312,26 @@ fn serve(shared: &Shared, stream: TcpStream) {
                 retry_after,
                 body,
             }) => Answer {
-                status: code,
                 retry_after,
-                body,
-                accepted: Vec::new(),
+                ..answer(code, body)
+            },
+            Some(Fault::Redirect { code, location }) => Answer {
+                location: Some(location),
+                ..answer(code, String::new())
+            },
+            Some(Fault::Huge { bytes }) => Answer {
+                streamed: Some(bytes),
+                ..answer(200, String::new())
             },
             None => respond(shared, &request),
         };
         if !shared.config.delay.is_zero() {
             thread::sleep(shared.config.delay);
         }
-        record(shared, &request, &answer);
+        record(shared, &request, &reply);
         // Recorded before answering, so that a client that has its answer
         // finds its request in the record.
-        let written = write_answer(&mut writer, &answer);
+        let written = write_answer(&mut writer, &reply);
         if written.is_err() || close {
             return;
         }
@@ -422,19 +432,26 @@ fn read_chunked(reader: &mut BufReader<TcpStream>) -> io::Result<Vec<u8>> {
 }
 
 fn write_answer(writer: &mut TcpStream, answer: &Answer) -> io::Result<()> {
+    let length = answer.streamed.unwrap_or(answer.body.len() as u64);
     let mut head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n",
         answer.status,
         reason(answer.status),
-        answer.body.len()
     );
     if let Some(after) = &answer.retry_after {
         head.push_str(&format!("Retry-After: {after}\r\n"));
+    }
+    if let Some(location) = &answer.location {
+        head.push_str(&format!("Location: {location}\r\n"));
     }
     head.push_str("\r\n");
     let mut bytes = head.into_bytes();
     bytes.extend_from_slice(answer.body.as_bytes());
     writer.write_all(&bytes)?;
+    if let Some(length) = answer.streamed {
+        // A client that stops reading closes the connection: that ends this.
+        io::copy(&mut io::repeat(b' ').take(length), writer)?;
+    }
     writer.flush()
 }
 
@@ -442,6 +459,10 @@ fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         206 => "Partial Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
@@ -458,13 +479,20 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-fn error(status: u16, message: &str) -> Answer {
+/// An answer with a status and a body, and nothing else.
+fn answer(status: u16, body: String) -> Answer {
     Answer {
         status,
         retry_after: None,
-        body: json!({ "error": message }).to_string(),
+        body,
         accepted: Vec::new(),
+        location: None,
+        streamed: None,
     }
+}
+
+fn error(status: u16, message: &str) -> Answer {
+    answer(status, json!({ "error": message }).to_string())
 }
 
 /// The normal answer: route, credentials, then the poison and item-error
@@ -571,10 +599,8 @@ enum Endpoint {
 
 fn ok(body: String, accepted: Vec<Value>) -> Answer {
     Answer {
-        status: 200,
-        retry_after: None,
-        body,
         accepted,
+        ..answer(200, body)
     }
 }
 

@@ -48,3 +48,17 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     encoder.write_all(bytes).expect("writing to memory");
     encoder.finish().expect("writing to memory")
 }
+
+/// The binary as a plain process, for tests that must hold the running
+/// child (send it a signal, close its stdout), with the same clean
+/// environment as [`bin`].
+pub fn bin_process() -> std::process::Command {
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin!("segment-planhat"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("PLANHAT_") {
+            command.env_remove(name);
+        }
+    }
+    command.env("NO_COLOR", "1");
+    command
+}
