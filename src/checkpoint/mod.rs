@@ -19,9 +19,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Usage;
 use crate::input::Source;
-use crate::planhat::Origin;
-use crate::planhat::items::Route;
 use crate::report;
+
+mod done;
+mod lines;
+
+pub use done::{Done, Handled, PartLine, Parts, Unsettled};
+use done::{lines, of_source, waiting_messages};
+pub use lines::LineSet;
 
 const VERSION: u32 = 1;
 
@@ -73,127 +78,6 @@ pub struct Checkpoint {
     /// Per source, what the file said was done when the run began: still
     /// done, whatever this run has reached.
     resumed: Vec<Done>,
-}
-
-/// A line of several messages settled in part, as the file records it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PartLine {
-    pub line: u64,
-    /// The messages still to send (their place in the line), each with what
-    /// it still needs.
-    pub waiting: Vec<(u32, Parts)>,
-}
-
-/// Which lines of a source are done, wholly or in part: a message sent as
-/// an activity and a metric (SPEC §11) can have one settled and not the
-/// other, and a line of several messages (a batch envelope) some settled
-/// and not others; a rerun then sends only what is missing.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Done {
-    /// Every item settled.
-    pub handled: LineSet,
-    /// Everything settled but the metric.
-    pub metric_pending: LineSet,
-    /// Only the metric settled.
-    pub metric_sent: LineSet,
-    /// Lines of several messages settled in part: the messages waiting.
-    pub messages: BTreeMap<u64, Vec<(u32, Parts)>>,
-}
-
-/// What a message still needs sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Parts {
-    /// Nothing: it is handled, and mapped again only for the memory it
-    /// teaches.
-    None,
-    /// Only its metric.
-    Metric,
-    /// All but its metric.
-    AllButMetric,
-    /// Everything.
-    All,
-}
-
-impl Done {
-    /// Whether the whole line is handled: mapped again only for the memory
-    /// it teaches.
-    pub fn is_handled(&self, line: u64) -> bool {
-        self.handled.contains(line)
-    }
-
-    /// What the message at `message` of `line` still needs sent.
-    pub fn parts(&self, line: u64, message: u32) -> Parts {
-        if let Some(waiting) = self.messages.get(&line) {
-            return waiting
-                .iter()
-                .find(|(waiting, _)| *waiting == message)
-                .map_or(Parts::None, |(_, parts)| *parts);
-        }
-        if self.handled.contains(line) {
-            Parts::None
-        } else if self.metric_pending.contains(line) {
-            Parts::Metric
-        } else if self.metric_sent.contains(line) {
-            Parts::AllButMetric
-        } else {
-            Parts::All
-        }
-    }
-
-    fn of(entry: &Entry) -> Done {
-        let prefix = (entry.lines > 0).then_some([1, entry.lines]);
-        let handled = prefix.into_iter().chain(entry.also.iter().copied());
-        Done {
-            handled: LineSet::normalized(handled.collect()),
-            metric_pending: LineSet::normalized(entry.metric_pending.clone()),
-            metric_sent: LineSet::normalized(entry.metric_sent.clone()),
-            messages: entry
-                .messages
-                .iter()
-                .map(|part| (part.line, part.waiting.clone()))
-                .collect(),
-        }
-    }
-
-    fn record(&self, entry: &mut Entry) {
-        entry.lines = self.handled.prefix();
-        entry.also = self.handled.beyond_prefix();
-        entry.metric_pending = self.metric_pending.ranges.clone();
-        entry.metric_sent = self.metric_sent.ranges.clone();
-        entry.messages = self
-            .messages
-            .iter()
-            .map(|(line, waiting)| PartLine {
-                line: *line,
-                waiting: waiting.clone(),
-            })
-            .collect();
-    }
-}
-
-/// The messages mapped but not yet settled (waiting in a batch or for
-/// coalescing, in flight, or held back by Ctrl-C or an error), each list
-/// sorted: by their metric items, by all their other items, and the
-/// messages whose metric alone is settled; and the lines of several
-/// messages among them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Unsettled {
-    pub metrics: Vec<Origin>,
-    pub others: Vec<Origin>,
-    pub metric_settled: Vec<Origin>,
-    /// Lines of several messages (`message` 0 stands for the line).
-    pub envelopes: Vec<Origin>,
-}
-
-impl Unsettled {
-    /// The list a route's messages go in.
-    pub fn of(&mut self, route: Route) -> &mut Vec<Origin> {
-        match route {
-            Route::Metric => &mut self.metrics,
-            _ => &mut self.others,
-        }
-    }
 }
 
 impl Checkpoint {
@@ -329,148 +213,6 @@ impl Checkpoint {
     }
 }
 
-/// The origins of `source` among sorted `origins`.
-fn of_source(origins: &[Origin], source: usize) -> &[Origin] {
-    let start = origins.partition_point(|o| o.source < source);
-    let end = origins.partition_point(|o| o.source <= source);
-    &origins[start..end]
-}
-
-/// The lines of sorted origins, each once.
-fn lines(origins: &[Origin]) -> Vec<u64> {
-    let mut lines: Vec<u64> = origins.iter().map(|o| o.line).collect();
-    lines.dedup();
-    lines
-}
-
-/// The messages of `line` still waiting, and for each what: its metric
-/// (in `metrics`), all else (in `others`), or both. The origins are sorted,
-/// so a line's messages stand together.
-fn waiting_messages(line: u64, metrics: &[Origin], others: &[Origin]) -> Vec<(u32, Parts)> {
-    let of_line = |origins: &[Origin]| -> Vec<u32> {
-        let start = origins.partition_point(|o| o.line < line);
-        let end = origins.partition_point(|o| o.line <= line);
-        origins[start..end].iter().map(|o| o.message).collect()
-    };
-    let (metric, other) = (of_line(metrics), of_line(others));
-    let mut ids: Vec<u32> = [metric.as_slice(), other.as_slice()].concat();
-    ids.sort_unstable();
-    ids.dedup();
-    ids.into_iter()
-        .map(|id| {
-            let parts = match (metric.contains(&id), other.contains(&id)) {
-                (true, true) => Parts::All,
-                (true, false) => Parts::Metric,
-                _ => Parts::AllButMetric,
-            };
-            (id, parts)
-        })
-        .collect()
-}
-
-/// A set of line numbers, as sorted, disjoint, non-adjacent inclusive
-/// ranges.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LineSet {
-    ranges: Vec<[u64; 2]>,
-}
-
-impl LineSet {
-    /// Lines 1 to `last`, less `except` (ascending).
-    fn up_to_except(last: u64, except: impl Iterator<Item = u64>) -> LineSet {
-        let mut ranges = Vec::new();
-        let mut next = 1;
-        for line in except.filter(|&line| line <= last) {
-            if line > next {
-                ranges.push([next, line - 1]);
-            }
-            next = next.max(line + 1);
-        }
-        if next <= last {
-            ranges.push([next, last]);
-        }
-        LineSet { ranges }
-    }
-
-    fn normalized(mut ranges: Vec<[u64; 2]>) -> LineSet {
-        ranges.retain(|[first, last]| first <= last);
-        ranges.sort_unstable();
-        let mut merged: Vec<[u64; 2]> = Vec::with_capacity(ranges.len());
-        for [first, last] in ranges {
-            match merged.last_mut() {
-                Some(previous) if first <= previous[1].saturating_add(1) => {
-                    previous[1] = previous[1].max(last);
-                }
-                _ => merged.push([first, last]),
-            }
-        }
-        LineSet { ranges: merged }
-    }
-
-    fn union(&self, other: &LineSet) -> LineSet {
-        LineSet::normalized(self.ranges.iter().chain(&other.ranges).copied().collect())
-    }
-
-    /// The lines of this set that are not in `other`.
-    fn minus(&self, other: &LineSet) -> LineSet {
-        let mut ranges = Vec::new();
-        let mut others = other.ranges.iter().peekable();
-        for &[first, last] in &self.ranges {
-            let mut from = first;
-            // Ranges of `other` wholly before this one are behind us for good.
-            while others.next_if(|[_, end]| *end < from).is_some() {}
-            for &[cut_first, cut_last] in others.clone() {
-                if cut_first > last {
-                    break;
-                }
-                if cut_first > from {
-                    ranges.push([from, cut_first - 1]);
-                }
-                from = from.max(cut_last.saturating_add(1));
-                if from > last {
-                    break;
-                }
-            }
-            if from <= last {
-                ranges.push([from, last]);
-            }
-        }
-        LineSet { ranges }
-    }
-
-    /// The set of these lines (ascending).
-    fn of_lines(lines: &[u64]) -> LineSet {
-        LineSet::normalized(lines.iter().map(|&line| [line, line]).collect())
-    }
-
-    /// Whether `line` is in the set.
-    pub fn contains(&self, line: u64) -> bool {
-        let after = self.ranges.partition_point(|[first, _]| *first <= line);
-        after > 0 && self.ranges[after - 1][1] >= line
-    }
-
-    /// How many lines the set holds.
-    pub fn count(&self) -> u64 {
-        self.ranges
-            .iter()
-            .map(|[first, last]| last - first + 1)
-            .sum()
-    }
-
-    /// The leading lines: `n` when lines 1 to `n` are all in the set.
-    fn prefix(&self) -> u64 {
-        match self.ranges.first() {
-            Some([1, last]) => *last,
-            _ => 0,
-        }
-    }
-
-    fn beyond_prefix(&self) -> Vec<[u64; 2]> {
-        let skip = usize::from(self.prefix() > 0);
-        self.ranges[skip..].to_vec()
-    }
-}
-
 fn entry_for(source: &Source) -> Result<Entry> {
     Ok(match source {
         Source::Stdin => Entry {
@@ -525,37 +267,10 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// How far the run has got through each source: the last line whose
-/// messages were all mapped, and sources read to their end.
-#[derive(Debug, Clone, Default)]
-pub struct Handled {
-    lines: Vec<u64>,
-    complete: Vec<bool>,
-}
-
-impl Handled {
-    pub fn new(sources: usize) -> Handled {
-        Handled {
-            lines: vec![0; sources],
-            complete: vec![false; sources],
-        }
-    }
-
-    /// Every message of the line at `origin` is mapped, and the lines before it.
-    pub fn line_done(&mut self, origin: Origin) {
-        self.lines[origin.source] = origin.line;
-    }
-
-    /// The source was read to its end, `lines` lines in all.
-    pub fn source_done(&mut self, source: usize, lines: u64) {
-        self.lines[source] = lines;
-        self.complete[source] = true;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::planhat::Origin;
 
     fn at(source: usize, line: u64) -> Origin {
         Origin {
@@ -580,44 +295,6 @@ mod tests {
         Done {
             handled: set(ranges),
             ..Done::default()
-        }
-    }
-
-    #[test]
-    fn handled_lines_are_those_mapped_and_not_waiting() {
-        let lines = LineSet::up_to_except(10, [3, 4, 7].into_iter());
-        assert_eq!(lines, set(&[[1, 2], [5, 6], [8, 10]]));
-        assert_eq!(lines.prefix(), 2);
-        assert_eq!(lines.beyond_prefix(), [[5, 6], [8, 10]]);
-        assert_eq!(lines.count(), 7);
-        assert!(lines.contains(1) && lines.contains(6) && lines.contains(10));
-        assert!(!lines.contains(3) && !lines.contains(7) && !lines.contains(11));
-        // A waiting message past the last mapped line changes nothing.
-        assert_eq!(LineSet::up_to_except(4, [1, 9].into_iter()), set(&[[2, 4]]));
-        assert_eq!(LineSet::up_to_except(0, std::iter::empty()), set(&[]));
-        assert_eq!(
-            set(&[[1, 2], [3, 5], [9, 9], [4, 6]]),
-            set(&[[1, 6], [9, 9]])
-        );
-        assert_eq!(set(&[[1, 2]]).union(&set(&[[4, 5]])).prefix(), 2);
-    }
-
-    #[test]
-    fn sets_subtract_range_by_range() {
-        let a = set(&[[1, 10], [20, 30]]);
-        let b = set(&[[3, 4], [8, 22], [25, 25], [29, 40]]);
-        assert_eq!(a.minus(&b), set(&[[1, 2], [5, 7], [23, 24], [26, 28]]));
-        assert_eq!(a.minus(&LineSet::default()), a);
-        assert_eq!(LineSet::default().minus(&a), LineSet::default());
-        assert_eq!(a.minus(&a), LineSet::default());
-        // A brute-force check on small sets.
-        for mask in 0u32..256 {
-            let x = LineSet::up_to_except(8, (1..=8).filter(|l| mask & (1 << (l - 1)) != 0));
-            let y = LineSet::up_to_except(8, (1..=8).filter(|l| mask & (1 << (8 - l)) == 0));
-            for line in 0..=9 {
-                let (in_x, in_y) = (x.contains(line), y.contains(line));
-                assert_eq!(x.minus(&y).contains(line), in_x && !in_y, "{mask} {line}");
-            }
         }
     }
 
