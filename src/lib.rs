@@ -13,6 +13,7 @@ pub mod completions;
 pub mod config;
 pub mod error;
 pub mod failed;
+pub mod fingerprint;
 pub mod input;
 pub mod mapping;
 pub mod planhat;
