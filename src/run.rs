@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::checkpoint::{Checkpoint, Done, Parts};
+use crate::checkpoint::{Checkpoint, Done, Lock, Parts};
 use crate::config::{Common, Config, SendConfig, ValidateConfig};
 use crate::error::{Interrupted, Status};
-use crate::failed::{FailedFile, Original};
+use crate::failed::{self, FailedFile, Original};
 use crate::input::{Event, Source};
 use crate::mapping::metrics::Metrics;
 use crate::mapping::{Mapper, Outcome, Reject, Skip};
@@ -114,9 +114,23 @@ fn send(
     interrupt: Arc<AtomicBool>,
 ) -> Result<Status> {
     let common = &config.common;
+    // Held to the end of the run. A dry-run only reads the checkpoint, so
+    // it takes no lock: looking at what a run in progress has done is
+    // harmless, and it must not keep that run's restart from starting.
+    let mut _lock = None;
     let (checkpoint, skip) = match &config.checkpoint {
         Some(path) => {
+            if !config.dry_run {
+                _lock = Some(Lock::take(path)?);
+            }
             let (checkpoint, skip) = Checkpoint::open(path, &common.sources, config.restart)?;
+            // Records past the saved length are of lines handled again now.
+            if let Some(len) = checkpoint
+                .failed_len(&config.failed)
+                .filter(|_| !config.dry_run)
+            {
+                failed::cut_back(&config.failed, len)?;
+            }
             // A dry-run shows what a resumed run would send, and writes nothing.
             ((!config.dry_run).then_some(checkpoint), skip)
         }
@@ -316,6 +330,11 @@ impl<'a, 'w> Pipeline<'a, 'w> {
             self.tick();
             match event {
                 Ok(Event::Lines(chunk)) => {
+                    // Before any of its lines is handled: a stream that is
+                    // not the checkpoint's stops here.
+                    if let Some(delivery) = &mut self.delivery {
+                        delivery.read(chunk.source, chunk.first_line, &chunk.ends)?;
+                    }
                     for span in &chunk.spans {
                         if self.interrupted() {
                             return Ok(Ending::Interrupted);
@@ -352,7 +371,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                 }
                 Ok(Event::End { source, lines }) => {
                     if let Some(delivery) = &mut self.delivery {
-                        delivery.source_done(source, lines);
+                        delivery.source_done(source, lines)?;
                     }
                 }
                 Ok(Event::Unreadable { source, line, .. })

@@ -13,4 +13,5 @@ mod profiles;
 mod resume;
 mod shard;
 mod stitch;
+mod unattended;
 mod ux;

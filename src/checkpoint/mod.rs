@@ -1,44 +1,57 @@
 //! Checkpoints for resumable backfills (SPEC §6): for each input source
-//! (path, size, modification time; stdin as `-`), how many leading lines are
-//! fully handled — delivered, skipped, or written to the failed file — and
-//! which lines past them are handled too. A line counts only once every item
+//! (its absolute path; stdin as `-`), how many leading lines are fully
+//! handled — delivered, skipped, or written to the failed file — with the
+//! byte length and fingerprint of those lines (see `covered`), and which
+//! lines past them are handled too. A line counts only once every item
 //! it produced is settled; since profile upserts wait to be coalesced while
 //! later activities are delivered, the handled lines are not always a
 //! prefix, and the ones past the first unhandled line are recorded as
 //! ranges (`also`), so that a rerun sends neither them nor their failed-file
-//! entries again. The file is replaced atomically (written beside, synced,
-//! renamed), so a crash leaves the old one or the new one, never half of one.
+//! entries again. The file also records the failed file's length at each
+//! save, which a resume cuts the failed file back to. The file is replaced
+//! atomically (written beside, synced, renamed), so a crash leaves the old
+//! one or the new one, never half of one; and one run at a time holds it
+//! (`storage::Lock`).
+//!
+//! Format version 2. Version 1 knew files by size and modification time
+//! and had no failed-file length; it is refused with a hint to pass
+//! `--restart`, because its handled lines cannot be checked.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Usage;
+use crate::fingerprint::Fingerprint;
 use crate::input::Source;
-use crate::report;
 
+mod covered;
 mod done;
 mod lines;
+mod storage;
+
+use covered::{Covered, Tracker};
 
 pub use done::{Done, Handled, PartLine, Parts, Unsettled};
 use done::{lines, of_source, waiting_messages};
 pub use lines::LineSet;
+pub use storage::Lock;
+use storage::write_atomically;
 
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// One source as the checkpoint file records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     /// The absolute path, or `-` for standard input.
     pub path: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub size: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub modified_ns: Option<u64>,
+    /// The byte length of the first `lines` lines as read (decompressed,
+    /// for gzip)...
+    pub bytes: u64,
+    /// ...and their fingerprint, 16 hex digits.
+    pub hash: String,
     /// Leading lines fully handled (blank lines count).
     pub lines: u64,
     /// Ranges of lines past `lines + 1` handled too (first and last line,
@@ -64,7 +77,23 @@ pub struct Entry {
 #[derive(Debug, Serialize, Deserialize)]
 struct Contents {
     version: u32,
+    /// The failed file when the checkpoint was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    failed: Option<FailedMark>,
     sources: Vec<Entry>,
+}
+
+/// The version alone, read first: an older file need not parse as this one.
+#[derive(Deserialize)]
+struct Version {
+    version: u32,
+}
+
+/// The failed file's absolute path and length.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct FailedMark {
+    path: String,
+    bytes: u64,
 }
 
 /// The checkpoint of a run.
@@ -78,30 +107,38 @@ pub struct Checkpoint {
     /// Per source, what the file said was done when the run began: still
     /// done, whatever this run has reached.
     resumed: Vec<Done>,
+    /// Per source, which bytes the handled lines were.
+    covered: Vec<Tracker>,
+    /// The failed file as the file recorded it.
+    failed: Option<FailedMark>,
 }
 
 impl Checkpoint {
     /// Opens the checkpoint at `path` for these sources, and says which
-    /// lines of each are already handled. A source whose size or
-    /// modification time changed since is an error unless `restart`, which
-    /// starts every source from its first line.
+    /// lines of each are already handled. A file whose handled lines are
+    /// no longer its first bytes is an error unless `restart`, which starts
+    /// every source from its first line; standard input is checked as it is
+    /// read ([`Checkpoint::read`]).
     pub fn open(path: &Path, sources: &[Source], restart: bool) -> Result<(Checkpoint, Vec<Done>)> {
         let fresh: Vec<Entry> = sources.iter().map(entry_for).collect::<Result<_>>()?;
-        let saved = match std::fs::read(path) {
+        let reading = || format!("reading the checkpoint {}", path.display());
+        let (saved, failed) = match std::fs::read(path) {
             Ok(bytes) if !restart => {
-                let contents: Contents = serde_json::from_slice(&bytes)
-                    .with_context(|| format!("reading the checkpoint {}", path.display()))?;
-                if contents.version != VERSION {
+                let version: Version = serde_json::from_slice(&bytes).with_context(reading)?;
+                if version.version != VERSION {
                     bail!(Usage(format!(
-                        "the checkpoint {} has version {}, this tool writes {VERSION}; pass --restart to start over",
+                        "the checkpoint {} has version {}, this tool reads and writes version {VERSION}, \
+                         which checks that handled lines are still the input's first bytes; \
+                         pass --restart to start over, or resume it with the release that wrote it",
                         path.display(),
-                        contents.version
+                        version.version
                     )));
                 }
-                contents.sources
+                let contents: Contents = serde_json::from_slice(&bytes).with_context(reading)?;
+                (contents.sources, contents.failed)
             }
-            Ok(_) => Vec::new(),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Ok(_) => (Vec::new(), None),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => (Vec::new(), None),
             Err(error) => {
                 return Err(error)
                     .with_context(|| format!("reading the checkpoint {}", path.display()));
@@ -109,39 +146,30 @@ impl Checkpoint {
         };
         let mut skip = Vec::with_capacity(fresh.len());
         let mut entries = Vec::with_capacity(fresh.len());
-        for entry in fresh {
+        let mut trackers = Vec::with_capacity(fresh.len());
+        for (entry, source) in fresh.into_iter().zip(sources) {
             let known = saved.iter().find(|s| s.path == entry.path);
-            let lines = match known {
-                Some(known)
-                    if Done::of(known) != Done::default()
-                        && (known.size, known.modified_ns) != (entry.size, entry.modified_ns) =>
-                {
-                    let change = match (known.size, entry.size) {
-                        (Some(was), Some(now)) if was != now => {
-                            let (was_text, now_text) = (report::size(was), report::size(now));
-                            // Sizes that read alike are given in bytes.
-                            if was_text == now_text {
-                                format!("it had {was} bytes, now {now}")
-                            } else {
-                                format!("it had {was_text}, now {now_text}")
-                            }
-                        }
-                        _ => "its size is the same, its modification time is not".into(),
+            let (lines, covered) = match known {
+                Some(known) if Done::of(known) != Done::default() => {
+                    let hash = u64::from_str_radix(&known.hash, 16)
+                        .with_context(|| format!("{}: the hash of {}", reading(), known.path))?;
+                    let covered = Covered {
+                        lines: known.lines,
+                        bytes: known.bytes,
+                        hash,
                     };
-                    bail!(Usage(format!(
-                        "{} changed since the checkpoint {} was written ({change}); \
-                         resuming could skip or repeat events. Restore the file, or pass --restart to send everything again",
-                        entry.path,
-                        path.display(),
-                    )));
+                    if let Source::File { path: file, .. } = source {
+                        covered::check_file(file, &covered, path)?;
+                    }
+                    (Done::of(known), covered)
                 }
-                Some(known) => Done::of(known),
-                None => Done::default(),
+                _ => (Done::default(), Covered::none()),
             };
             let mut entry = entry;
             lines.record(&mut entry);
             entries.push(entry);
             skip.push(lines);
+            trackers.push(Tracker::new(covered, *source == Source::Stdin));
         }
         let others = saved
             .into_iter()
@@ -152,15 +180,45 @@ impl Checkpoint {
             entries,
             others,
             resumed: skip.clone(),
+            covered: trackers,
+            failed,
         };
         Ok((checkpoint, skip))
+    }
+
+    /// The length the failed file at `failed` had when the checkpoint was
+    /// written, if it was that file: a resume cuts it back there.
+    pub fn failed_len(&self, failed: &Path) -> Option<u64> {
+        let path = std::path::absolute(failed).ok()?;
+        self.failed
+            .as_ref()
+            .filter(|mark| Path::new(&mark.path) == path)
+            .map(|mark| mark.bytes)
+    }
+
+    /// Takes the fingerprints of a source's lines as they are read, from
+    /// line `first_line` on; standard input that is not the stream the
+    /// checkpoint was written for is an error.
+    pub fn read(&mut self, source: usize, first_line: u64, ends: &[Fingerprint]) -> Result<()> {
+        self.covered[source].read(first_line, ends, &self.path)
+    }
+
+    /// A source was read to its end, `lines` lines in all: standard input
+    /// that ended before the lines the checkpoint covers is an error.
+    pub fn ended(&mut self, source: usize, lines: u64) -> Result<()> {
+        self.covered[source].ended(lines, &self.path)
     }
 
     /// Records which lines of each source are done and writes the file: a
     /// line is handled once it is mapped and none of its items is
     /// unsettled; a line whose metric alone is unsettled, or alone settled,
-    /// is done in part.
-    pub fn save(&mut self, handled: &Handled, unsettled: &Unsettled) -> Result<()> {
+    /// is done in part. `failed` is the failed file and its length.
+    pub fn save(
+        &mut self,
+        handled: &Handled,
+        unsettled: &Unsettled,
+        failed: Option<(&Path, u64)>,
+    ) -> Result<()> {
         for (source, entry) in self.entries.iter_mut().enumerate() {
             let mapped = handled.lines[source];
             let metrics = of_source(&unsettled.metrics, source);
@@ -201,10 +259,31 @@ impl Checkpoint {
                 messages,
             };
             done.record(entry);
+            // The prefix is as long as the lines whose bytes are known; the
+            // handled lines past it are ranges like any others.
+            let covered = self.covered[source].cover(entry.lines);
+            if covered.lines < entry.lines {
+                let prefix = LineSet::normalized(vec![[1, covered.lines]]);
+                entry.also = done.handled.minus(&prefix).ranges;
+                entry.lines = covered.lines;
+            }
+            entry.bytes = covered.bytes;
+            entry.hash = format!("{:016x}", covered.hash);
             entry.complete = handled.complete[source] && waiting.is_empty();
         }
+        let failed = match failed {
+            Some((path, bytes)) => Some(FailedMark {
+                path: std::path::absolute(path)
+                    .with_context(|| format!("{}", path.display()))?
+                    .display()
+                    .to_string(),
+                bytes,
+            }),
+            None => None,
+        };
         let contents = Contents {
             version: VERSION,
+            failed,
             sources: self.entries.iter().chain(&self.others).cloned().collect(),
         };
         let bytes = serde_json::to_vec_pretty(&contents).expect("a checkpoint always serializes");
@@ -214,57 +293,27 @@ impl Checkpoint {
 }
 
 fn entry_for(source: &Source) -> Result<Entry> {
-    Ok(match source {
-        Source::Stdin => Entry {
-            path: "-".into(),
-            size: None,
-            modified_ns: None,
-            lines: 0,
-            also: Vec::new(),
-            metric_pending: Vec::new(),
-            metric_sent: Vec::new(),
-            messages: Vec::new(),
-            complete: false,
-        },
-        Source::File {
-            path,
-            size,
-            modified_ns,
-        } => Entry {
-            // Absolute, so that `logs/` and `./logs/` are one source.
-            path: path
-                .canonicalize()
-                .with_context(|| format!("{}", path.display()))?
-                .display()
-                .to_string(),
-            size: Some(*size),
-            modified_ns: *modified_ns,
-            lines: 0,
-            also: Vec::new(),
-            metric_pending: Vec::new(),
-            metric_sent: Vec::new(),
-            messages: Vec::new(),
-            complete: false,
-        },
+    let path = match source {
+        Source::Stdin => "-".into(),
+        // Absolute, so that `logs/` and `./logs/` are one source.
+        Source::File { path, .. } => path
+            .canonicalize()
+            .with_context(|| format!("{}", path.display()))?
+            .display()
+            .to_string(),
+    };
+    let none = Covered::none();
+    Ok(Entry {
+        path,
+        bytes: none.bytes,
+        hash: format!("{:016x}", none.hash),
+        lines: 0,
+        also: Vec::new(),
+        metric_pending: Vec::new(),
+        metric_sent: Vec::new(),
+        messages: Vec::new(),
+        complete: false,
     })
-}
-
-/// Writes a temporary file beside `path`, syncs it, and renames it over
-/// `path`.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".tmp");
-    let temporary = PathBuf::from(temporary);
-    let mut file = File::create(&temporary)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&temporary, path)?;
-    // The rename itself is durable once the folder is synced.
-    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        File::open(folder)?.sync_all()?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -291,6 +340,21 @@ mod tests {
         }
     }
 
+    /// Hands the checkpoint the fingerprints of `lines` lines of `{}`, as
+    /// the reader does.
+    fn read(checkpoint: &mut Checkpoint, lines: u64) {
+        let mut fingerprint = Fingerprint::default();
+        let ends: Vec<Fingerprint> = (0..lines)
+            .map(|_| {
+                fingerprint.update(b"{}");
+                let end = fingerprint;
+                fingerprint.update(b"\n");
+                end
+            })
+            .collect();
+        checkpoint.read(0, 1, &ends).unwrap();
+    }
+
     fn handled(ranges: &[[u64; 2]]) -> Done {
         Done {
             handled: set(ranges),
@@ -306,6 +370,7 @@ mod tests {
         let sources = crate::input::resolve(std::slice::from_ref(&input)).unwrap();
         let path = dir.path().join("checkpoint.json");
         let (mut checkpoint, _) = Checkpoint::open(&path, &sources, false).unwrap();
+        read(&mut checkpoint, 6);
         let mut mapped = Handled::new(1);
         mapped.line_done(at(0, 6));
         // Lines 2 and 3 wait for their metric, lines 3 and 5 for an
@@ -316,8 +381,9 @@ mod tests {
             metric_settled: vec![at(0, 5)],
             envelopes: Vec::new(),
         };
-        checkpoint.save(&mapped, &unsettled).unwrap();
+        checkpoint.save(&mapped, &unsettled, None).unwrap();
         let (mut resumed, skip) = Checkpoint::open(&path, &sources, false).unwrap();
+        read(&mut resumed, 6);
         let done = &skip[0];
         assert_eq!(done.handled, set(&[[1, 1], [4, 4], [6, 6]]));
         assert_eq!(done.metric_pending, set(&[[2, 2]]));
@@ -338,7 +404,7 @@ mod tests {
         // activity is still in flight.
         let mut mapped = Handled::new(1);
         mapped.line_done(at(0, 6));
-        resumed.save(&mapped, &others(&[at(0, 5)])).unwrap();
+        resumed.save(&mapped, &others(&[at(0, 5)]), None).unwrap();
         let (_, skip) = Checkpoint::open(&path, &sources, false).unwrap();
         assert_eq!(skip[0].handled, set(&[[1, 4], [6, 6]]));
         assert_eq!(
@@ -357,14 +423,16 @@ mod tests {
         let sources = crate::input::resolve(std::slice::from_ref(&input)).unwrap();
         let path = dir.path().join("checkpoint.json");
         let (mut checkpoint, skip) = Checkpoint::open(&path, &sources, false).unwrap();
+        read(&mut checkpoint, 10);
         assert_eq!(skip, [Done::default()]);
         let mut handled = Handled::new(1);
         handled.line_done(at(0, 8));
         // Line 3 waits for coalescing, line 6 is in flight.
         checkpoint
-            .save(&handled, &others(&[at(0, 3), at(0, 6)]))
+            .save(&handled, &others(&[at(0, 3), at(0, 6)]), None)
             .unwrap();
         let (mut resumed, skip) = Checkpoint::open(&path, &sources, false).unwrap();
+        read(&mut resumed, 10);
         assert_eq!(skip, [self::handled(&[[1, 2], [4, 5], [7, 8]])]);
         let saved: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
@@ -378,11 +446,11 @@ mod tests {
         // handled before, stay handled although this run has not reached them.
         let mut handled = Handled::new(1);
         handled.line_done(at(0, 5));
-        resumed.save(&handled, &others(&[at(0, 6)])).unwrap();
+        resumed.save(&handled, &others(&[at(0, 6)]), None).unwrap();
         let (_, skip) = Checkpoint::open(&path, &sources, false).unwrap();
         assert_eq!(skip, [self::handled(&[[1, 5], [7, 8]])]);
         handled.source_done(0, 10);
-        resumed.save(&handled, &Unsettled::default()).unwrap();
+        resumed.save(&handled, &Unsettled::default(), None).unwrap();
         let (_, skip) = Checkpoint::open(&path, &sources, false).unwrap();
         assert_eq!(skip, [self::handled(&[[1, 10]])]);
         assert!(!dir.path().join("checkpoint.json.tmp").exists());
@@ -396,6 +464,7 @@ mod tests {
         let sources = crate::input::resolve(std::slice::from_ref(&input)).unwrap();
         let path = dir.path().join("checkpoint.json");
         let (mut checkpoint, _) = Checkpoint::open(&path, &sources, false).unwrap();
+        read(&mut checkpoint, 4);
         let mut mapped = Handled::new(1);
         mapped.line_done(at(0, 4));
         let message = |line, message| Origin {
@@ -411,8 +480,9 @@ mod tests {
             metric_settled: Vec::new(),
             envelopes: vec![message(2, 0)],
         };
-        checkpoint.save(&mapped, &unsettled).unwrap();
+        checkpoint.save(&mapped, &unsettled, None).unwrap();
         let (mut resumed, skip) = Checkpoint::open(&path, &sources, false).unwrap();
+        read(&mut resumed, 4);
         let done = &skip[0];
         assert!(done.is_handled(1) && done.is_handled(4));
         assert!(!done.is_handled(2) && !done.is_handled(3));
@@ -429,31 +499,47 @@ mod tests {
         // it is handled.
         let mut mapped = Handled::new(1);
         mapped.line_done(at(0, 1));
-        resumed.save(&mapped, &Unsettled::default()).unwrap();
+        resumed.save(&mapped, &Unsettled::default(), None).unwrap();
         let (_, skip) = Checkpoint::open(&path, &sources, false).unwrap();
         assert_eq!(skip[0].parts(2, 1), Parts::AllButMetric);
         mapped.source_done(0, 4);
-        resumed.save(&mapped, &Unsettled::default()).unwrap();
+        resumed.save(&mapped, &Unsettled::default(), None).unwrap();
         let (_, skip) = Checkpoint::open(&path, &sources, false).unwrap();
         assert!((1..=4).all(|line| skip[0].is_handled(line)));
         assert!(skip[0].messages.is_empty());
     }
 
     #[test]
-    fn a_checkpoint_refuses_changed_sources() {
+    fn a_checkpoint_resumes_a_grown_source_and_refuses_a_changed_one() {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("a.ndjson");
         std::fs::write(&input, "{}\n{}\n{}\n").unwrap();
         let sources = crate::input::resolve(std::slice::from_ref(&input)).unwrap();
         let path = dir.path().join("checkpoint.json");
         let (mut checkpoint, _) = Checkpoint::open(&path, &sources, false).unwrap();
+        read(&mut checkpoint, 3);
         let mut handled = Handled::new(1);
         handled.line_done(at(0, 2));
-        checkpoint.save(&handled, &Unsettled::default()).unwrap();
+        checkpoint
+            .save(&handled, &Unsettled::default(), None)
+            .unwrap();
+        // Grown, it resumes: its first two lines are the same bytes.
         std::fs::write(&input, "{}\n{}\n{}\n{}\n").unwrap();
+        let grown = crate::input::resolve(std::slice::from_ref(&input)).unwrap();
+        let (_, skip) = Checkpoint::open(&path, &grown, false).unwrap();
+        assert_eq!(skip, [self::handled(&[[1, 2]])]);
+        // Other bytes, or fewer, are refused.
+        for (text, change) in [("{}\n[]\n{}\n", "other bytes"), ("{}\n", "shorter")] {
+            std::fs::write(&input, text).unwrap();
+            let changed = crate::input::resolve(std::slice::from_ref(&input)).unwrap();
+            let error = Checkpoint::open(&path, &changed, false).unwrap_err();
+            let text = error.to_string();
+            assert!(
+                text.contains("--restart") && text.contains(change),
+                "{text}"
+            );
+        }
         let changed = crate::input::resolve(&[input]).unwrap();
-        let error = Checkpoint::open(&path, &changed, false).unwrap_err();
-        assert!(error.to_string().contains("--restart"), "{error}");
         let (_, skip) = Checkpoint::open(&path, &changed, true).unwrap();
         assert_eq!(skip, [Done::default()]);
     }
