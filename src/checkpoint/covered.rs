@@ -71,6 +71,9 @@ pub fn check_file(path: &Path, covered: &Covered, checkpoint: &Path) -> Result<(
     )))
 }
 
+/// How many line ends a tracker keeps before it thins them.
+const MAX_ENDS: usize = 1 << 16;
+
 /// Per source, the fingerprints of lines read and not yet saved, and the
 /// covered lines a resume must find again.
 #[derive(Debug)]
@@ -108,6 +111,17 @@ impl Tracker {
                 self.ends.push_back(covered);
             }
         }
+        // Lines read long before they are handled (nothing sent for a
+        // while) would pile up: every other one goes. A save then covers a
+        // few lines fewer, and records the rest as ranges, as it does any
+        // handled line past the prefix.
+        if self.ends.len() > MAX_ENDS {
+            let mut index = 0;
+            self.ends.retain(|_| {
+                index += 1;
+                index % 2 == 0
+            });
+        }
         Ok(())
     }
 
@@ -139,4 +153,59 @@ fn stdin_differs(checkpoint: &Path, expected: &Covered) -> Usage {
         expected.lines,
         expected.bytes,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fingerprints of `count` lines `{}`, as the reader marks them.
+    fn ends(count: u64) -> Vec<Fingerprint> {
+        let mut fingerprint = Fingerprint::default();
+        (0..count)
+            .map(|_| {
+                fingerprint.update(b"{}");
+                let end = fingerprint;
+                fingerprint.update(b"\n");
+                end
+            })
+            .collect()
+    }
+
+    #[test]
+    fn standard_input_must_start_with_the_lines_covered() {
+        let path = Path::new("checkpoint.json");
+        let mut first = Tracker::new(Covered::none(), true);
+        first.read(1, &ends(5), path).unwrap();
+        let covered = first.cover(3);
+        assert_eq!((covered.lines, covered.bytes), (3, 8));
+
+        let mut same = Tracker::new(covered, true);
+        same.read(1, &ends(9), path).unwrap();
+        same.ended(9, path).unwrap();
+        assert_eq!(same.cover(9).lines, 9);
+
+        let mut short = Tracker::new(covered, true);
+        short.read(1, &ends(2), path).unwrap();
+        let error = short.ended(2, path).unwrap_err();
+        assert!(error.to_string().contains("--restart"), "{error}");
+
+        let mut other = Tracker::new(covered, true);
+        let mut fingerprint = Fingerprint::default();
+        fingerprint.update(b"[]\n[]\n[]");
+        let error = other.read(3, &[fingerprint], path).unwrap_err();
+        assert!(error.to_string().contains("standard input"), "{error}");
+    }
+
+    #[test]
+    fn line_ends_kept_too_long_are_thinned_and_the_cover_falls_short() {
+        let path = Path::new("checkpoint.json");
+        let mut tracker = Tracker::new(Covered::none(), false);
+        let count = MAX_ENDS as u64 + 1;
+        tracker.read(1, &ends(count), path).unwrap();
+        assert!(tracker.ends.len() <= MAX_ENDS);
+        let covered = tracker.cover(count - 2);
+        assert!(covered.lines <= count - 2 && covered.lines >= count - 4);
+        assert_eq!(covered.bytes, 3 * covered.lines - 1);
+    }
 }
