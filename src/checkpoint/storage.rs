@@ -59,11 +59,15 @@ fn beside(path: &Path, suffix: &str) -> PathBuf {
 /// the lock (a dry-run reads the checkpoint but writes nothing).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let temporary = beside(path, &format!(".{}.tmp", std::process::id()));
-    let mut file = File::create(&temporary)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&temporary, path)?;
+    let written = File::create(&temporary).and_then(|mut file| {
+        file.write_all(bytes)?;
+        file.sync_all()
+    });
+    if let Err(error) = written.and_then(|()| std::fs::rename(&temporary, path)) {
+        // A full disk must not leave a torn temporary file behind.
+        let _ = std::fs::remove_file(&temporary);
+        return Err(error);
+    }
     // The rename itself is durable once the folder is synced.
     if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         File::open(folder)?.sync_all()?;
