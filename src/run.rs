@@ -117,12 +117,12 @@ fn send(
     // Held to the end of the run. A dry-run only reads the checkpoint, so
     // it takes no lock: looking at what a run in progress has done is
     // harmless, and it must not keep that run's restart from starting.
-    let mut _lock = None;
+    let _lock = match &config.checkpoint {
+        Some(path) if !config.dry_run => Some(Lock::take(path)?),
+        _ => None,
+    };
     let (checkpoint, skip) = match &config.checkpoint {
         Some(path) => {
-            if !config.dry_run {
-                _lock = Some(Lock::take(path)?);
-            }
             let (checkpoint, skip) = Checkpoint::open(path, &common.sources, config.restart)?;
             // Records past the saved length are of lines handled again now.
             if let Some(len) = checkpoint

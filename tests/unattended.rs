@@ -88,6 +88,14 @@ fn a_second_run_on_a_checkpoint_in_use_refuses_at_once() {
             && text.contains(&checkpoint.display().to_string()),
         "{text}"
     );
+    // A dry-run only reads the checkpoint: it takes no lock.
+    let dry_run = bin()
+        .args(["send", "--dry-run", "--checkpoint"])
+        .arg(&checkpoint)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(dry_run.status.success(), "{}", stderr_of(&dry_run));
     assert!(first.wait().unwrap().success());
     let sent = mock.delivered_items();
     assert_eq!(sent.len(), 20, "each item once, all from the first run");
