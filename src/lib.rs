@@ -3,7 +3,8 @@
 //! The modules follow the data: [`cli`] → [`config`] → [`input`] →
 //! [`segment`] messages → [`mapping`] → [`planhat`] requests → [`sender`] →
 //! [`report`], with [`failed`] for the failed file, [`checkpoint`] for
-//! resumable runs and [`error`] for exit codes. [`run`] is the loop that
+//! resumable runs ([`fingerprint`] for the bytes its lines were) and
+//! [`error`] for exit codes. [`run`] is the loop that
 //! drives them. This library exists for the binary and its tests; its API
 //! is not stable.
 
