@@ -55,7 +55,7 @@ complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l max-body-bytes -d 'Bytes per request body (Planhat\'s hard limit is 32 MB)' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l flush-interval -d 'Send a batch once its oldest event has waited this long (e.g. 2s, 500ms)' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l failed -d 'Append rejected and failed messages to this file (created only when needed)' -r -F
-complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l checkpoint -d 'Record progress here after each delivered request, and on a rerun skip what it records as handled' -r -F
+complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l checkpoint -d 'Record progress here after each delivered request, and on a rerun skip what it records as handled. One run at a time holds it; a file that only grew, or the same stdin stream, resumes; the --failed file is cut back to the length it records' -r -F
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l max-retries -d 'Retries of a request after a 408, 429, 500, 502, 503, 504 or transport error' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l timeout -d 'Timeout of each request (e.g. 30s)' -r
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l api-rate -d 'Requests in any minute to the main API (/endusers, /companies, /dock/segment), and at most 50 in any second; Planhat\'s soft quota is 200 a minute' -r
@@ -68,7 +68,7 @@ complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l ignore-integrations -d 'Send messages even when their `integrations` object turns Planhat off'
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l dry-run -d 'Print the requests that would be sent, one JSON object per line, and send nothing. Needs no token'
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l pretty -d 'Indent --dry-run output'
-complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l restart -d 'With --checkpoint: start over even though inputs changed since it was written'
+complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -l restart -d 'With --checkpoint: start over even though inputs changed since it was written, or an older version wrote it'
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -s q -l quiet -d 'Print only errors on stderr'
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand send" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c segment-planhat -n "__fish_segment_planhat_using_subcommand validate" -l api-token -d 'Planhat API access token; with it, identify and group also update end-user and company profiles' -r

@@ -349,11 +349,14 @@ pub struct SendArgs {
     pub failed: PathBuf,
 
     /// Record progress here after each delivered request, and on a rerun skip
-    /// what it records as handled.
+    /// what it records as handled. One run at a time holds it; a file that only
+    /// grew, or the same stdin stream, resumes; the --failed file is cut back to
+    /// the length it records.
     #[arg(long, env = "PLANHAT_CHECKPOINT", value_name = "PATH")]
     pub checkpoint: Option<PathBuf>,
 
-    /// With --checkpoint: start over even though inputs changed since it was written.
+    /// With --checkpoint: start over even though inputs changed since it was
+    /// written, or an older version wrote it.
     #[arg(long, env = "PLANHAT_RESTART", requires = "checkpoint")]
     pub restart: bool,
 

@@ -1,7 +1,12 @@
 //! The failed file (SPEC §6): one line per rejected or failed input
 //! message, the original message with one added key, `_planhat`, saying why.
 //! The file is valid input, so sending it again retries those messages.
-//! It is created only when something goes in it, and appended to.
+//! It is created only when something goes in it, and appended to, a whole
+//! record at a time: a write that fails part-way is cut back, so the file
+//! never ends in half a line. A checkpoint records the file's length, and
+//! a resume cuts it back to that length first ([`cut_back`]): the records
+//! past it are of lines the resume handles again, so each line is in the
+//! file once however often the run is stopped.
 //!
 //! Messages are written back through the tool's own JSON tree, so numbers
 //! keep their text and a repeated key its last value (SPEC §3). A line that
@@ -11,8 +16,8 @@
 //! stream that broke) is recorded by position, and a line too long by size.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 
 use std::borrow::Cow;
 
@@ -54,15 +59,50 @@ pub enum Original<'a> {
 #[derive(Debug)]
 pub struct FailedFile {
     path: PathBuf,
-    writer: Option<BufWriter<File>>,
+    file: Option<File>,
+    /// The file's length after the last whole record.
+    len: u64,
     written: u64,
+}
+
+/// Where records go: a file, or in tests a writer that fails part-way.
+trait Sink: Write {
+    /// Cuts the sink back to `len` bytes.
+    fn set_len(&mut self, len: u64) -> io::Result<()>;
+}
+
+impl Sink for File {
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        File::set_len(self, len)
+    }
+}
+
+/// Appends a whole record at `len`, or nothing: a write that fails
+/// part-way (a full disk, a file-size limit) is cut back, so that the file
+/// never holds half a line for a resume to append onto.
+fn append_whole(sink: &mut impl Sink, len: u64, record: &[u8]) -> io::Result<()> {
+    match sink.write_all(record).and_then(|()| sink.flush()) {
+        Ok(()) => Ok(()),
+        Err(error) => {
+            // The cause is what the operator needs; a failed cut-back is
+            // said beside it.
+            sink.set_len(len).map_err(|cut| {
+                io::Error::new(
+                    error.kind(),
+                    format!("{error}; cutting back the partial record failed too: {cut}"),
+                )
+            })?;
+            Err(error)
+        }
+    }
 }
 
 impl FailedFile {
     pub fn new(path: PathBuf) -> FailedFile {
         FailedFile {
             path,
-            writer: None,
+            file: None,
+            len: 0,
             written: 0,
         }
     }
@@ -72,50 +112,84 @@ impl FailedFile {
         (self.written > 0).then(|| self.path.display().to_string())
     }
 
-    /// Appends one line.
+    /// The path the file is written at.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file's length in whole records, which a checkpoint records: a
+    /// resume cuts the file back to it. Before the first record, the length
+    /// the file has (0 when there is none).
+    pub fn length(&self) -> Result<u64> {
+        if self.file.is_some() {
+            return Ok(self.len);
+        }
+        match std::fs::metadata(&self.path) {
+            Ok(metadata) => Ok(metadata.len()),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(0),
+            Err(error) => Err(error)
+                .with_context(|| format!("reading the failed file {}", self.path.display())),
+        }
+    }
+
+    /// Appends one line, whole or not at all. Each record is written at
+    /// once: failures are few, and a record held in a buffer could not be
+    /// taken back whole.
     pub fn write(&mut self, original: Original<'_>, note: &Note<'_>) -> Result<()> {
         let line = render(original, note);
-        let writer = match &mut self.writer {
-            Some(writer) => writer,
+        let file = match &mut self.file {
+            Some(file) => file,
             None => {
                 let file = OpenOptions::new()
                     .create(true)
                     .append(true)
                     .open(&self.path)
                     .with_context(|| format!("opening the failed file {}", self.path.display()))?;
-                self.writer.insert(BufWriter::new(file))
+                self.len = file
+                    .metadata()
+                    .with_context(|| format!("opening the failed file {}", self.path.display()))?
+                    .len();
+                self.file.insert(file)
             }
         };
-        writer
-            .write_all(&line)
+        append_whole(file, self.len, &line)
             .with_context(|| format!("writing the failed file {}", self.path.display()))?;
+        self.len += line.len() as u64;
         self.written += 1;
         Ok(())
     }
 
-    /// Pushes what was written to the file, so that a crash after a
-    /// delivered request does not lose the record of the failed ones.
-    pub fn flush(&mut self) -> Result<()> {
-        if let Some(writer) = &mut self.writer {
-            writer
-                .flush()
-                .with_context(|| format!("writing the failed file {}", self.path.display()))?;
-        }
-        Ok(())
-    }
-
-    /// Flushes and makes the file durable, before a checkpoint counts its
-    /// lines as handled: a lost machine must not lose them either.
+    /// Makes the file durable, before a checkpoint counts its lines as
+    /// handled: a lost machine must not lose them either.
     pub fn sync(&mut self) -> Result<()> {
-        self.flush()?;
-        if let Some(writer) = &self.writer {
-            writer
-                .get_ref()
-                .sync_data()
+        if let Some(file) = &self.file {
+            file.sync_data()
                 .with_context(|| format!("writing the failed file {}", self.path.display()))?;
         }
         Ok(())
     }
+}
+
+/// Cuts the failed file at `path` back to `len` bytes, the length a
+/// checkpoint recorded: records past it are of lines the resume handles
+/// again. A file shorter than that (moved away, emptied) is left alone.
+pub fn cut_back(path: &Path, len: u64) -> Result<()> {
+    let context = || {
+        format!(
+            "cutting the failed file {} back to {len} bytes",
+            path.display()
+        )
+    };
+    let file = match OpenOptions::new().write(true).open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(error).with_context(context),
+    };
+    if file.metadata().with_context(context)?.len() > len {
+        file.set_len(len).with_context(context)?;
+        file.sync_data().with_context(context)?;
+    }
+    Ok(())
 }
 
 /// The failed-file line for a message, ending in a newline.
@@ -309,18 +383,78 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("failed.ndjson");
         let mut file = FailedFile::new(path.clone());
-        file.flush().unwrap();
         assert!(!path.exists());
         file.write(Original::Message(br#"{"type":"track"}"#), &note())
             .unwrap();
-        file.flush().unwrap();
         let mut second = FailedFile::new(path.clone());
         second
             .write(Original::Message(br#"{"type":"page"}"#), &note())
             .unwrap();
-        second.flush().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 2);
         assert_eq!(second.written_path(), Some(path.display().to_string()));
+    }
+
+    /// A file that takes `room` more bytes, then fails as a full disk does.
+    struct Full {
+        bytes: Vec<u8>,
+        room: usize,
+    }
+
+    impl Write for Full {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::Error::from(io::ErrorKind::StorageFull));
+            }
+            let n = buf.len().min(self.room);
+            self.bytes.extend_from_slice(&buf[..n]);
+            self.room -= n;
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Sink for Full {
+        fn set_len(&mut self, len: u64) -> io::Result<()> {
+            self.bytes.truncate(len as usize);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_write_that_fails_part_way_leaves_no_partial_record() {
+        let first = render(Original::Message(br#"{"type":"track"}"#), &note());
+        let second = render(Original::Message(br#"{"type":"page"}"#), &note());
+        let mut full = Full {
+            bytes: Vec::new(),
+            room: first.len() + 10,
+        };
+        append_whole(&mut full, 0, &first).unwrap();
+        let error = append_whole(&mut full, first.len() as u64, &second).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::StorageFull);
+        assert_eq!(full.bytes, first, "the torn second record is cut back");
+    }
+
+    #[test]
+    fn a_resume_cuts_the_file_back_to_the_length_a_checkpoint_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("failed.ndjson");
+        cut_back(&path, 0).unwrap();
+        assert!(!path.exists(), "no file, nothing to cut");
+        let mut file = FailedFile::new(path.clone());
+        assert_eq!(file.length().unwrap(), 0);
+        file.write(Original::Message(br#"{"type":"track"}"#), &note())
+            .unwrap();
+        let saved = file.length().unwrap();
+        file.write(Original::Message(br#"{"type":"page"}"#), &note())
+            .unwrap();
+        cut_back(&path, saved).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), saved);
+        // A file shorter than the length recorded is left as it is.
+        cut_back(&path, saved * 2).unwrap();
+        assert_eq!(FailedFile::new(path).length().unwrap(), saved);
     }
 }

@@ -5,7 +5,9 @@
 //! limit, skipped without being held. Lines are read on a thread of their
 //! own and handed over in chunks, so a slow pipe never keeps a batch
 //! waiting past its flush interval and memory stays flat however large the
-//! input, or any one line of it.
+//! input, or any one line of it. Each line's end is marked with the
+//! fingerprint of the source's bytes up to it (decompressed, for gzip), so
+//! that a checkpoint can say which bytes its handled lines were.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
@@ -18,15 +20,12 @@ use std::thread;
 use anyhow::{Context, Result, bail};
 use flate2::bufread::MultiGzDecoder;
 
+use crate::fingerprint::Fingerprint;
+
 /// Where input comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
-    File {
-        path: PathBuf,
-        size: u64,
-        /// Modification time, nanoseconds since the Unix epoch.
-        modified_ns: Option<u64>,
-    },
+    File { path: PathBuf, size: u64 },
     Stdin,
 }
 
@@ -78,15 +77,9 @@ fn file_source(path: PathBuf) -> Result<Source> {
     let metadata = file
         .metadata()
         .with_context(|| format!("{}", path.display()))?;
-    let modified_ns = metadata
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .and_then(|d| u64::try_from(d.as_nanos()).ok());
     Ok(Source::File {
         path,
         size: metadata.len(),
-        modified_ns,
     })
 }
 
@@ -134,6 +127,11 @@ pub struct Chunk {
     pub source: usize,
     data: Vec<u8>,
     pub spans: Vec<Span>,
+    /// The number of the first line read into this chunk.
+    pub first_line: u64,
+    /// For each line read into this chunk, blank and too long ones too,
+    /// the fingerprint of the source up to its end.
+    pub ends: Vec<Fingerprint>,
     /// Bytes read from all sources (compressed bytes for gzip) when the
     /// chunk was handed over: once its lines are handled, the progress bar
     /// stands here, give or take the read buffer.
@@ -274,6 +272,47 @@ fn read_source<R: Read>(
     keep_going && sender.send(end).is_ok()
 }
 
+/// How a file starts, against what a checkpoint covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// It holds fewer bytes.
+    Shorter,
+    /// The fingerprint of its first bytes, and whether a line ends there
+    /// (a newline or the end of the file follows).
+    Read(Fingerprint, bool),
+}
+
+/// How the first `bytes` bytes of the file at `path` are, as the reader
+/// reads them (decompressed, for gzip): what a checkpoint checks a file
+/// against before a resume.
+pub fn start_of(path: &Path, bytes: u64) -> io::Result<Start> {
+    let mut raw = File::open(path)?;
+    let head = magic_bytes(&mut raw)?;
+    let is_gzip = head == [0x1f, 0x8b];
+    let raw = BufReader::with_capacity(READ_BUFFER, Cursor::new(head).chain(raw));
+    let mut reader: Box<dyn BufRead> = if is_gzip {
+        Box::new(BufReader::with_capacity(
+            READ_BUFFER,
+            MultiGzDecoder::new(raw),
+        ))
+    } else {
+        Box::new(raw)
+    };
+    let mut fingerprint = Fingerprint::default();
+    while fingerprint.bytes() < bytes {
+        let buffer = reader.fill_buf()?;
+        if buffer.is_empty() {
+            return Ok(Start::Shorter);
+        }
+        let want = usize::try_from(bytes - fingerprint.bytes()).unwrap_or(usize::MAX);
+        let take = buffer.len().min(want);
+        fingerprint.update(&buffer[..take]);
+        reader.consume(take);
+    }
+    let next = reader.fill_buf()?.first().copied();
+    Ok(Start::Read(fingerprint, matches!(next, None | Some(b'\n'))))
+}
+
 /// The first two bytes, or fewer at the end of the source. A pipe may
 /// hand over one byte at a time, so one read is not enough to tell gzip
 /// (SPEC §3).
@@ -286,6 +325,8 @@ fn magic_bytes<R: Read>(raw: &mut R) -> io::Result<Vec<u8>> {
 struct LineSplitter {
     chunk: Chunk,
     number: u64,
+    /// Of the bytes read from the source so far.
+    fingerprint: Fingerprint,
     max_line_bytes: usize,
     /// Bytes read so far, to stamp each chunk with.
     read: Arc<AtomicU64>,
@@ -296,9 +337,11 @@ impl LineSplitter {
         LineSplitter {
             chunk: Chunk {
                 source,
+                first_line: 1,
                 ..Chunk::default()
             },
             number: 0,
+            fingerprint: Fingerprint::default(),
             max_line_bytes,
             read,
         }
@@ -323,12 +366,23 @@ impl LineSplitter {
                 return Ok(self.flush(sender));
             }
             self.number += 1;
-            if read as u64 == room && !self.chunk.data.ends_with(b"\n") {
+            // A line's fingerprint stops short of its newline, so that a
+            // last line without one, later given one, is still the same line.
+            let line = &self.chunk.data[start..];
+            let mut newline = line.ends_with(b"\n");
+            self.fingerprint
+                .update(&line[..line.len() - usize::from(newline)]);
+            if read as u64 == room && !newline {
                 self.chunk.data.truncate(start);
-                let rest = skip_line(&mut reader)?;
+                let rest;
+                (rest, newline) = skip_line(&mut reader, &mut self.fingerprint)?;
                 self.add_too_long(room + rest);
             } else {
                 self.add_span(start);
+            }
+            self.chunk.ends.push(self.fingerprint);
+            if newline {
+                self.fingerprint.update(b"\n");
             }
             let full =
                 self.chunk.data.len() >= CHUNK_BYTES || self.chunk.spans.len() >= CHUNK_LINES;
@@ -383,12 +437,14 @@ impl LineSplitter {
 
     /// Hands the chunk over if it holds lines; false when the receiver is gone.
     fn flush(&mut self, sender: &SyncSender<Event>) -> bool {
-        if self.chunk.spans.is_empty() {
+        // Blank lines alone are handed over too, for their fingerprints.
+        if self.chunk.ends.is_empty() {
             self.chunk.data.clear();
             return true;
         }
         let next = Chunk {
             source: self.chunk.source,
+            first_line: self.number + 1,
             ..Chunk::default()
         };
         let mut full = std::mem::replace(&mut self.chunk, next);
@@ -397,21 +453,24 @@ impl LineSplitter {
     }
 }
 
-/// Reads past the rest of a line, holding none of it; returns how many
-/// bytes that was, without the newline.
-fn skip_line<R: BufRead>(reader: &mut R) -> io::Result<u64> {
+/// Reads past the rest of a line, holding none of it but its fingerprint
+/// (without the newline); returns how many bytes that was, without the
+/// newline, and whether there was one.
+fn skip_line<R: BufRead>(reader: &mut R, fingerprint: &mut Fingerprint) -> io::Result<(u64, bool)> {
     let mut skipped = 0;
     loop {
         let buffer = reader.fill_buf()?;
         if buffer.is_empty() {
-            return Ok(skipped);
+            return Ok((skipped, false));
         }
         match buffer.iter().position(|&b| b == b'\n') {
             Some(newline) => {
+                fingerprint.update(&buffer[..newline]);
                 reader.consume(newline + 1);
-                return Ok(skipped + newline as u64);
+                return Ok((skipped + newline as u64, true));
             }
             None => {
+                fingerprint.update(buffer);
                 let len = buffer.len();
                 reader.consume(len);
                 skipped += len as u64;

@@ -3,8 +3,9 @@
 //! The modules follow the data: [`cli`] → [`config`] → [`input`] →
 //! [`segment`] messages → [`mapping`] → [`planhat`] requests → [`sender`] →
 //! [`report`], with [`failed`] for the failed file, [`checkpoint`] for
-//! resumable runs, [`error`] for exit codes, [`signals`] for what stops a
-//! run and [`stdout`] for where its data goes. [`run`] is the loop that
+//! resumable runs ([`fingerprint`] for the bytes its lines were),
+//! [`error`] for exit codes, [`signals`] for what stops a run and
+//! [`stdout`] for where its data goes. [`run`] is the loop that
 //! drives them. This library exists for the binary and its tests; its API
 //! is not stable.
 
@@ -14,6 +15,7 @@ pub mod completions;
 pub mod config;
 pub mod error;
 pub mod failed;
+pub mod fingerprint;
 pub mod input;
 pub mod mapping;
 pub mod planhat;

@@ -15,4 +15,5 @@ mod profiles;
 mod resume;
 mod shard;
 mod stitch;
+mod unattended;
 mod ux;

@@ -11,10 +11,10 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result};
 
-use crate::checkpoint::{Checkpoint, Done};
+use crate::checkpoint::{Checkpoint, Done, Lock};
 use crate::config::{Config, SendConfig, ValidateConfig};
 use crate::error::{Interrupted, Status};
-use crate::failed::FailedFile;
+use crate::failed::{self, FailedFile};
 use crate::input::Source;
 use crate::report::live::{Display, Reporter};
 use crate::report::{RuleUse, RunFacts, Tally};
@@ -110,9 +110,23 @@ fn send(
     interrupt: Arc<AtomicBool>,
 ) -> Result<Status> {
     let common = &config.common;
+    // Held to the end of the run. A dry-run only reads the checkpoint, so
+    // it takes no lock: looking at what a run in progress has done is
+    // harmless, and it must not keep that run's restart from starting.
+    let _lock = match &config.checkpoint {
+        Some(path) if !config.dry_run => Some(Lock::take(path)?),
+        _ => None,
+    };
     let (checkpoint, skip) = match &config.checkpoint {
         Some(path) => {
             let (checkpoint, skip) = Checkpoint::open(path, &common.sources, config.restart)?;
+            // Records past the saved length are of lines handled again now.
+            if let Some(len) = checkpoint
+                .failed_len(&config.failed)
+                .filter(|_| !config.dry_run)
+            {
+                failed::cut_back(&config.failed, len)?;
+            }
             // A dry-run shows what a resumed run would send, and writes nothing.
             ((!config.dry_run).then_some(checkpoint), skip)
         }

@@ -103,6 +103,11 @@ impl<'a, 'w> Pipeline<'a, 'w> {
             self.tick();
             match event {
                 Ok(Event::Lines(chunk)) => {
+                    // Before any of its lines is handled: a stream that is
+                    // not the checkpoint's stops here.
+                    if let Some(delivery) = &mut self.delivery {
+                        delivery.read(chunk.source, chunk.first_line, &chunk.ends)?;
+                    }
                     for span in &chunk.spans {
                         if self.interrupted() {
                             return Ok(Ending::Interrupted);
@@ -139,7 +144,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                 }
                 Ok(Event::End { source, lines }) => {
                     if let Some(delivery) = &mut self.delivery {
-                        delivery.source_done(source, lines);
+                        delivery.source_done(source, lines)?;
                     }
                 }
                 Ok(Event::Unreadable { source, line, .. })

@@ -19,6 +19,7 @@ use anyhow::{Context, Result, anyhow};
 
 use crate::checkpoint::{Checkpoint, Handled, Unsettled};
 use crate::failed::{FailedFile, Note, Original};
+use crate::fingerprint::Fingerprint;
 use crate::planhat::items::{Item, Route};
 use crate::planhat::profiles::Profiles;
 use crate::planhat::{Batch, Batcher, Endpoints, Limits, Origin, render_dry_run};
@@ -181,6 +182,9 @@ pub struct Delivery<'a> {
     line_items: u32,
     /// A request was settled since the checkpoint was last written.
     unsaved: bool,
+    /// A failed-file write failed: the run stops, and no checkpoint is
+    /// written past the last one.
+    failed_broken: bool,
 }
 
 /// How a run's delivery is set up.
@@ -213,6 +217,7 @@ impl<'a> Delivery<'a> {
             envelopes: BTreeSet::new(),
             line_items: 0,
             unsaved: false,
+            failed_broken: false,
         }
     }
 
@@ -228,9 +233,23 @@ impl<'a> Delivery<'a> {
         self.line_items = 0;
     }
 
+    /// Lines of a source were read, from `first_line` on: the checkpoint
+    /// takes their fingerprints, and refuses standard input that is not the
+    /// stream it was written for.
+    pub fn read(&mut self, source: usize, first_line: u64, ends: &[Fingerprint]) -> Result<()> {
+        match &mut self.checkpoint {
+            Some(checkpoint) => checkpoint.read(source, first_line, ends),
+            None => Ok(()),
+        }
+    }
+
     /// A source was read to its end.
-    pub fn source_done(&mut self, source: usize, lines: u64) {
+    pub fn source_done(&mut self, source: usize, lines: u64) -> Result<()> {
         self.handled.source_done(source, lines);
+        match &mut self.checkpoint {
+            Some(checkpoint) => checkpoint.ended(source, lines),
+            None => Ok(()),
+        }
     }
 
     /// Writes the checkpoint, if there is one: the failed file first, so
@@ -240,9 +259,20 @@ impl<'a> Delivery<'a> {
         let Some(checkpoint) = &mut self.checkpoint else {
             return Ok(());
         };
-        if let Some(failed) = &mut self.failed {
-            failed.sync()?;
+        // Lines settled since the failed file broke may have records that
+        // are not in it: the last checkpoint stays, and a resume handles
+        // them again after cutting the file back to the length it records.
+        if self.failed_broken {
+            return Ok(());
         }
+        let failed = match &mut self.failed {
+            Some(failed) => {
+                failed.sync()?;
+                let len = failed.length()?;
+                Some((failed.path(), len))
+            }
+            None => None,
+        };
         let in_flight = match &self.carrier {
             Carrier::Worker(worker) => worker.in_flight.as_deref(),
             Carrier::Here(_) => None,
@@ -284,7 +314,7 @@ impl<'a> Delivery<'a> {
         self.envelopes
             .retain(|line| waiting.contains(&(line.source, line.line)));
         unsettled.envelopes.extend(self.envelopes.iter().copied());
-        checkpoint.save(&self.handled, &unsettled)
+        checkpoint.save(&self.handled, &unsettled, failed)
     }
 
     /// The earliest message not yet settled: the lines before it are
@@ -448,7 +478,7 @@ impl<'a> Delivery<'a> {
         if self.unsaved {
             self.save_checkpoint()?;
         }
-        self.flush_failed()
+        Ok(())
     }
 
     /// Records a message that will not be sent because it was rejected.
@@ -470,7 +500,9 @@ impl<'a> Delivery<'a> {
             source: position,
             at: &at,
         };
-        failed.write(original, &note)
+        failed
+            .write(original, &note)
+            .inspect_err(|_| self.failed_broken = true)
     }
 
     /// Sends a lane's open batch, if any.
@@ -631,19 +663,14 @@ impl<'a> Delivery<'a> {
                         source: &position,
                         at: &at,
                     };
-                    failed.write(Original::Message(batch.original(message)), &note)?;
+                    failed
+                        .write(Original::Message(batch.original(message)), &note)
+                        .inspect_err(|_| self.failed_broken = true)?;
                 }
             }
         }
         self.unsaved = true;
-        self.flush_failed()
-    }
-
-    fn flush_failed(&mut self) -> Result<()> {
-        match &mut self.failed {
-            Some(failed) => failed.flush(),
-            None => Ok(()),
-        }
+        Ok(())
     }
 
     /// Whether originals are kept: only for the failed file, which a
