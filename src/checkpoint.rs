@@ -34,6 +34,10 @@ pub struct Entry {
     pub size: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modified_ns: Option<u64>,
+    /// An object's ETag (SPEC §3.1): with its URL (`path`) and size, what
+    /// says it is the object the checkpoint was written for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
     /// Leading lines fully handled (blank lines count).
     pub lines: u64,
     /// Ranges of lines past `lines + 1` handled too (first and last line,
@@ -230,7 +234,8 @@ impl Checkpoint {
             let lines = match known {
                 Some(known)
                     if Done::of(known) != Done::default()
-                        && (known.size, known.modified_ns) != (entry.size, entry.modified_ns) =>
+                        && (known.size, known.modified_ns, &known.etag)
+                            != (entry.size, entry.modified_ns, &entry.etag) =>
                 {
                     let change = match (known.size, entry.size) {
                         (Some(was), Some(now)) if was != now => {
@@ -241,6 +246,9 @@ impl Checkpoint {
                             } else {
                                 format!("it had {was_text}, now {now_text}")
                             }
+                        }
+                        _ if known.etag != entry.etag => {
+                            "its size is the same, its ETag is not: it was overwritten".into()
                         }
                         _ => "its size is the same, its modification time is not".into(),
                     };
@@ -477,6 +485,7 @@ fn entry_for(source: &Source) -> Result<Entry> {
             path: "-".into(),
             size: None,
             modified_ns: None,
+            etag: None,
             lines: 0,
             also: Vec::new(),
             metric_pending: Vec::new(),
@@ -497,6 +506,19 @@ fn entry_for(source: &Source) -> Result<Entry> {
                 .to_string(),
             size: Some(*size),
             modified_ns: *modified_ns,
+            etag: None,
+            lines: 0,
+            also: Vec::new(),
+            metric_pending: Vec::new(),
+            metric_sent: Vec::new(),
+            messages: Vec::new(),
+            complete: false,
+        },
+        Source::Object(object) => Entry {
+            path: object.to_string(),
+            size: Some(object.size),
+            modified_ns: None,
+            etag: object.etag.clone(),
             lines: 0,
             also: Vec::new(),
             metric_pending: Vec::new(),

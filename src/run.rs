@@ -123,14 +123,7 @@ fn send(
         None => (None, vec![Done::default(); common.sources.len()]),
     };
     let labels = common.sources.iter().map(Source::label).collect();
-    let total_bytes = common
-        .sources
-        .iter()
-        .map(|s| match s {
-            Source::File { size, .. } => Some(*size),
-            Source::Stdin => None,
-        })
-        .sum::<Option<u64>>();
+    let total_bytes = common.sources.iter().map(Source::size).sum::<Option<u64>>();
     let display = match (config.quiet, config.progress) {
         (true, _) => Display::Quiet,
         (false, true) => Display::Bar,
@@ -374,6 +367,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                 // Input is quiet: send what is due, and settle and record
                 // the request in flight rather than leave it for the next
                 // line, which may be long in coming.
+                Ok(Event::Notice(text)) => self.report.notice(&text),
                 Err(RecvTimeoutError::Timeout) => {
                     if let Some(delivery) = &mut self.delivery {
                         delivery.quiet(Instant::now(), &mut self.report)?;
@@ -411,11 +405,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
     /// over its own for the same anonymousId). Unreadable input is reported
     /// by the run itself.
     fn learn_links(&mut self, sources: &[Source]) -> Ending {
-        let files: Vec<Source> = sources
-            .iter()
-            .filter(|s| **s != Source::Stdin)
-            .cloned()
-            .collect();
+        let files: Vec<Source> = sources.iter().filter(|s| s.rereadable()).cloned().collect();
         if files.is_empty() {
             return Ending::Done;
         }

@@ -9,6 +9,7 @@ mod golden;
 mod hostile;
 mod http;
 mod metrics;
+mod object_stores;
 mod profiles;
 mod resume;
 mod shard;

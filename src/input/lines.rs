@@ -55,6 +55,9 @@ pub enum Event {
         line: u64,
         error: String,
     },
+    /// Something the run should say on stderr (a read of an object
+    /// retried).
+    Notice(String),
     /// A source was read to its end; `lines` counts them all, blank ones
     /// too, and the line that could not be read, if any.
     End {
@@ -316,6 +319,7 @@ mod tests {
                     vec![(line, format!("unreadable: {error}"))]
                 }
                 Event::End { lines, .. } => vec![(lines, "end".to_owned())],
+                Event::Notice(text) => vec![(0, format!("notice: {text}"))],
             })
             .collect()
     }
