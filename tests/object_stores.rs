@@ -164,7 +164,13 @@ fn a_prefix_is_read_as_a_folder_in_key_order_without_hidden_keys_or_other_folder
     export(&server);
     for prefix in ["logs", "logs/"] {
         let url = format!("s3://{BUCKET}/{prefix}");
-        let output = dry_run(&server.url(), &[&url], &[]);
+        // AWS_ENDPOINT_URL wins over the crate's own AWS_ENDPOINT, as for
+        // the AWS CLI: had this one been used, plain http to it is refused.
+        let output = s3_bin(&server.url())
+            .env("AWS_ENDPOINT", "http://s3.example.com")
+            .args(["send", "--dry-run", "--progress", "never", &url])
+            .output()
+            .unwrap();
         let stderr = stderr_of(&output);
         assert_eq!(output.status.code(), Some(0), "{stderr}");
         assert_eq!(
@@ -527,4 +533,18 @@ fn stitching_reads_objects_twice_as_it_reads_files() {
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("reading 2 files once"), "{stderr}");
     assert!(stdout_of(&output).contains("u-9"), "{}", stdout_of(&output));
+}
+
+#[test]
+fn progress_knows_the_total_from_the_listing() {
+    let server = S3Server::start();
+    server.put("logs/1.ndjson", &ndjson(&tracks(50)));
+    let output = s3_bin(&server.url())
+        .args(["send", "--dry-run", "--progress", "always"])
+        .arg(format!("s3://{BUCKET}/logs/"))
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("% ETA"), "{stderr}");
 }
