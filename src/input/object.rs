@@ -88,7 +88,6 @@ pub(super) fn parse(arg: &str) -> Option<(Scheme, &str, &str)> {
 /// object is that object. Fails, naming the URL and what to check, for a
 /// missing bucket, refused credentials or nothing to read.
 pub(super) fn list(arg: &str) -> Result<Vec<Source>> {
-    let max_retries = DEFAULT_RETRIES;
     let Some((scheme, bucket, prefix)) = parse(arg) else {
         bail!("{arg} is not an object-store URL");
     };
@@ -98,7 +97,7 @@ pub(super) fn list(arg: &str) -> Result<Vec<Source>> {
             scheme.prefix()
         )));
     }
-    let store = store(scheme, bucket, max_retries).map_err(|e| cannot_use(arg, scheme, &e))?;
+    let store = store(scheme, bucket, DEFAULT_RETRIES).map_err(|e| cannot_use(arg, scheme, &e))?;
     let folder = Path::parse(prefix).map_err(|error| {
         Usage(format!(
             "{arg}: the prefix cannot be read as a key path ({error})"
@@ -170,7 +169,7 @@ pub(super) fn list(arg: &str) -> Result<Vec<Source>> {
                 key: meta.location.to_string(),
                 size: meta.size,
                 etag: meta.e_tag,
-                max_retries,
+                max_retries: DEFAULT_RETRIES,
             })
         })
         .collect())
