@@ -364,10 +364,10 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                     };
                     self.reject(origin, Reject::Unreadable, &detail, unread)?;
                 }
+                Ok(Event::Notice(text)) => self.report.notice(&text),
                 // Input is quiet: send what is due, and settle and record
                 // the request in flight rather than leave it for the next
                 // line, which may be long in coming.
-                Ok(Event::Notice(text)) => self.report.notice(&text),
                 Err(RecvTimeoutError::Timeout) => {
                     if let Some(delivery) = &mut self.delivery {
                         delivery.quiet(Instant::now(), &mut self.report)?;
@@ -420,12 +420,17 @@ impl<'a, 'w> Pipeline<'a, 'w> {
             }
             // The display keeps moving through the first pass too.
             self.report.tick();
-            if let Event::Lines(chunk) = event {
-                for span in &chunk.spans {
-                    for message in segment::parse_line(chunk.text(span)).flatten() {
-                        self.mapper.learn(&message);
+            match event {
+                Event::Lines(chunk) => {
+                    for span in &chunk.spans {
+                        for message in segment::parse_line(chunk.text(span)).flatten() {
+                            self.mapper.learn(&message);
+                        }
                     }
                 }
+                // A read of an object retried.
+                Event::Notice(text) => self.report.notice(&text),
+                Event::Unreadable { .. } | Event::End { .. } => {}
             }
         }
         Ending::Done
