@@ -26,10 +26,13 @@
 #     identify, group and page calls), the activities without a company
 #     with the first pass (the folder) and without it (the same files on
 #     standard input, which is read once, as every input was before);
+#   - send --dry-run reading the corpus in place from a local S3-compatible
+#     server (examples/s3-server.rs) against reading it from disk;
 #   - peak RSS of validate, send --dry-run, send --dry-run --stitch and send
-#     (to the mock, with and without an API token) on the big corpus, and of
-#     validate on 1.5 million messages from a million distinct users (GNU
-#     time).
+#     (to the mock, with and without an API token) on the big corpus, of
+#     validate of the big corpus as one object on the S3-compatible server,
+#     and of validate on 1.5 million messages from a million distinct users
+#     (GNU time).
 # bench/hostile.sh (memory on hostile lines) and bench/stitch.sh (the link
 # table at its largest) measure more; BENCHMARKS.md has their results.
 # jq, hyperfine and GNU time are installed from Debian's packages if missing.
@@ -52,7 +55,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 cargo build --release --quiet --bin segment-planhat \
-  --example gen-events --example baseline --example mock-planhat
+  --example gen-events --example baseline --example mock-planhat --example s3-server
 BIN=target/release/segment-planhat
 EX=target/release/examples
 
@@ -114,6 +117,22 @@ unplaced() { "$BIN" validate --json "$@" | python3 -c 'import json, sys; print(j
 unplaced_pass=$(unplaced "$logs")
 unplaced_once=$(cat "$logs"/backend/*/*.ndjson "$logs"/web/*/*.ndjson | unplaced -)
 activities=$("$BIN" validate --json "$logs" | python3 -c 'import json, sys; print(json.load(sys.stdin)["routes"]["activity"])')
+# The same corpora as objects: hard links under the server's bucket folder.
+s3root=$DIR/s3
+mkdir -p "$s3root/bench"
+ln -f "$corpus" "$s3root/bench/corpus.ndjson"
+ln -f "$big" "$s3root/bench/big.ndjson"
+s3port=$((port + 1))
+"$EX/s3-server" "$s3root" "$s3port" 2>/dev/null &
+s3=$!
+trap 'kill $mock $s3 2>/dev/null' EXIT
+sleep 0.5
+export AWS_ENDPOINT_URL=http://127.0.0.1:$s3port AWS_REGION=us-east-1 \
+  AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret
+hyperfine --warmup 1 --runs "${BENCH_RUNS:-5}" -i --export-json "$DIR/s3.json" \
+  -n dry-run-disk "$BIN send --dry-run -q $corpus" \
+  -n dry-run-s3 "$BIN send --dry-run -q s3://bench/corpus.ndjson" \
+  --output=null
 
 rss() { { /usr/bin/time -f %M "$@" 2>&1 >/dev/null || true; } | tail -n 1; }
 rss_two_source=$(rss "$BIN" validate "$logs")
@@ -125,19 +144,21 @@ rm -f "$DIR/failed.ndjson"
 rss_token=$(rss $send --api-token bench "$big")
 rss_stitch=$(rss "$BIN" send --dry-run -q --stitch "$big")
 rss_users=$(rss "$BIN" validate "$users")
+rss_s3=$(rss "$BIN" validate s3://bench/big.ndjson)
 
 python3 - "$DIR" "$COUNT" "$ONE_BY_ONE" "$rss_validate" "$rss_dry" "$rss_send" "$big" \
-  "$rss_token" "$rss_stitch" "$rss_users" "$users" "$api_requests" \
+  "$rss_token" "$rss_stitch" "$rss_users" "$users" "$api_requests" "$rss_s3" \
   "$unplaced_pass" "$unplaced_once" "$activities" "$rss_two_source" <<'EOF'
 import json, os, platform, subprocess, sys
 folder, count, one_by_one, rss_validate, rss_dry, rss_send, big = sys.argv[1:8]
-rss_token, rss_stitch, rss_users, users, api_requests = sys.argv[8:13]
-unplaced_pass, unplaced_once, activities, rss_two_source = map(int, sys.argv[13:])
+rss_token, rss_stitch, rss_users, users, api_requests, rss_s3 = sys.argv[8:14]
+unplaced_pass, unplaced_once, activities, rss_two_source = map(int, sys.argv[14:])
 count, one_by_one = int(count), int(one_by_one)
 def means(name):
     with open(os.path.join(folder, name)) as f:
         return {r["command"]: r["mean"] for r in json.load(f)["results"]}
 parse, send, single = means("parse.json"), means("send.json"), means("one-by-one.json")
+s3 = means("s3.json")
 rate = lambda n, seconds: n / seconds
 dry_rate = rate(count, parse["dry-run"])
 send_rate = rate(count, send["send"])
@@ -169,6 +190,8 @@ rows = [
     (f"peak RSS, send to the mock, {os.path.getsize(big) / 2**30:.2f} GiB input", f"{mib(rss_send):.1f} MiB", "< 64 MiB", mib(rss_send) < 64),
     (f"peak RSS, send with an API token, {os.path.getsize(big) / 2**30:.2f} GiB input", f"{mib(rss_token):.1f} MiB", "< 64 MiB", mib(rss_token) < 64),
     (f"peak RSS, send --dry-run --stitch, {os.path.getsize(big) / 2**30:.2f} GiB input", f"{mib(rss_stitch):.1f} MiB", "< 64 MiB", mib(rss_stitch) < 64),
+    ("send --dry-run from a local S3-compatible server vs from disk", f'{s3["dry-run-s3"] / s3["dry-run-disk"]:.2f}x the time ({s3["dry-run-s3"]:.2f} s vs {s3["dry-run-disk"]:.2f} s)', "(no goal)", True),
+    (f"peak RSS, validate, {os.path.getsize(big) / 2**30:.2f} GiB object on the S3-compatible server", f"{mib(rss_s3):.1f} MiB", "< 64 MiB", mib(rss_s3) < 64),
     (f"peak RSS, validate, {user_messages:,} messages from {int(os.path.basename(users)[6:-7]):,} users", f"{mib(rss_users):.1f} MiB", "< 64 MiB", mib(rss_users) < 64),
 ]
 print()

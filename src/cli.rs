@@ -154,11 +154,19 @@ impl TypedValueParser for BoolTwin {
 /// it is translated.
 #[derive(Debug, Args)]
 pub struct MappingArgs {
-    /// Input: files, folders (every file below, in path order) or - for
-    /// standard input. No PATH reads standard input. Files and folders are read
-    /// once first for each user's company (group calls, company traits), so an
-    /// event gets its user's company as of its time even when the group call
-    /// comes later; with standard input among them, only earlier lines count.
+    /// Input: files, folders (every file below, in path order),
+    /// s3://BUCKET/PREFIX or gs://BUCKET/PREFIX (every object below, in key
+    /// order, read in place) or - for standard input. No PATH reads standard
+    /// input. Files, folders and objects are read once first for each user's
+    /// company (group calls, company traits), so an event gets its user's
+    /// company as of its time even when the group call comes later; with
+    /// standard input among them, only earlier lines count. Object-store
+    /// credentials come from the environment, as the clouds' own tools read
+    /// them: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
+    /// AWS_REGION, AWS_ENDPOINT_URL (S3-compatible stores), AWS_ROLE_ARN with
+    /// AWS_WEB_IDENTITY_TOKEN_FILE, container and instance roles;
+    /// GOOGLE_APPLICATION_CREDENTIALS or the machine's service account for
+    /// gs://.
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 

@@ -98,7 +98,8 @@ pub fn resolve(cli: cli::Cli) -> Result<Config> {
 }
 
 fn send(args: SendArgs) -> Result<SendConfig> {
-    let common = common(args.mapping, Some(args.connection))?;
+    let mut common = common(args.mapping, Some(args.connection))?;
+    input::set_object_retries(&mut common.sources, args.max_retries);
     if !args.dry_run && common.tenant_token.is_none() {
         return Err(Usage(
             "sending needs a tenant token: pass --tenant-token-file PATH, --tenant-token TOKEN, \
@@ -326,7 +327,7 @@ fn endpoints(
 
 /// Checks a base URL override: https anywhere, plain http only to this
 /// machine (tokens would otherwise cross the network in clear text).
-fn base_url(flag: &str, url: &str) -> Result<String> {
+pub(crate) fn base_url(flag: &str, url: &str) -> Result<String> {
     let trimmed = url.trim().trim_end_matches('/');
     let (scheme, rest) = trimmed.split_once("://").ok_or_else(|| {
         Usage(format!(

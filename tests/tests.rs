@@ -10,6 +10,7 @@ mod golden;
 mod hostile;
 mod http;
 mod metrics;
+mod object_stores;
 mod operators;
 mod profiles;
 mod resume;

@@ -1,5 +1,6 @@
 //! Checkpoints for resumable backfills (SPEC §6): for each input source
-//! (its absolute path; stdin as `-`), how many leading lines are fully
+//! (its absolute path; an object's URL, size and ETag; stdin as `-`), how
+//! many leading lines are fully
 //! handled — delivered, skipped, or written to the failed file — with the
 //! byte length and fingerprint of those lines (see `covered`), and which
 //! lines past them are handled too. A line counts only once every item
@@ -52,6 +53,12 @@ pub struct Entry {
     pub bytes: u64,
     /// ...and their fingerprint, 16 hex digits.
     pub hash: String,
+    /// An object's size and ETag (SPEC §3.1): an object cannot grow, so
+    /// these say it is the object the checkpoint was written for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
     /// Leading lines fully handled (blank lines count).
     pub lines: u64,
     /// Ranges of lines past `lines + 1` handled too (first and last line,
@@ -158,8 +165,12 @@ impl Checkpoint {
                         bytes: known.bytes,
                         hash,
                     };
-                    if let Source::File { path: file, .. } = source {
-                        covered::check_file(file, &covered, path)?;
+                    match source {
+                        Source::File { path: file, .. } => {
+                            covered::check_file(file, &covered, path)?;
+                        }
+                        Source::Object(_) => check_object(known, &entry, path)?,
+                        Source::Stdin => {}
                     }
                     (Done::of(known), covered)
                 }
@@ -292,9 +303,36 @@ impl Checkpoint {
     }
 }
 
+/// An object whose size or ETag is not the checkpoint's was overwritten:
+/// its handled lines may be other lines now.
+fn check_object(known: &Entry, now: &Entry, checkpoint: &Path) -> Result<()> {
+    if (known.size, &known.etag) == (now.size, &now.etag) {
+        return Ok(());
+    }
+    let change = match (known.size, now.size) {
+        (Some(was), Some(size)) if was != size => format!(
+            "it had {}, now {}",
+            crate::report::size(was),
+            crate::report::size(size)
+        ),
+        _ => "its size is the same, its ETag is not: it was overwritten".into(),
+    };
+    bail!(Usage(format!(
+        "{} changed since the checkpoint {} was written ({change}); restore it, or pass \
+         --restart to send everything again",
+        now.path,
+        checkpoint.display()
+    )))
+}
+
 fn entry_for(source: &Source) -> Result<Entry> {
+    let (size, etag) = match source {
+        Source::Object(object) => (Some(object.size), object.etag.clone()),
+        _ => (None, None),
+    };
     let path = match source {
         Source::Stdin => "-".into(),
+        Source::Object(object) => object.to_string(),
         // Absolute, so that `logs/` and `./logs/` are one source.
         Source::File { path, .. } => path
             .canonicalize()
@@ -307,6 +345,8 @@ fn entry_for(source: &Source) -> Result<Entry> {
         path,
         bytes: none.bytes,
         hash: format!("{:016x}", none.hash),
+        size,
+        etag,
         lines: 0,
         also: Vec::new(),
         metric_pending: Vec::new(),

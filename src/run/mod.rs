@@ -133,14 +133,7 @@ fn send(
         None => (None, vec![Done::default(); common.sources.len()]),
     };
     let labels = common.sources.iter().map(Source::label).collect();
-    let total_bytes = common
-        .sources
-        .iter()
-        .map(|s| match s {
-            Source::File { size, .. } => Some(*size),
-            Source::Stdin => None,
-        })
-        .sum::<Option<u64>>();
+    let total_bytes = common.sources.iter().map(Source::size).sum::<Option<u64>>();
     let display = match (config.quiet, config.progress) {
         (true, _) => Display::Quiet,
         (false, true) => Display::Bar,

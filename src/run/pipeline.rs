@@ -163,6 +163,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                     };
                     self.reject(origin, Reject::Unreadable, &detail, unread)?;
                 }
+                Ok(Event::Notice(text)) => self.report.notice(&text),
                 // Input is quiet: send what is due, and settle and record
                 // the request in flight rather than leave it for the next
                 // line, which may be long in coming.
@@ -207,12 +208,8 @@ impl<'a, 'w> Pipeline<'a, 'w> {
     /// knows what a whole one knows. Unreadable input is reported by the
     /// run itself.
     fn first_pass(&mut self, sources: &[Source]) -> Ending {
-        let companies = !sources.contains(&Source::Stdin);
-        let files: Vec<Source> = sources
-            .iter()
-            .filter(|s| **s != Source::Stdin)
-            .cloned()
-            .collect();
+        let companies = sources.iter().all(Source::rereadable);
+        let files: Vec<Source> = sources.iter().filter(|s| s.rereadable()).cloned().collect();
         if files.is_empty() || !companies && !self.mapper.stitches() {
             return Ending::Done;
         }
@@ -223,7 +220,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
         };
         self.report.notice(&format!(
             "reading {} once first for {what}",
-            report::counted(files.len() as u64, "file")
+            report::counted(files.len() as u64, "input")
         ));
         self.mapper.begin_first_pass(companies);
         let reader = input::spawn(files, self.max_line_bytes);
@@ -233,12 +230,17 @@ impl<'a, 'w> Pipeline<'a, 'w> {
             }
             // The display keeps moving through the first pass too.
             self.report.tick();
-            if let Event::Lines(chunk) = event {
-                for span in &chunk.spans {
-                    for message in segment::parse_line(chunk.text(span)).flatten() {
-                        self.mapper.learn(&message);
+            match event {
+                Event::Lines(chunk) => {
+                    for span in &chunk.spans {
+                        for message in segment::parse_line(chunk.text(span)).flatten() {
+                            self.mapper.learn(&message);
+                        }
                     }
                 }
+                // A read of an object retried.
+                Event::Notice(text) => self.report.notice(&text),
+                Event::Unreadable { .. } | Event::End { .. } => {}
             }
         }
         self.mapper.end_first_pass();

@@ -1,111 +1,20 @@
-//! Input sources and line reading (SPEC §3): files, directories walked in
-//! path order with hidden entries skipped, and standard input; gzip found by
-//! its magic bytes however slowly they arrive (all members of a
-//! concatenated stream); BOM, CRLF and blank lines; lines longer than the
-//! limit, skipped without being held. Lines are read on a thread of their
-//! own and handed over in chunks, so a slow pipe never keeps a batch
-//! waiting past its flush interval and memory stays flat however large the
-//! input, or any one line of it. Each line's end is marked with the
+//! Line reading (SPEC §3): gzip found by its magic bytes however slowly
+//! they arrive (all members of a concatenated stream); BOM, CRLF and blank
+//! lines; lines longer than the limit, skipped without being held. Lines
+//! are handed over in chunks. Each line's end is marked with the
 //! fingerprint of the source's bytes up to it (decompressed, for gzip), so
 //! that a checkpoint can say which bytes its handled lines were.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::thread;
+use std::sync::mpsc::SyncSender;
 
-use anyhow::{Context, Result, bail};
 use flate2::bufread::MultiGzDecoder;
 
 use crate::fingerprint::Fingerprint;
-
-/// Where input comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    File { path: PathBuf, size: u64 },
-    Stdin,
-}
-
-impl Source {
-    /// How positions name this source: the path as given, or `-`.
-    pub fn label(&self) -> String {
-        match self {
-            Source::File { path, .. } => path.display().to_string(),
-            Source::Stdin => "-".into(),
-        }
-    }
-}
-
-/// Turns the command's PATH arguments into sources: a file as it is, a
-/// directory as every regular file below it in path order (hidden files and
-/// folders skipped), `-` (or no path at all) as standard input. Fails before
-/// anything is read when a path does not exist or cannot be opened, so a
-/// typo in the last path does not leave a half-sent run.
-pub fn resolve(paths: &[PathBuf]) -> Result<Vec<Source>> {
-    if paths.is_empty() {
-        return Ok(vec![Source::Stdin]);
-    }
-    let mut sources = Vec::new();
-    for path in paths {
-        if path.as_os_str() == "-" {
-            if sources.contains(&Source::Stdin) {
-                bail!("standard input (-) is given twice; it can be read only once");
-            }
-            sources.push(Source::Stdin);
-            continue;
-        }
-        let metadata = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
-        if metadata.is_dir() {
-            let mut files = Vec::new();
-            walk(path, &mut files)?;
-            files.sort();
-            for file in files {
-                sources.push(file_source(file)?);
-            }
-        } else {
-            sources.push(file_source(path.clone())?);
-        }
-    }
-    Ok(sources)
-}
-
-fn file_source(path: PathBuf) -> Result<Source> {
-    let file = File::open(&path).with_context(|| format!("{}", path.display()))?;
-    let metadata = file
-        .metadata()
-        .with_context(|| format!("{}", path.display()))?;
-    Ok(Source::File {
-        path,
-        size: metadata.len(),
-    })
-}
-
-fn is_hidden(path: &Path) -> bool {
-    path.file_name()
-        .is_some_and(|name| name.to_string_lossy().starts_with('.'))
-}
-
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
-    let entries = std::fs::read_dir(dir).with_context(|| format!("{}", dir.display()))?;
-    for entry in entries {
-        let path = entry.with_context(|| format!("{}", dir.display()))?.path();
-        if is_hidden(&path) {
-            continue;
-        }
-        // Follows links to files; a link to a folder is followed too, which
-        // is how people point at exports stored elsewhere.
-        let metadata = std::fs::metadata(&path).with_context(|| format!("{}", path.display()))?;
-        if metadata.is_dir() {
-            walk(&path, files)?;
-        } else if metadata.is_file() {
-            files.push(path);
-        }
-    }
-    Ok(())
-}
 
 /// One line's place in a chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,6 +66,9 @@ pub enum Event {
         line: u64,
         error: String,
     },
+    /// Something the run should say on stderr (a read of an object
+    /// retried).
+    Notice(String),
     /// A source was read to its end; `lines` counts them all, blank ones
     /// too, and the line that could not be read, if any.
     End {
@@ -165,69 +77,14 @@ pub enum Event {
     },
 }
 
-/// A handle on the reader thread.
-pub struct Reader {
-    pub events: Receiver<Event>,
-}
-
 /// A chunk is handed over once it holds this many bytes...
 const CHUNK_BYTES: usize = 256 * 1024;
 /// ...or this many lines, or when reading on might block.
 const CHUNK_LINES: usize = 4096;
 const READ_BUFFER: usize = 256 * 1024;
 
-/// Starts reading `sources` on a thread of its own; lines longer than
-/// `max_line_bytes` are skipped and marked [`Span::too_long`].
-pub fn spawn(sources: Vec<Source>, max_line_bytes: usize) -> Reader {
-    // A few chunks in flight let reading overlap mapping while keeping
-    // memory bounded when sending is slower than reading.
-    let (sender, events) = sync_channel(4);
-    // Bytes read from the sources so far (compressed bytes for gzip), which
-    // each chunk carries for the progress bar.
-    let counter = Arc::new(AtomicU64::new(0));
-    thread::Builder::new()
-        .name("input".into())
-        .spawn(move || read_all(&sources, max_line_bytes, &sender, &counter))
-        .expect("the system can start a thread");
-    Reader { events }
-}
-
-fn read_all(
-    sources: &[Source],
-    max_line_bytes: usize,
-    sender: &SyncSender<Event>,
-    counter: &Arc<AtomicU64>,
-) {
-    for (index, source) in sources.iter().enumerate() {
-        let raw: Box<dyn Read> = match source {
-            Source::Stdin => Box::new(io::stdin()),
-            Source::File { path, .. } => match File::open(path) {
-                Ok(file) => Box::new(file),
-                Err(error) => {
-                    let event = Event::Unreadable {
-                        source: index,
-                        line: 1,
-                        error: error.to_string(),
-                    };
-                    let end = Event::End {
-                        source: index,
-                        lines: 1,
-                    };
-                    if sender.send(event).is_err() || sender.send(end).is_err() {
-                        return;
-                    }
-                    continue;
-                }
-            },
-        };
-        if !read_source(index, raw, max_line_bytes, sender, counter) {
-            return;
-        }
-    }
-}
-
 /// Reads one source; false when the receiver is gone.
-fn read_source<R: Read>(
+pub(super) fn read_source<R: Read>(
     index: usize,
     raw: R,
     max_line_bytes: usize,
@@ -496,6 +353,7 @@ impl<R: Read> Read for Counted<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::mpsc::sync_channel;
 
     fn lines_of(bytes: &[u8]) -> Vec<(u64, String)> {
         lines_within(bytes, 1 << 20)
@@ -533,6 +391,7 @@ mod tests {
                     vec![(line, format!("unreadable: {error}"))]
                 }
                 Event::End { lines, .. } => vec![(lines, "end".to_owned())],
+                Event::Notice(text) => vec![(0, format!("notice: {text}"))],
             })
             .collect()
     }
@@ -641,42 +500,5 @@ mod tests {
         // The first line that could not be read, counted as a line.
         assert_eq!(*line, good + 1);
         assert_eq!(lines[lines.len() - 1], (good + 1, "end".into()));
-    }
-
-    #[test]
-    fn directories_are_walked_in_path_order_without_hidden_entries() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        std::fs::create_dir_all(root.join("b/inner")).unwrap();
-        std::fs::create_dir_all(root.join(".hidden")).unwrap();
-        for name in [
-            "b/inner/2.gz",
-            "a.ndjson",
-            "b/1.gz",
-            ".secret",
-            ".hidden/x",
-            "b/.dot",
-        ] {
-            std::fs::write(root.join(name), b"").unwrap();
-        }
-        let labels: Vec<String> = resolve(&[root.to_path_buf()])
-            .unwrap()
-            .iter()
-            .map(|s| {
-                s.label()
-                    .trim_start_matches(&root.display().to_string())
-                    .to_owned()
-            })
-            .collect();
-        assert_eq!(labels, ["/a.ndjson", "/b/1.gz", "/b/inner/2.gz"]);
-    }
-
-    #[test]
-    fn missing_paths_and_twice_stdin_fail_before_reading() {
-        let error = resolve(&[PathBuf::from("/no/such/file.ndjson")]).unwrap_err();
-        assert!(format!("{error:#}").contains("/no/such/file.ndjson"));
-        let error = resolve(&[PathBuf::from("-"), PathBuf::from("-")]).unwrap_err();
-        assert!(error.to_string().contains("twice"));
-        assert_eq!(resolve(&[]).unwrap(), [Source::Stdin]);
     }
 }

@@ -1,0 +1,457 @@
+//! Object stores (SPEC §3.1): `s3://BUCKET/PREFIX` and `gs://BUCKET/PREFIX`
+//! listed as a folder is walked, and each object read as a blocking byte
+//! stream through the `object_store` crate. The crate is async; its runtime
+//! (one small current-thread runtime per thread that lists or reads) stays
+//! in this module, so the rest of the tool stays synchronous. An object is
+//! never written to disk nor held whole: its bytes go straight to the line
+//! reader, and a read that breaks midway goes on with a ranged GET from the
+//! byte where it stopped, pinned to the object's ETag.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{self, Read};
+use std::sync::Arc;
+use std::sync::mpsc::SyncSender;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Result, bail};
+use bytes::Bytes;
+use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
+use object_store::aws::AmazonS3Builder;
+use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::path::Path;
+use object_store::{
+    BackoffConfig, GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt, RetryConfig,
+};
+use tokio::runtime::Runtime;
+
+use super::{Event, Source};
+use crate::error::Usage;
+use crate::sender::policy;
+
+/// Resumes of a broken read, and the listing's retries, unless
+/// `--max-retries` says otherwise (§6's default).
+const DEFAULT_RETRIES: u32 = 8;
+
+/// Which cloud a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    S3,
+    Gcs,
+}
+
+impl Scheme {
+    fn prefix(self) -> &'static str {
+        match self {
+            Scheme::S3 => "s3://",
+            Scheme::Gcs => "gs://",
+        }
+    }
+}
+
+/// One object found under a prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Object {
+    pub scheme: Scheme,
+    pub bucket: String,
+    pub key: String,
+    pub size: u64,
+    /// What the store says identifies this version of the object; a read
+    /// that resumes midway asks for this version only.
+    pub etag: Option<String>,
+    /// How many times in a row a broken read is resumed (`--max-retries`).
+    pub max_retries: u32,
+}
+
+impl fmt::Display for Object {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}/{}", self.scheme.prefix(), self.bucket, self.key)
+    }
+}
+
+/// The scheme, bucket and prefix of an object-store PATH, or None when the
+/// PATH is not one.
+pub(super) fn parse(arg: &str) -> Option<(Scheme, &str, &str)> {
+    let (scheme, rest) = if let Some(rest) = arg.strip_prefix("s3://") {
+        (Scheme::S3, rest)
+    } else {
+        (Scheme::Gcs, arg.strip_prefix("gs://")?)
+    };
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    Some((scheme, bucket, prefix))
+}
+
+/// Lists the objects under `prefix` in key order, as a folder is read:
+/// hidden components below the prefix and zero-byte objects (folder
+/// markers, which `object_store` lists without their trailing `/`; an
+/// empty object has no lines anyway) are skipped. A prefix that names one
+/// object is that object. Fails, naming the URL and what to check, for a
+/// missing bucket, refused credentials or nothing to read.
+pub(super) fn list(arg: &str) -> Result<Vec<Source>> {
+    let Some((scheme, bucket, prefix)) = parse(arg) else {
+        bail!("{arg} is not an object-store URL");
+    };
+    if bucket.is_empty() {
+        bail!(Usage(format!(
+            "{arg} names no bucket; expected {}BUCKET/PREFIX",
+            scheme.prefix()
+        )));
+    }
+    let store = store(scheme, bucket, DEFAULT_RETRIES).map_err(|e| cannot_use(arg, scheme, &e))?;
+    let folder = Path::parse(prefix).map_err(|error| {
+        Usage(format!(
+            "{arg}: the prefix cannot be read as a key path ({error})"
+        ))
+    })?;
+    let runtime = runtime()?;
+    let listed: Vec<ObjectMeta> = runtime
+        .block_on(
+            store
+                .list((!prefix.trim_matches('/').is_empty()).then_some(&folder))
+                .try_collect(),
+        )
+        .map_err(|e| cannot_use(arg, scheme, &e))?;
+    let depth = folder.parts().count();
+    let mut found: Vec<ObjectMeta> = listed
+        .into_iter()
+        .filter(|meta| meta.size > 0)
+        .filter(|meta| {
+            !meta
+                .location
+                .parts()
+                .skip(depth)
+                .any(|part| part.as_ref().starts_with('.'))
+        })
+        .collect();
+    if found.is_empty() && depth > 0 {
+        // Not a folder: perhaps the key of one object.
+        match runtime.block_on(store.head(&folder)) {
+            Ok(meta) if meta.size > 0 => found.push(meta),
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(error) => return Err(cannot_use(arg, scheme, &error)),
+        }
+    }
+    if found.is_empty() {
+        bail!(Usage(format!(
+            "{arg}: no objects to read under this prefix (hidden keys and empty objects are \
+             skipped); check the bucket and the prefix, which are case-sensitive"
+        )));
+    }
+    // Key order by bytes, whatever order the store lists in.
+    found.sort_by(|a, b| a.location.as_ref().cmp(b.location.as_ref()));
+    // S3 and GCS list every object's ETag, but some S3-compatible servers
+    // list none; without it the checkpoint could not tell an overwritten
+    // object of the same size, so those are asked one by one.
+    if found.iter().any(|meta| meta.e_tag.is_none()) {
+        found = runtime
+            .block_on(
+                futures_util::stream::iter(found)
+                    .map(|meta| {
+                        let store = Arc::clone(&store);
+                        async move {
+                            match meta.e_tag {
+                                Some(_) => Ok(meta),
+                                None => store.head(&meta.location).await,
+                            }
+                        }
+                    })
+                    .buffered(16)
+                    .try_collect(),
+            )
+            .map_err(|e| cannot_use(arg, scheme, &e))?;
+    }
+    Ok(found
+        .into_iter()
+        .map(|meta| {
+            Source::Object(Object {
+                scheme,
+                bucket: bucket.to_owned(),
+                key: meta.location.to_string(),
+                size: meta.size,
+                etag: meta.e_tag,
+                max_retries: DEFAULT_RETRIES,
+            })
+        })
+        .collect())
+}
+
+/// Says what went wrong with `arg` and what to check. The crate's own text
+/// is kept for the rest: it names requests and keys, never a secret.
+fn cannot_use(arg: &str, scheme: Scheme, error: &object_store::Error) -> anyhow::Error {
+    let credentials = match scheme {
+        Scheme::S3 => {
+            "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, or the role of \
+             AWS_ROLE_ARN with AWS_WEB_IDENTITY_TOKEN_FILE"
+        }
+        Scheme::Gcs => "GOOGLE_APPLICATION_CREDENTIALS or the machine's service account",
+    };
+    let text = error.to_string();
+    let what = match error {
+        object_store::Error::NotFound { .. } => {
+            format!("the bucket was not found; check its name and the region or endpoint ({text})")
+        }
+        object_store::Error::PermissionDenied { .. }
+        | object_store::Error::Unauthenticated { .. } => format!(
+            "the credentials were refused; check {credentials} and that they may list and read \
+             this bucket ({text})"
+        ),
+        // The crate passes most S3 errors on as generic ones, with the
+        // status and the server's error code in the text.
+        _ if [
+            "403 Forbidden",
+            "401 Unauthorized",
+            "SignatureDoesNotMatch",
+            "InvalidAccessKeyId",
+        ]
+        .iter()
+        .any(|code| text.contains(code)) =>
+        {
+            format!(
+                "the credentials were refused; check {credentials} and that they may list and \
+                 read this bucket ({text})"
+            )
+        }
+        _ if text.contains("NoSuchBucket") => {
+            format!("the bucket was not found; check its name and the region or endpoint ({text})")
+        }
+        _ => format!("cannot list it: {text}"),
+    };
+    Usage(format!("{arg}: {what}")).into()
+}
+
+/// A client for one bucket, from the environment as the cloud's own tools
+/// read it. The crate already reads `AWS_ENDPOINT_URL`, `AWS_ENDPOINT`,
+/// `AWS_REGION` and `AWS_DEFAULT_REGION`, but which of two endpoint
+/// variables wins depends on the order the environment lists them in; here
+/// the AWS CLI's rule holds (`AWS_ENDPOINT_URL_S3`, then `AWS_ENDPOINT_URL`,
+/// then the crate's `AWS_ENDPOINT`; `AWS_REGION` over `AWS_DEFAULT_REGION`),
+/// and an empty variable counts as unset. `retries` is the crate's own
+/// retrying of a request that gets no answer or a 5xx; a body that breaks
+/// midway is resumed by [`ObjectReader`], which says so.
+fn store(scheme: Scheme, bucket: &str, retries: u32) -> object_store::Result<Arc<dyn ObjectStore>> {
+    let retry = RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(60),
+            base: 2.0,
+        },
+        max_retries: retries as usize,
+        retry_timeout: Duration::from_secs(180),
+    };
+    Ok(match scheme {
+        Scheme::S3 => {
+            let mut builder = AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .with_retry(retry);
+            if let Some(region) = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")) {
+                builder = builder.with_region(region);
+            }
+            if let Some(endpoint) = endpoint()? {
+                let plain = endpoint.to_ascii_lowercase().starts_with("http://");
+                builder = builder.with_endpoint(endpoint).with_allow_http(plain);
+            }
+            Arc::new(builder.build()?)
+        }
+        Scheme::Gcs => Arc::new(
+            GoogleCloudStorageBuilder::from_env()
+                .with_bucket_name(bucket)
+                .with_retry(retry)
+                .build()?,
+        ),
+    })
+}
+
+/// The S3 endpoint the environment names, if any; plain http only to this
+/// machine (SPEC §3.1, as for `--api-url`).
+fn endpoint() -> object_store::Result<Option<String>> {
+    let Some((name, url)) = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT"]
+        .into_iter()
+        .find_map(|name| env(name).map(|url| (name, url)))
+    else {
+        return Ok(None);
+    };
+    if let Err(error) = crate::config::base_url(name, &url) {
+        return Err(object_store::Error::Generic {
+            store: "S3",
+            source: error.to_string().into(),
+        });
+    }
+    Ok(Some(url))
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}
+
+fn runtime() -> io::Result<Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
+/// The clients of the reader thread: its runtime and one store per bucket.
+pub(super) struct Clients {
+    runtime: Runtime,
+    stores: HashMap<(Scheme, String), Arc<dyn ObjectStore>>,
+}
+
+impl Clients {
+    pub(super) fn new() -> io::Result<Clients> {
+        Ok(Clients {
+            runtime: runtime()?,
+            stores: HashMap::new(),
+        })
+    }
+
+    /// A blocking reader of `object`; retries are told through `notices`.
+    pub(super) fn open<'a>(
+        &'a mut self,
+        object: &'a Object,
+        notices: &'a SyncSender<Event>,
+    ) -> io::Result<ObjectReader<'a>> {
+        let key = (object.scheme, object.bucket.clone());
+        let store = match self.stores.get(&key) {
+            Some(store) => Arc::clone(store),
+            None => {
+                // The crate's own retries are off here: every retry of a
+                // read is this module's, so that each one is printed.
+                let store = store(object.scheme, &object.bucket, 0).map_err(io::Error::other)?;
+                self.stores.insert(key, Arc::clone(&store));
+                store
+            }
+        };
+        let path = Path::parse(&object.key).map_err(io::Error::other)?;
+        Ok(ObjectReader {
+            runtime: &self.runtime,
+            store,
+            path,
+            object,
+            offset: 0,
+            stream: None,
+            pending: Bytes::new(),
+            retries: 0,
+            notices,
+        })
+    }
+}
+
+/// One object as a blocking `Read`: bytes as they arrive, a broken read
+/// resumed from the byte where it stopped.
+pub(super) struct ObjectReader<'a> {
+    runtime: &'a Runtime,
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    object: &'a Object,
+    /// Bytes received so far.
+    offset: u64,
+    stream: Option<BoxStream<'static, object_store::Result<Bytes>>>,
+    pending: Bytes,
+    /// Retries since bytes last arrived.
+    retries: u32,
+    notices: &'a SyncSender<Event>,
+}
+
+impl ObjectReader<'_> {
+    /// The next bytes of the object, or None at its end.
+    async fn next(&mut self) -> object_store::Result<Option<Bytes>> {
+        let stream = match &mut self.stream {
+            Some(stream) => stream,
+            None => {
+                let options = GetOptions {
+                    range: (self.offset > 0).then_some(GetRange::Offset(self.offset)),
+                    // Another version of the object would not continue
+                    // this one.
+                    if_match: self.object.etag.clone(),
+                    ..GetOptions::default()
+                };
+                let result = self.store.get_opts(&self.path, options).await?;
+                self.stream.insert(result.into_stream())
+            }
+        };
+        stream.next().await.transpose()
+    }
+}
+
+impl Read for ObjectReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pending.is_empty() {
+            if self.offset >= self.object.size {
+                return Ok(0);
+            }
+            let why = match self.runtime.block_on(self.next()) {
+                Ok(Some(bytes)) => {
+                    self.offset += bytes.len() as u64;
+                    self.pending = bytes;
+                    self.retries = 0;
+                    continue;
+                }
+                Ok(None) => format!(
+                    "the answer ended after {} of {} bytes",
+                    self.offset, self.object.size
+                ),
+                Err(error @ object_store::Error::Precondition { .. }) => {
+                    return Err(io::Error::other(format!(
+                        "{} changed while it was read ({error})",
+                        self.object
+                    )));
+                }
+                Err(error @ object_store::Error::NotFound { .. }) => {
+                    return Err(io::Error::other(format!(
+                        "{} is gone ({error})",
+                        self.object
+                    )));
+                }
+                Err(error) => error.to_string(),
+            };
+            self.stream = None;
+            let max = self.object.max_retries;
+            if self.retries >= max {
+                return Err(io::Error::other(format!(
+                    "reading {} broke at byte {}: {why} ({} retried)",
+                    self.object,
+                    self.offset,
+                    crate::report::counted(u64::from(max), "time")
+                )));
+            }
+            let delay = policy::backoff(self.retries, jitter(), None);
+            self.retries += 1;
+            let notice = format!(
+                "retrying GET {} from byte {} in {}: {why} (attempt {} of {max})",
+                self.object,
+                self.offset,
+                crate::report::duration_text(delay),
+                self.retries
+            );
+            // The run may be gone; then nobody needs the notice.
+            self.notices.send(Event::Notice(notice)).ok();
+            std::thread::sleep(delay);
+        }
+        let len = buf.len().min(self.pending.len());
+        buf[..len].copy_from_slice(&self.pending.split_to(len));
+        Ok(len)
+    }
+}
+
+/// A draw in [0, 1) for full jitter: it only needs to spread retries.
+fn jitter() -> f64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    f64::from(nanos) / 1e9
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_give_scheme_bucket_and_prefix() {
+        assert_eq!(
+            parse("s3://b/segment-logs/"),
+            Some((Scheme::S3, "b", "segment-logs/"))
+        );
+        assert_eq!(parse("gs://b"), Some((Scheme::Gcs, "b", "")));
+        assert_eq!(parse("logs/s3://x"), None);
+        assert_eq!(parse("-"), None);
+    }
+}

@@ -1,0 +1,550 @@
+//! Reading Segment's exports in place (SPEC §3.1): `s3://` PATHs against a
+//! real S3-compatible server (s3s with its file-system back end) that each
+//! test starts on 127.0.0.1, sometimes behind a proxy that cuts a download
+//! midway. Objects are written as files under the server's root, which is
+//! how s3s-fs stores them.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::http::{TENANT, events, tracks};
+use crate::support::mock_planhat::{MockConfig, MockPlanhat};
+use crate::support::{bin, gzip, stderr_of, stdout_of};
+
+const BUCKET: &str = "segment-export";
+const ACCESS_KEY: &str = "AKIATESTKEY";
+const SECRET_KEY: &str = "s3cr3t-k3y-n0t-t0-b3-pr1nt3d";
+
+/// An S3-compatible server on 127.0.0.1, serving the folders under `root`
+/// as buckets.
+struct S3Server {
+    root: tempfile::TempDir,
+    addr: SocketAddr,
+}
+
+impl S3Server {
+    fn start() -> S3Server {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join(BUCKET)).unwrap();
+        let fs = s3s_fs::FileSystem::new(root.path()).unwrap();
+        let mut builder = s3s::service::S3ServiceBuilder::new(fs);
+        builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        let service = builder.build();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let http = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                );
+                loop {
+                    let Ok((socket, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let connection = http
+                        .serve_connection(hyper_util::rt::TokioIo::new(socket), service.clone())
+                        .into_owned();
+                    tokio::spawn(async move {
+                        // A cut connection ends here; the server goes on.
+                        connection.await.ok();
+                    });
+                }
+            });
+        });
+        S3Server { root, addr }
+    }
+
+    fn put(&self, key: &str, bytes: &[u8]) {
+        let path = self.root.path().join(BUCKET).join(key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// The binary, pointed at `endpoint` with the test credentials, the way a
+/// user's environment points the AWS CLI.
+fn s3_bin(endpoint: &str) -> assert_cmd::Command {
+    let mut command = bin();
+    clear_cloud_env(&mut command);
+    command
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
+    command
+}
+
+/// The machine's own AWS and Google settings must not reach the tests.
+fn clear_cloud_env<C: EnvRemove>(command: &mut C) {
+    for (name, _) in std::env::vars() {
+        if name.starts_with("AWS_") || name.starts_with("GOOGLE_") {
+            command.remove(&name);
+        }
+    }
+}
+
+trait EnvRemove {
+    fn remove(&mut self, name: &str);
+}
+
+impl EnvRemove for assert_cmd::Command {
+    fn remove(&mut self, name: &str) {
+        self.env_remove(name);
+    }
+}
+
+impl EnvRemove for Command {
+    fn remove(&mut self, name: &str) {
+        self.env_remove(name);
+    }
+}
+
+fn ndjson(messages: &[Value]) -> Vec<u8> {
+    messages
+        .iter()
+        .map(|m| format!("{m}\n"))
+        .collect::<String>()
+        .into_bytes()
+}
+
+fn track(event: &str) -> Value {
+    json!({"type":"track","userId":"u1","event":event,"timestamp":"2024-03-01T12:00:00Z"})
+}
+
+/// The actions of every activity a dry run would send, in order.
+fn dry_run_actions(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .flat_map(|request| request["body"].as_array().cloned().unwrap_or_default())
+        .filter_map(|item| item["action"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn dry_run(server_url: &str, paths: &[&str], extra: &[&str]) -> std::process::Output {
+    s3_bin(server_url)
+        .args(["send", "--dry-run", "--progress", "never"])
+        .args(extra)
+        .args(paths)
+        .output()
+        .unwrap()
+}
+
+fn export(server: &S3Server) {
+    server.put("logs/b.ndjson", &ndjson(&[track("b1"), track("b2")]));
+    server.put("logs/a/2.gz", &gzip(&ndjson(&[track("a2")])));
+    server.put("logs/a/1.ndjson", &ndjson(&[track("a1")]));
+    server.put("logs/.hidden/x.ndjson", &ndjson(&[track("hidden")]));
+    server.put("logs/a/.dot.ndjson", &ndjson(&[track("dot")]));
+    server.put("logs/a/empty", b"");
+    server.put("logs-old/z.ndjson", &ndjson(&[track("old")]));
+}
+
+#[test]
+fn a_prefix_is_read_as_a_folder_in_key_order_without_hidden_keys_or_other_folders() {
+    let server = S3Server::start();
+    export(&server);
+    for prefix in ["logs", "logs/"] {
+        let url = format!("s3://{BUCKET}/{prefix}");
+        // AWS_ENDPOINT_URL wins over the crate's own AWS_ENDPOINT, as for
+        // the AWS CLI: had this one been used, plain http to it is refused.
+        let output = s3_bin(&server.url())
+            .env("AWS_ENDPOINT", "http://s3.example.com")
+            .args(["send", "--dry-run", "--progress", "never", &url])
+            .output()
+            .unwrap();
+        let stderr = stderr_of(&output);
+        assert_eq!(output.status.code(), Some(0), "{stderr}");
+        assert_eq!(
+            dry_run_actions(&stdout_of(&output)),
+            ["a1", "a2", "b1", "b2"],
+            "{prefix}"
+        );
+        assert!(!stderr.contains(SECRET_KEY), "{stderr}");
+    }
+    // One object by its key, mixed with a local file.
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("local.ndjson");
+    std::fs::write(&local, ndjson(&[track("local")])).unwrap();
+    let one = format!("s3://{BUCKET}/logs/a/2.gz");
+    let output = dry_run(&server.url(), &[local.to_str().unwrap(), &one], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert_eq!(dry_run_actions(&stdout_of(&output)), ["local", "a2"]);
+}
+
+#[test]
+fn positions_in_an_object_are_its_url_and_line() {
+    let server = S3Server::start();
+    server.put(
+        "logs/bad.ndjson",
+        b"{\"type\":\"track\",\"userId\":\"u\",\"event\":\"e\"}\nnot json\n",
+    );
+    let output = s3_bin(&server.url())
+        .args(["validate", &format!("s3://{BUCKET}/logs/")])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let report = stdout_of(&output);
+    assert!(
+        report.contains(&format!("s3://{BUCKET}/logs/bad.ndjson:2")),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_missing_bucket_refused_credentials_and_an_empty_prefix_stop_before_anything_is_sent() {
+    let server = S3Server::start();
+    export(&server);
+    let missing = s3_bin(&server.url())
+        .args(["validate", "s3://no-such-bucket/logs/"])
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&missing);
+    assert_eq!(missing.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("s3://no-such-bucket/logs/"), "{stderr}");
+    assert!(stderr.contains("bucket was not found"), "{stderr}");
+
+    let refused = s3_bin(&server.url())
+        .env("AWS_SECRET_ACCESS_KEY", "wrong-secret-value")
+        .args(["validate", &format!("s3://{BUCKET}/logs/")])
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&refused);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("credentials were refused"), "{stderr}");
+    assert!(stderr.contains("AWS_SECRET_ACCESS_KEY"), "{stderr}");
+    assert!(!stderr.contains("wrong-secret-value"), "{stderr}");
+
+    let empty = s3_bin(&server.url())
+        .args(["validate", &format!("s3://{BUCKET}/nothing-here/")])
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&empty);
+    assert_eq!(empty.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no objects to read"), "{stderr}");
+
+    let plain = s3_bin("http://s3.example.com")
+        .args(["validate", &format!("s3://{BUCKET}/logs/")])
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&plain);
+    assert_eq!(plain.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("plain http"), "{stderr}");
+}
+
+/// A proxy in front of `upstream` that cuts the answers to GETs of `key`:
+/// the first after `keep` bytes, later ones (until `cuts` in all) after
+/// `then_keep`.
+struct CuttingProxy {
+    addr: SocketAddr,
+    cut: Arc<AtomicUsize>,
+    ranges: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl CuttingProxy {
+    fn start(
+        upstream: SocketAddr,
+        key: &str,
+        [keep, then_keep]: [usize; 2],
+        cuts: usize,
+    ) -> CuttingProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cut = Arc::new(AtomicUsize::new(0));
+        let ranges = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let request_line = format!("GET /{BUCKET}/{key} ");
+        let (cut_count, range_log) = (Arc::clone(&cut), Arc::clone(&ranges));
+        thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let server = TcpStream::connect(upstream).unwrap();
+                let armed = Arc::new(AtomicUsize::new(0));
+                let (mut from_client, mut to_server) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (request_line, armed_up) = (request_line.clone(), Arc::clone(&armed));
+                let (cut_count_up, range_log) = (Arc::clone(&cut_count), Arc::clone(&range_log));
+                thread::spawn(move || {
+                    let mut buffer = [0; 16 * 1024];
+                    while let Ok(n) = from_client.read(&mut buffer) {
+                        if n == 0 {
+                            break;
+                        }
+                        let text = String::from_utf8_lossy(&buffer[..n]).to_lowercase();
+                        if text.starts_with(&request_line.to_lowercase()) {
+                            let range = text
+                                .lines()
+                                .find(|l| l.starts_with("range:"))
+                                .unwrap_or("range: none")
+                                .to_owned();
+                            range_log.lock().unwrap().push(range);
+                            let seen = cut_count_up.fetch_add(1, Ordering::SeqCst);
+                            if seen < cuts {
+                                let limit = if seen == 0 { keep } else { then_keep };
+                                armed_up.store(limit, Ordering::SeqCst);
+                            }
+                        }
+                        if to_server.write_all(&buffer[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    to_server.shutdown(Shutdown::Write).ok();
+                });
+                let (mut from_server, mut to_client) = (server, client);
+                thread::spawn(move || {
+                    let mut buffer = [0; 4096];
+                    let mut sent = 0;
+                    while let Ok(n) = from_server.read(&mut buffer) {
+                        if n == 0 {
+                            break;
+                        }
+                        let limit = armed.load(Ordering::SeqCst);
+                        let n = if limit > 0 { n.min(limit - sent) } else { n };
+                        if to_client.write_all(&buffer[..n]).is_err() {
+                            break;
+                        }
+                        sent += n;
+                        if limit > 0 && sent >= limit {
+                            // The connection dies mid-answer.
+                            to_client.shutdown(Shutdown::Both).ok();
+                            from_server.shutdown(Shutdown::Both).ok();
+                            break;
+                        }
+                    }
+                    to_client.shutdown(Shutdown::Write).ok();
+                });
+            }
+        });
+        CuttingProxy { addr, cut, ranges }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+#[test]
+fn a_download_cut_midway_goes_on_with_a_range_request_and_loses_and_repeats_nothing() {
+    let server = S3Server::start();
+    let messages = tracks(3000);
+    server.put("logs/big.ndjson.gz", &gzip(&ndjson(&messages)));
+    let proxy = CuttingProxy::start(server.addr, "logs/big.ndjson.gz", [3000, 0], 1);
+    let output = dry_run(&proxy.url(), &[&format!("s3://{BUCKET}/logs/")], &[]);
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(proxy.cut.load(Ordering::SeqCst) >= 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "retrying GET s3://{BUCKET}/logs/big.ndjson.gz from byte"
+        )),
+        "{stderr}"
+    );
+    let ranges = proxy.ranges.lock().unwrap().clone();
+    assert_eq!(ranges[0], "range: none", "{ranges:?}");
+    assert!(ranges[1].starts_with("range: bytes="), "{ranges:?}");
+    let mut actions = dry_run_actions(&stdout_of(&output));
+    assert_eq!(actions.len(), 3000, "nothing lost, nothing read twice");
+    actions.sort();
+    assert_eq!(actions, events(&messages));
+}
+
+#[test]
+fn a_download_that_keeps_breaking_is_unreadable_from_there_and_the_run_goes_on() {
+    let server = S3Server::start();
+    server.put("logs/1-big.ndjson", &ndjson(&tracks(3000)));
+    server.put("logs/2-next.ndjson", &ndjson(&[track("next")]));
+    let proxy = CuttingProxy::start(server.addr, "logs/1-big.ndjson", [20_000, 100], usize::MAX);
+    let output = dry_run(
+        &proxy.url(),
+        &[&format!("s3://{BUCKET}/logs/")],
+        &["--max-retries", "1"],
+    );
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("(attempt 1 of 1)"), "{stderr}");
+    assert!(stderr.contains("unreadable"), "{stderr}");
+    let actions = dry_run_actions(&stdout_of(&output));
+    assert_eq!(actions.last().map(String::as_str), Some("next"));
+    assert!(actions.len() < 3001);
+}
+
+fn spawn_send(
+    server_url: &str,
+    mock: &MockPlanhat,
+    dir: &Path,
+    url: &str,
+    extra: &[&str],
+) -> std::process::Child {
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("segment-planhat"));
+    clear_cloud_env(&mut command);
+    command
+        .env("AWS_ENDPOINT_URL", server_url)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .args([
+            "send",
+            "--tenant-token",
+            TENANT,
+            "--analytics-url",
+            &mock.url(),
+            "--batch-size",
+            "20",
+            "--progress",
+            "never",
+        ])
+        .args(extra)
+        .arg("--checkpoint")
+        .arg(dir.join("checkpoint.json"))
+        .arg("--failed")
+        .arg(dir.join("failed.ndjson"))
+        .arg(url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn slow_mock() -> MockPlanhat {
+    MockPlanhat::start(MockConfig {
+        tenant_token: Some(TENANT.into()),
+        delay: Duration::from_millis(25),
+        ..MockConfig::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_killed_run_over_objects_resumes_from_its_checkpoint_and_loses_nothing() {
+    let server = S3Server::start();
+    let first = tracks(600);
+    server.put("logs/1.ndjson", &ndjson(&first[..300]));
+    server.put("logs/2.ndjson.gz", &gzip(&ndjson(&first[300..])));
+    let mock = slow_mock();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("s3://{BUCKET}/logs/");
+    let mut child = spawn_send(&server.url(), &mock, dir.path(), &url, &[]);
+    assert!(
+        mock.wait_for_requests(8, Duration::from_secs(20)),
+        "the run did not start"
+    );
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(mock.delivered_items().len() < 600, "the kill came too late");
+
+    let output = spawn_send(&server.url(), &mock, dir.path(), &url, &[])
+        .wait_with_output()
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("already handled"), "{stderr}");
+    let delivered: Vec<Value> = mock.delivered_items();
+    let mut actions: Vec<String> = delivered
+        .iter()
+        .map(|item| item["action"].as_str().unwrap().to_owned())
+        .collect();
+    actions.sort();
+    actions.dedup();
+    assert_eq!(actions, events(&first), "nothing lost");
+    assert!(
+        delivered.len() - 600 <= 20,
+        "at most the request in flight again"
+    );
+    let checkpoint: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("checkpoint.json")).unwrap())
+            .unwrap();
+    let entry = &checkpoint["sources"][0];
+    assert_eq!(entry["path"], format!("s3://{BUCKET}/logs/1.ndjson"));
+    assert!(entry["etag"].is_string(), "{entry}");
+}
+
+#[test]
+fn an_object_overwritten_since_the_checkpoint_is_refused_unless_restart() {
+    let server = S3Server::start();
+    server.put("logs/1.ndjson", &ndjson(&[track("e1"), track("e2")]));
+    let mock = slow_mock();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("s3://{BUCKET}/logs/");
+    let output = spawn_send(&server.url(), &mock, dir.path(), &url, &[])
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    // The same size, other bytes.
+    server.put("logs/1.ndjson", &ndjson(&[track("e3"), track("e4")]));
+    let output = spawn_send(&server.url(), &mock, dir.path(), &url, &[])
+        .wait_with_output()
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("s3://{BUCKET}/logs/1.ndjson changed")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("ETag"), "{stderr}");
+    let output = spawn_send(&server.url(), &mock, dir.path(), &url, &["--restart"])
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let actions: Vec<String> = mock
+        .delivered_items()
+        .iter()
+        .map(|item| item["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(actions, ["e1", "e2", "e3", "e4"]);
+}
+
+#[test]
+fn stitching_reads_objects_twice_as_it_reads_files() {
+    let server = S3Server::start();
+    server.put(
+        "logs/1.ndjson",
+        &ndjson(&[
+            json!({"type":"page","anonymousId":"anon-1","name":"Pricing","timestamp":"2024-03-01T12:00:00Z"}),
+        ]),
+    );
+    server.put(
+        "logs/2.ndjson",
+        &ndjson(&[
+            json!({"type":"identify","anonymousId":"anon-1","userId":"u-9","timestamp":"2024-03-01T12:05:00Z"}),
+        ]),
+    );
+    let output = dry_run(
+        &server.url(),
+        &[&format!("s3://{BUCKET}/logs/")],
+        &["--stitch"],
+    );
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("reading 2 inputs once first"), "{stderr}");
+    assert!(stdout_of(&output).contains("u-9"), "{}", stdout_of(&output));
+}
+
+#[test]
+fn progress_knows_the_total_from_the_listing() {
+    let server = S3Server::start();
+    server.put("logs/1.ndjson", &ndjson(&tracks(50)));
+    let output = s3_bin(&server.url())
+        .args(["send", "--dry-run", "--progress", "always"])
+        .arg(format!("s3://{BUCKET}/logs/"))
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("% ETA"), "{stderr}");
+}
