@@ -354,3 +354,149 @@ fn three_shards_leave_every_company_as_one_run_does() {
     expected.sort();
     assert_eq!(together, expected);
 }
+
+#[test]
+fn a_refused_minimal_upsert_is_a_failure_named_by_its_company() {
+    let mock = mock();
+    mock.item_error("Refused Co");
+    let dir = tempfile::tempdir().unwrap();
+    let lines = [
+        json!({"type":"track","userId":"u1","event":"E"}),
+        json!({"type":"group","userId":"u1","groupId":"c1","traits":{"name":"Refused Co"}}),
+    ];
+    let input = crate::http::write_input(dir.path(), &lines);
+    let clock = FakeClock::new();
+    // One item a request: the minimal upsert goes alone, before the track.
+    let args = [
+        "--api-token",
+        API,
+        "--batch-size",
+        "1",
+        input.to_str().unwrap(),
+    ];
+    let outcome = send(&mock, &clock, dir.path(), &args);
+    assert_eq!(
+        outcome.result.unwrap(),
+        Status::Problems,
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        outcome
+            .stderr
+            .contains("company c1 (its minimal upsert before its group call): item_error"),
+        "{}",
+        outcome.stderr
+    );
+    // The group call's own upsert fails too, and is in the failed file once.
+    let failed = crate::http::failed_lines(dir.path());
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["groupId"], "c1");
+}
+
+#[test]
+fn a_resumed_run_sends_what_an_uninterrupted_one_sends_and_names_companies_after_their_upserts() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use crate::http::{TENANT, send_with_ctrl_c};
+    use crate::support::mock_planhat::MockConfig;
+
+    let dir = tempfile::tempdir().unwrap();
+    // Events of users whose group calls all come at the end.
+    let mut lines = Vec::new();
+    for i in 0..60 {
+        lines.push(
+            json!({"type":"track","userId":format!("u{}", i % 6),"event":format!("E{i}"),
+            "messageId":format!("m{i}")}),
+        );
+    }
+    for user in 0..6 {
+        lines.push(
+            json!({"type":"group","userId":format!("u{user}"),"groupId":format!("c{}", user % 3),
+            "traits":{"name":format!("C{}", user % 3),"seat":user}}),
+        );
+    }
+    let input = crate::http::write_input(dir.path(), &lines);
+    let checkpoint = dir.path().join("checkpoint.json");
+    let args = [
+        "--api-token",
+        API,
+        "--batch-size",
+        "5",
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ];
+    let config = || MockConfig {
+        tenant_token: Some(TENANT.into()),
+        api_token: Some(API.into()),
+        ..MockConfig::default()
+    };
+    let whole = mock();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let plain = [
+        "--api-token",
+        API,
+        "--batch-size",
+        "5",
+        input.to_str().unwrap(),
+    ];
+    let outcome = send(&whole, &FakeClock::new(), elsewhere.path(), &plain);
+    assert_eq!(outcome.result.unwrap(), Status::Clean, "{}", outcome.stderr);
+
+    // Ctrl-C as the fourth activity request arrives.
+    let seen = AtomicUsize::new(0);
+    let (first, outcome) = send_with_ctrl_c(config(), dir.path(), &args, move |request| {
+        request.path.starts_with("/analytics/") && seen.fetch_add(1, Ordering::SeqCst) == 3
+    });
+    assert_eq!(
+        outcome.result.unwrap(),
+        Status::Interrupted,
+        "{}",
+        outcome.stderr
+    );
+    let second = mock();
+    let outcome = send(&second, &FakeClock::new(), dir.path(), &args);
+    assert_eq!(outcome.result.unwrap(), Status::Clean, "{}", outcome.stderr);
+
+    let activities = |requests: &[crate::support::mock_planhat::Received]| -> Vec<String> {
+        let mut items: Vec<String> = requests
+            .iter()
+            .filter(|r| r.path.starts_with("/analytics/"))
+            .flat_map(|r| r.json().as_array().unwrap().clone())
+            .map(|item| item.to_string())
+            .collect();
+        items.sort();
+        items
+    };
+    let mut together = first.requests();
+    together.extend(second.requests());
+    assert_eq!(activities(&together), activities(&whole.requests()));
+    let companies = |requests: &[crate::support::mock_planhat::Received]| -> Vec<Value> {
+        requests
+            .iter()
+            .filter(|r| r.path == "/companies")
+            .flat_map(|r| r.json().as_array().unwrap().clone())
+            .collect()
+    };
+    assert_eq!(
+        company_state(&companies(&together)),
+        company_state(&companies(&whole.requests()))
+    );
+    // No activity names a company before its first upsert, across the
+    // run and its resume: what the first run upserted, Planhat knows.
+    let mut known = HashSet::new();
+    for request in &together {
+        for item in request.json().as_array().unwrap() {
+            if request.path == "/companies" {
+                known.insert(item["externalId"].as_str().unwrap().to_owned());
+            } else if let Some(company) = item["cId"].as_str() {
+                assert!(known.contains(company), "{company} named first");
+            }
+        }
+    }
+    assert!(
+        first.requests().iter().any(|r| r.path == "/companies"),
+        "the first run upserted companies before naming them"
+    );
+}

@@ -8,8 +8,8 @@
 //!
 //! Pure: no I/O. The associations are the state that grows with the number
 //! of users, so they are kept compactly: a 64-bit hash per user, each
-//! company's id once, and 16 bytes per association (its time, its company
-//! and the user's association before it).
+//! company's id once, and 24 bytes per association (its time, its place in
+//! the input, its company and the user's association before it).
 
 use std::collections::HashMap;
 
@@ -40,8 +40,12 @@ pub struct Associations {
 struct Association {
     /// Milliseconds since the epoch, or [`NO_TIME`].
     time: i64,
+    /// Its place among the associations in input order, which breaks ties
+    /// of time: an association learned by anonymousId joins its user's
+    /// chain only at the end of the first pass, out of input order.
+    order: u32,
     company: u32,
-    /// The same user's association learned before this one, or [`NONE`].
+    /// The same user's association added before this one, or [`NONE`].
     earlier: u32,
 }
 
@@ -49,13 +53,28 @@ impl Associations {
     /// Learns that `user` belongs to `company` from a message of `time`.
     /// Associations are learned in input order.
     pub fn learn(&mut self, user: &str, company: &str, time: Option<EventTime>) {
-        let company = self.companies.store(company);
-        let index = u32::try_from(self.entries.len()).expect("fewer than 4 billion associations");
-        let earlier = self.latest.insert(Key::of(user), index).unwrap_or(NONE);
-        self.entries.push(Association {
+        let association = self.next(company, time);
+        self.add(Key::of(user), association);
+    }
+
+    /// A new association, numbered in input order.
+    fn next(&mut self, company: &str, time: Option<EventTime>) -> Association {
+        let order = u32::try_from(self.entries.len() + self.by_anonymous.len())
+            .expect("fewer than 4 billion associations");
+        Association {
             time: time.map_or(NO_TIME, EventTime::millis),
-            company,
+            order,
+            company: self.companies.store(company),
+            earlier: NONE,
+        }
+    }
+
+    fn add(&mut self, user: Key, association: Association) {
+        let index = u32::try_from(self.entries.len()).expect("fewer than 4 billion associations");
+        let earlier = self.latest.insert(user, index).unwrap_or(NONE);
+        self.entries.push(Association {
             earlier,
+            ..association
         });
     }
 
@@ -63,32 +82,18 @@ impl Associations {
     /// `anonymousId` (first pass, `--stitch`), for [`Associations::link`]
     /// to give to the user the anonymousId turns out to be linked to.
     pub fn learn_anonymous(&mut self, anonymous: &str, company: &str, time: Option<EventTime>) {
-        let company = self.companies.store(company);
-        let time = time.map_or(NO_TIME, EventTime::millis);
-        let association = Association {
-            time,
-            company,
-            earlier: NONE,
-        };
+        let association = self.next(company, time);
         self.by_anonymous.push((Key::of(anonymous), association));
     }
 
     /// At the end of the first pass, when every link is known: the
-    /// associations learned by anonymousId go to their linked users. They
-    /// count as learned after the others, which matters only between two
-    /// associations of one user at the same millisecond.
+    /// associations learned by anonymousId go to their linked users, with
+    /// their places in the input.
     pub fn link(&mut self, user_of: impl Fn(Key) -> Option<String>) {
         for (anonymous, association) in std::mem::take(&mut self.by_anonymous) {
-            let Some(user) = user_of(anonymous) else {
-                continue;
-            };
-            let index =
-                u32::try_from(self.entries.len()).expect("fewer than 4 billion associations");
-            let earlier = self.latest.insert(Key::of(&user), index).unwrap_or(NONE);
-            self.entries.push(Association {
-                earlier,
-                ..association
-            });
+            if let Some(user) = user_of(anonymous) {
+                self.add(Key::of(&user), association);
+            }
         }
     }
 
@@ -100,17 +105,18 @@ impl Associations {
         let mut next = *self.latest.get(&Key::of(user))?;
         let mut in_force: Option<Association> = None;
         let mut earliest: Option<Association> = None;
-        // From the latest back: on equal times, the first seen is the later
-        // in the input and the last seen the earlier.
+        // Equal times: the later in the input is in force, the earlier is
+        // the earliest.
+        let key = |a: Association| (a.time, a.order);
         while next != NONE {
             let association = self.entries[next as usize];
             if let Some(time) = time
                 && association.time <= time.millis()
-                && in_force.is_none_or(|best| association.time > best.time)
+                && in_force.is_none_or(|best| key(association) > key(best))
             {
                 in_force = Some(association);
             }
-            if earliest.is_none_or(|best| association.time <= best.time) {
+            if earliest.is_none_or(|best| key(association) < key(best)) {
                 earliest = Some(association);
             }
             next = association.earlier;

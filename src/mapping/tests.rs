@@ -329,6 +329,31 @@ fn an_identify_before_its_users_group_call_gets_the_company() {
 }
 
 #[test]
+fn an_anonymous_identify_linked_later_keeps_its_place_in_the_input_for_ties() {
+    let stitched = Options {
+        stitch: Stitch::On,
+        ..options(false)
+    };
+    let out = run_with_first_pass(
+        stitched,
+        &[
+            json!({"type":"identify","anonymousId":"a1","traits":{"companyId":"A"},"timestamp":"2024-03-01"}),
+            json!({"type":"track","userId":"u1","anonymousId":"a1","event":"E","timestamp":"2024-02-01"}),
+            json!({"type":"group","userId":"u1","groupId":"B","timestamp":"2024-03-01"}),
+            json!({"type":"track","userId":"u1","event":"E","timestamp":"2024-03-01"}),
+        ],
+    );
+    assert_eq!(
+        out[1]["item"]["cId"], "A",
+        "the earliest: on equal times, the earlier"
+    );
+    assert_eq!(
+        out[3]["item"]["cId"], "B",
+        "in force: on equal times, the later"
+    );
+}
+
+#[test]
 fn duplicate_disabled_and_filtered_messages_teach_nothing_in_the_first_pass() {
     let mut filtered = options(false);
     filtered.filters.types = Some(vec![Kind::Track, Kind::Identify]);

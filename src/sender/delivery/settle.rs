@@ -113,9 +113,14 @@ impl Delivery<'_> {
                 && carried.is_empty()
             {
                 // A minimal company upsert of company-first: no line of its
-                // own to write, but the run must not look clean.
-                let what = "a company's minimal upsert (sent before its group call)";
-                report.fail(what, &failure.reason, &failure.message);
+                // own to write (its company's group calls are sent, and
+                // fail or not, in their turn), but the run must not look
+                // clean. It is named by its company where positions go.
+                let item: serde_json::Value =
+                    serde_json::from_slice(batch.item(entry)).unwrap_or_default();
+                let company = item["externalId"].as_str().unwrap_or_default();
+                let what = format!("company {company} (its minimal upsert before its group call)");
+                report.fail(&what, &failure.reason, &failure.message);
             }
             if failure.is_none() {
                 report.tally.delivered += carried.len() as u64;
