@@ -2,13 +2,15 @@
 //!
 //! The modules follow the data: [`cli`] → [`config`] → [`input`] →
 //! [`segment`] messages → [`mapping`] → [`planhat`] requests → [`sender`] →
-//! [`report`], with [`failed`] for the failed file, [`checkpoint`] for
-//! resumable runs ([`fingerprint`] for the bytes its lines were),
+//! [`report`], with [`allocator`] for how memory is asked for, [`failed`]
+//! for the failed file, [`checkpoint`] for resumable runs ([`fingerprint`]
+//! for the bytes its lines were),
 //! [`error`] for exit codes, [`signals`] for what stops a run and
 //! [`stdout`] for where its data goes. [`run`] is the loop that
 //! drives them. This library exists for the binary and its tests; its API
 //! is not stable.
 
+pub mod allocator;
 pub mod checkpoint;
 pub mod cli;
 pub mod completions;

@@ -1,5 +1,6 @@
-//! The `segment-planhat` binary: parse the command line, resolve settings,
-//! install the signal handlers, run, and turn the result into an exit code.
+//! The `segment-planhat` binary: tune the allocator, parse the command
+//! line, resolve settings, install the signal handlers, run, and turn the
+//! result into an exit code.
 //! Everything else is in the library.
 
 use std::io::Write;
@@ -7,9 +8,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use segment_planhat::{Io, cli, config, error, run, signals, stdout};
+use segment_planhat::{Io, allocator, cli, config, error, run, signals, stdout};
 
 fn main() -> ExitCode {
+    allocator::tune();
     let cli = cli::parse();
     let stop = signals::install();
     let mut out = stdout::open();
