@@ -4,8 +4,8 @@
 //! [`segment`] messages → [`mapping`] → [`planhat`] requests → [`sender`] →
 //! [`report`], with [`allocator`] for how memory is asked for, [`failed`]
 //! for the failed file, [`checkpoint`] for resumable runs ([`fingerprint`]
-//! for the bytes its lines were),
-//! [`error`] for exit codes, [`signals`] for what stops a run and
+//! for the bytes its lines were), [`frames`] for files written a value at
+//! a time, [`error`] for exit codes, [`signals`] for what stops a run and
 //! [`stdout`] for where its data goes. [`run`] is the loop that
 //! drives them. This library exists for the binary and its tests; its API
 //! is not stable.
@@ -18,6 +18,7 @@ pub mod config;
 pub mod error;
 pub mod failed;
 pub mod fingerprint;
+pub mod frames;
 pub mod input;
 pub mod mapping;
 pub mod planhat;

@@ -24,6 +24,12 @@ impl Key {
         let hash = fnv1a64(id.as_bytes());
         Key([hash as u32, (hash >> 32) as u32])
     }
+
+    /// The hash whole, where it is stored in a sorted array rather than a
+    /// table.
+    pub fn whole(self) -> u64 {
+        u64::from(self.0[0]) | u64::from(self.0[1]) << 32
+    }
 }
 
 /// Strings stored once each, end to end, and found again by index.

@@ -23,7 +23,7 @@ use crate::segment::lookup::{id_text, text};
 use crate::segment::time::{BadTimestamp, EventTime, message_time};
 use crate::segment::{Kind, Message};
 use checks::{DedupeWindow, Filters, Shard};
-use companies::{Associations, FirstGroups};
+use companies::{Association, Associations, FirstGroups};
 use rules::{EventRule, Rules};
 use stitch::{Stitch, Stitching};
 
@@ -243,17 +243,37 @@ impl Mapper {
         if companies {
             self.first_pass = Some(DedupeWindow::new(self.options.dedupe_window));
             self.learning = false;
+            self.associations.collect();
         }
     }
 
+    /// Whether the first pass holds as many associations as it may: the
+    /// caller then takes them ([`Mapper::take_associations`]) to keep
+    /// until the end of the pass.
+    pub fn associations_full(&self) -> bool {
+        self.associations.is_full()
+    }
+
+    /// The associations the first pass holds, sorted, to be handed back to
+    /// [`Mapper::end_first_pass`].
+    pub fn take_associations(&mut self) -> Vec<Association> {
+        self.associations.take_run()
+    }
+
     /// Ends the first pass: identifies known only by an anonymousId give
-    /// their associations to the users now linked, and the pass's dedupe
-    /// window is let go.
-    pub fn end_first_pass(&mut self) {
+    /// their associations to the users now linked, every association
+    /// learned (`taken` hands back those taken before, each run sorted) is
+    /// reduced to the users' company changes, and the pass's dedupe window
+    /// is let go.
+    pub fn end_first_pass<'a, I: Iterator<Item = Association> + 'a>(&mut self, taken: Vec<I>) {
+        if self.first_pass.is_none() {
+            return;
+        }
         if let Some(links) = self.stitching.applied() {
             let user_of = |key| links.user_by_key(key).map(str::to_owned);
             self.associations.link(user_of);
         }
+        self.associations.merge(taken);
         self.first_pass = None;
     }
 

@@ -227,7 +227,7 @@ fn run_with_first_pass(options: Options, messages: &[Value]) -> Vec<Value> {
     for m in &parsed {
         mapper.learn(m);
     }
-    mapper.end_first_pass();
+    mapper.end_first_pass(Vec::<std::iter::Empty<companies::Association>>::new());
     let mut out = Vec::new();
     for m in &parsed {
         let mapped = mapper.map(m);

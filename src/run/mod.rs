@@ -4,6 +4,7 @@
 //! the report and the exit status.
 
 mod pipeline;
+mod spill;
 
 use std::io::Write;
 use std::sync::Arc;

@@ -24,6 +24,8 @@ use crate::segment::LineError;
 use crate::sender::Delivery;
 use crate::{input, mapping, report, segment};
 
+use super::spill::{RunReader, Spill};
+
 /// How reading ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Ending {
@@ -84,7 +86,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
     /// flush interval passes (a slow pipe), and at the end. Ctrl-C stops it
     /// between lines, with the open batch unsent.
     pub(super) fn run(&mut self, sources: Vec<Source>) -> Result<Ending> {
-        if self.first_pass(&sources) == Ending::Interrupted {
+        if self.first_pass(&sources)? == Ending::Interrupted {
             return Ok(Ending::Interrupted);
         }
         let reader = input::spawn(sources, self.max_line_bytes);
@@ -207,11 +209,11 @@ impl<'a, 'w> Pipeline<'a, 'w> {
     /// anonymousId). A resumed or sharded run reads the same pass, so it
     /// knows what a whole one knows. Unreadable input is reported by the
     /// run itself.
-    fn first_pass(&mut self, sources: &[Source]) -> Ending {
+    fn first_pass(&mut self, sources: &[Source]) -> Result<Ending> {
         let companies = sources.iter().all(Source::rereadable);
         let files: Vec<Source> = sources.iter().filter(|s| s.rereadable()).cloned().collect();
         if files.is_empty() || !companies && !self.mapper.stitches() {
-            return Ending::Done;
+            return Ok(Ending::Done);
         }
         let what = match (companies, self.mapper.stitches()) {
             (true, true) => "user → company associations and anonymousId links",
@@ -223,10 +225,11 @@ impl<'a, 'w> Pipeline<'a, 'w> {
             report::counted(files.len() as u64, "input")
         ));
         self.mapper.begin_first_pass(companies);
+        let mut spill = Spill::default();
         let reader = input::spawn(files, self.max_line_bytes);
         for event in reader.events {
             if self.interrupted() {
-                return Ending::Interrupted;
+                return Ok(Ending::Interrupted);
             }
             // The display keeps moving through the first pass too.
             self.report.tick();
@@ -237,14 +240,21 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                             self.mapper.learn(&message);
                         }
                     }
+                    if self.mapper.associations_full() {
+                        spill.write(&self.mapper.take_associations())?;
+                    }
                 }
                 // A read of an object retried.
                 Event::Notice(text) => self.report.notice(&text),
                 Event::Unreadable { .. } | Event::End { .. } => {}
             }
         }
-        self.mapper.end_first_pass();
-        Ending::Done
+        let mut runs = spill.readers();
+        self.mapper.end_first_pass(runs.iter_mut().collect());
+        if let Some(error) = runs.iter_mut().find_map(RunReader::error) {
+            return Err(error).context("reading back the first pass's associations");
+        }
+        Ok(Ending::Done)
     }
 
     /// Maps a line a checkpoint says is handled, for the memory it teaches,
