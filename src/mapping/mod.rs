@@ -12,19 +12,22 @@ pub mod companies;
 pub mod identity;
 pub mod ids;
 pub mod metrics;
+mod outcome;
 pub mod profile;
+mod routes;
 pub mod rules;
 pub mod stitch;
 
-use crate::segment::json::Value;
-
-use crate::planhat::items::{Activity, Company, Forward, Info, Item, Who};
-use crate::segment::lookup::{id_text, text};
+use crate::planhat::items::{Company, Forward, Item};
+use crate::segment::lookup::id_text;
 use crate::segment::time::{BadTimestamp, EventTime, message_time};
 use crate::segment::{Kind, Message};
 use checks::{DedupeWindow, Filters, Shard};
 use companies::{Association, Associations, FirstGroups};
-use rules::{EventRule, Rules};
+pub use outcome::{Mapped, Outcome, Reject, Skip};
+pub(crate) use routes::rule_name;
+use routes::{activity, announce, group};
+use rules::Rules;
 use stitch::{Stitch, Stitching};
 
 /// How messages are translated; resolved once from the settings.
@@ -63,102 +66,6 @@ impl Default for Options {
             stitch: Stitch::Off,
         }
     }
-}
-
-/// Why a message is not sent, by policy: these do not affect the exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Skip {
-    Duplicate,
-    UnsupportedType,
-    DisabledByIntegrations,
-    Filtered,
-    /// Neither externalId nor email, only an anonymousId (SPEC §5.1).
-    Anonymous,
-    GroupAssociation,
-    /// A batch envelope with no messages (SPEC §3).
-    EmptyBatch,
-}
-
-/// Why a message cannot be sent: these make the exit code 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Reject {
-    /// The line is not JSON.
-    InvalidJson,
-    /// The line is JSON but not an object.
-    NotAnObject,
-    /// The input could not be read past this point (a corrupt gzip stream).
-    Unreadable,
-    /// The line is longer than `--max-line-bytes` (SPEC §3).
-    LineTooLong,
-    UnknownType,
-    NoIdentity,
-    NoGroupId,
-    BadTimestamp,
-    NoEvent,
-}
-
-impl Skip {
-    /// The reason's name in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Skip::Duplicate => "duplicate",
-            Skip::UnsupportedType => "unsupported_type",
-            Skip::DisabledByIntegrations => "disabled_by_integrations",
-            Skip::Filtered => "filtered",
-            Skip::Anonymous => "anonymous",
-            Skip::GroupAssociation => "group_association",
-            Skip::EmptyBatch => "empty_batch",
-        }
-    }
-
-    /// Whether reports list examples of it: not for duplicates and filters,
-    /// which are expected in bulk (SPEC §5.5).
-    pub fn listed(self) -> bool {
-        !matches!(self, Skip::Duplicate | Skip::Filtered)
-    }
-}
-
-impl Reject {
-    /// The reason's name in reports and in the failed file.
-    pub fn name(self) -> &'static str {
-        match self {
-            Reject::InvalidJson => "invalid_json",
-            Reject::NotAnObject => "not_an_object",
-            Reject::Unreadable => "unreadable",
-            Reject::LineTooLong => "line_too_long",
-            Reject::UnknownType => "unknown_type",
-            Reject::NoIdentity => "no_identity",
-            Reject::NoGroupId => "no_group_id",
-            Reject::BadTimestamp => "bad_timestamp",
-            Reject::NoEvent => "no_event",
-        }
-    }
-}
-
-/// What became of one message.
-// Built and consumed once per message on the stack; boxing the item would
-// cost an allocation per message for nothing.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome<'m> {
-    Send(Item<'m>),
-    Skip(Skip),
-    Reject(Reject, String),
-    /// Another shard's message (`--shard`): not this run's to count or send.
-    OtherShard,
-}
-
-/// A message's outcome with the facts reports count.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Mapped<'m> {
-    pub outcome: Outcome<'m>,
-    /// The event time, when it has a usable one.
-    pub time: Option<EventTime>,
-    /// A minimal upsert of a company the outcome's item names before the
-    /// company's group call is reached (SPEC §6), to be sent before it. It
-    /// comes whoever's shard the message is in, from the company's shard,
-    /// so one shard sends each company's upserts.
-    pub announce: Option<Company<'m>>,
 }
 
 /// How many messages each mapping-file rule applied to, in file order.
@@ -487,148 +394,6 @@ impl Mapper {
         let announce = announce(first_groups, options, who.company.as_deref());
         let activity = activity(kind, message, who, date, source, action, rule);
         (Outcome::Send(Item::Activity(activity)), announce)
-    }
-}
-
-/// Company first (SPEC §6): with an API token, a company that an item names
-/// before the company's group call is reached is upserted first, minimally
-/// (`externalId`, its first group call's `name`, `source`), so that Planhat
-/// knows it. Once per company, by the company's own shard.
-fn announce<'m>(
-    first_groups: &'m mut FirstGroups,
-    options: &'m Options,
-    company: Option<&str>,
-) -> Option<Company<'m>> {
-    let company = company?;
-    let name = first_groups.announce(company)?;
-    let owned = options.shard.is_none_or(|s| s.owns(company.as_bytes()));
-    owned.then(|| Company {
-        external_id: company.to_owned(),
-        name,
-        fields: Vec::new(),
-        source: options.source_label.as_deref(),
-        custom: serde_json::Map::new(),
-    })
-}
-
-/// A group call teaches its association, when the run learns as it goes,
-/// and with an API token upserts the company (SPEC §5.4).
-fn group<'m>(
-    learned: Option<&mut Associations>,
-    options: &'m Options,
-    hits: &mut [u64],
-    message: &'m Message,
-    time: Option<EventTime>,
-) -> Outcome<'m> {
-    let Some(group_id) = id_text(message.get("groupId")) else {
-        return Outcome::Reject(Reject::NoGroupId, "group has no \"groupId\"".into());
-    };
-    if let Some(associations) = learned
-        && let Some(user) = id_text(message.get("userId"))
-    {
-        associations.learn(&user, &group_id, time);
-    }
-    if options.receiver {
-        return Outcome::Send(Item::Receiver(Forward {
-            message,
-            kind: Kind::Group,
-            user_id: id_text(message.get("userId")),
-            company: Some(group_id),
-            event: None,
-        }));
-    }
-    if !options.profiles {
-        return Outcome::Skip(Skip::GroupAssociation);
-    }
-    let source = options.source_label.as_deref();
-    let item = profile::company(
-        group_id,
-        message.traits(),
-        source,
-        &options.rules.group,
-        hits,
-    );
-    Outcome::Send(Item::Company(item))
-}
-
-/// The activity item for a track, page or screen (with its action, which a
-/// mapping-file rule may replace and weigh), or for an identify sent without
-/// an API token (identity fields only).
-fn activity<'m>(
-    kind: Kind,
-    message: &'m Message,
-    who: Who,
-    date: Option<EventTime>,
-    source: Option<&'m str>,
-    action: Option<String>,
-    rule: Option<&'m EventRule>,
-) -> Activity<'m> {
-    let info = match kind {
-        Kind::Track => Some(Info {
-            properties: message.object("properties"),
-            overrides: Vec::new(),
-            fallbacks: Vec::new(),
-        }),
-        Kind::Page | Kind::Screen => Some(view_info(message)),
-        _ => None,
-    };
-    let renamed = rule.and_then(|rule| rule.action.clone());
-    Activity {
-        who,
-        action: renamed.or(action),
-        date,
-        info,
-        source,
-        weight: rule.and_then(|rule| rule.weight.as_ref()),
-    }
-}
-
-/// The name the mapping file's `[events]` and `[metrics]` keys match: a
-/// track's event, a view's action (SPEC §11).
-pub(crate) fn rule_name(kind: Kind, message: &Message) -> Option<String> {
-    match kind {
-        Kind::Track => text(message.get("event")).map(str::to_owned),
-        Kind::Page | Kind::Screen => Some(view_action(kind, message)),
-        _ => None,
-    }
-}
-
-/// `Viewed <fullName> Page` (fullName = category + " " + name when both
-/// exist, else name) or `Loaded a Page`; `Viewed <name> Screen` or
-/// `Loaded a Screen` (SPEC §5.2, as facade names them).
-fn view_action(kind: Kind, message: &Message) -> String {
-    let name = text(message.get("name"));
-    let category = text(message.get("category"));
-    match (kind, name, category) {
-        (Kind::Page, Some(name), Some(category)) => format!("Viewed {category} {name} Page"),
-        (Kind::Page, Some(name), None) => format!("Viewed {name} Page"),
-        (Kind::Page, None, _) => "Loaded a Page".into(),
-        (_, Some(name), _) => format!("Viewed {name} Screen"),
-        (_, None, _) => "Loaded a Screen".into(),
-    }
-}
-
-/// A view's info: its properties, the message's `name` and `category` over
-/// them, and `context.page`'s url, path, title, referrer and search where
-/// the properties lack them.
-fn given<'o, 'a>(value: Option<&'o Value<'a>>) -> Option<&'o Value<'a>> {
-    value.filter(|v| crate::segment::lookup::is_given(v))
-}
-
-fn view_info<'m>(message: &'m Message<'m>) -> Info<'m> {
-    let overrides = ["name", "category"]
-        .into_iter()
-        .filter_map(|key| Some((key, given(message.get(key))?)))
-        .collect();
-    let page = message.context("page").and_then(Value::as_object);
-    let fallbacks = ["url", "path", "title", "referrer", "search"]
-        .into_iter()
-        .filter_map(|key| Some((key, given(page?.get(key))?)))
-        .collect();
-    Info {
-        properties: message.object("properties"),
-        overrides,
-        fallbacks,
     }
 }
 
