@@ -1,6 +1,7 @@
 //! The policy checks that decide, before any mapping, whether a message is
-//! sent at all (SPEC §5.5): the dedupe window, the `integrations` switches
-//! and the `--types`/`--since`/`--until` filters.
+//! sent at all (SPEC §5.5): the `integrations` switches and the
+//! `--types`/`--since`/`--until` filters (the dedupe window is in
+//! [`dedupe`](super::dedupe)), and the shards of §10.
 //!
 //! Pure: no I/O.
 
@@ -8,127 +9,6 @@ use crate::segment::json::{Object, Value};
 
 use crate::segment::time::EventTime;
 use crate::segment::{Kind, Message};
-
-/// Remembers the last `capacity` distinct messageIds, as 64-bit hashes
-/// (SPEC §5.5). The hashes sit in a ring, oldest first, and an
-/// open-addressed index of 32-bit ring positions finds them: 12 bytes per
-/// id in all, about 16 MiB for the default million, where a `HashSet` plus
-/// a queue needs over twice that while they grow.
-#[derive(Debug)]
-pub struct DedupeWindow {
-    capacity: usize,
-    /// The hashes in the window; once full, `oldest` is the next to go.
-    ring: Vec<u64>,
-    oldest: usize,
-    /// Linear-probing index: a ring position plus one, or 0 for empty. At
-    /// most half full, so probes stay short.
-    slots: Vec<u32>,
-    /// `64 - log2(slots.len())`, for Fibonacci hashing into the slots.
-    shift: u32,
-}
-
-/// The golden ratio in 64 bits: multiplying by it spreads any hash's bits
-/// over the top bits, which pick the slot.
-const FIBONACCI: u64 = 0x9e37_79b9_7f4a_7c15;
-
-impl DedupeWindow {
-    /// A window of `capacity` ids; 0 turns deduplication off.
-    pub fn new(capacity: usize) -> DedupeWindow {
-        // Positions are stored in 32 bits.
-        let capacity = capacity.min(u32::MAX as usize - 1);
-        let slots = (capacity * 2).next_power_of_two().max(2);
-        DedupeWindow {
-            capacity,
-            // Reserved, not touched: the pages are used only as ids arrive.
-            ring: Vec::with_capacity(capacity),
-            oldest: 0,
-            slots: if capacity == 0 {
-                Vec::new()
-            } else {
-                vec![0; slots]
-            },
-            shift: 64 - slots.trailing_zeros(),
-        }
-    }
-
-    /// Records `id` and says whether it was already in the window. A
-    /// repeated id does not move: the window holds distinct ids in the order
-    /// they were first seen.
-    pub fn is_repeat(&mut self, id: &str) -> bool {
-        if self.capacity == 0 {
-            return false;
-        }
-        let hash = fnv1a64(id.as_bytes());
-        if self.find(hash).is_some() {
-            return true;
-        }
-        let position = if self.ring.len() < self.capacity {
-            self.ring.push(hash);
-            self.ring.len() - 1
-        } else {
-            let position = self.oldest;
-            self.remove(position);
-            self.ring[position] = hash;
-            self.oldest = (position + 1) % self.capacity;
-            position
-        };
-        let mut slot = self.home(hash);
-        while self.slots[slot] != 0 {
-            slot = self.next(slot);
-        }
-        self.slots[slot] = position as u32 + 1;
-        false
-    }
-
-    fn home(&self, hash: u64) -> usize {
-        (hash.wrapping_mul(FIBONACCI) >> self.shift) as usize
-    }
-
-    fn next(&self, slot: usize) -> usize {
-        (slot + 1) & (self.slots.len() - 1)
-    }
-
-    /// The slot holding `hash`, if it is in the window.
-    fn find(&self, hash: u64) -> Option<usize> {
-        let mut slot = self.home(hash);
-        loop {
-            match self.slots[slot] {
-                0 => return None,
-                entry if self.ring[entry as usize - 1] == hash => return Some(slot),
-                _ => slot = self.next(slot),
-            }
-        }
-    }
-
-    /// Takes the ring entry at `position` out of the index, shifting later
-    /// entries of its probe run back so that no lookup stops early.
-    fn remove(&mut self, position: usize) {
-        let Some(mut hole) = self.find(self.ring[position]) else {
-            return;
-        };
-        let mut probe = hole;
-        loop {
-            probe = self.next(probe);
-            let entry = self.slots[probe];
-            if entry == 0 {
-                break;
-            }
-            let home = self.home(self.ring[entry as usize - 1]);
-            // The entry may fill the hole unless its home lies cyclically
-            // after the hole and at or before where it sits.
-            let stays = if hole <= probe {
-                hole < home && home <= probe
-            } else {
-                hole < home || home <= probe
-            };
-            if !stays {
-                self.slots[hole] = entry;
-                hole = probe;
-            }
-        }
-        self.slots[hole] = 0;
-    }
-}
 
 /// FNV-1a, 64 bits: stable across runs, machines and versions, unlike the
 /// standard library's randomly seeded hasher.
@@ -278,58 +158,6 @@ mod tests {
         for (integrations, expected) in cases {
             assert_eq!(enabled(integrations), expected, "{integrations}");
         }
-    }
-
-    #[test]
-    fn dedupe_window_forgets_the_oldest_distinct_id() {
-        let mut window = DedupeWindow::new(2);
-        assert!(!window.is_repeat("a"));
-        assert!(window.is_repeat("a"));
-        assert!(!window.is_repeat("b"));
-        assert!(window.is_repeat("a"), "a repeat does not refresh or evict");
-        assert!(!window.is_repeat("c"));
-        assert!(
-            !window.is_repeat("a"),
-            "a was the oldest and left the window"
-        );
-        assert!(window.is_repeat("c"));
-    }
-
-    #[test]
-    fn dedupe_window_agrees_with_a_simple_model_through_many_evictions() {
-        use std::collections::{HashSet, VecDeque};
-        for capacity in [1, 2, 3, 7, 64] {
-            let mut window = DedupeWindow::new(capacity);
-            let (mut seen, mut order) = (HashSet::new(), VecDeque::new());
-            let mut state = 42u64 + capacity as u64;
-            for _ in 0..20_000 {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                // Few distinct ids, so repeats and evictions are frequent.
-                let id = (state % (capacity as u64 * 3 + 5)).to_string();
-                let expected = seen.contains(&id);
-                if !expected {
-                    seen.insert(id.clone());
-                    order.push_back(id.clone());
-                    if order.len() > capacity {
-                        seen.remove(&order.pop_front().unwrap());
-                    }
-                }
-                assert_eq!(
-                    window.is_repeat(&id),
-                    expected,
-                    "capacity {capacity}, id {id}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn dedupe_window_of_zero_is_off() {
-        let mut window = DedupeWindow::new(0);
-        assert!(!window.is_repeat("a"));
-        assert!(!window.is_repeat("a"));
     }
 
     #[test]

@@ -26,9 +26,14 @@ impl Key {
     }
 
     /// The hash whole, where it is stored in a sorted array rather than a
-    /// table.
+    /// table, or saved.
     pub fn whole(self) -> u64 {
         u64::from(self.0[0]) | u64::from(self.0[1]) << 32
+    }
+
+    /// The key of a hash saved whole.
+    pub fn from_whole(hash: u64) -> Key {
+        Key([hash as u32, (hash >> 32) as u32])
     }
 }
 
@@ -57,6 +62,28 @@ impl Interned {
         self.ends.push(self.text.len());
         self.by_key.entry(key).or_insert(index);
         index
+    }
+
+    /// How many strings are stored.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Every string, by index.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        (0..self.ends.len()).map(|index| self.get(index as u32))
+    }
+
+    /// Stores strings saved by [`Interned::iter`], after those stored;
+    /// false when one of them is stored already (they were saved once
+    /// each, so the file is damaged).
+    pub fn restore(&mut self, text: &str) -> bool {
+        let expected = self.ends.len() as u32;
+        self.store(text) == expected
     }
 
     /// The string stored at `index`.

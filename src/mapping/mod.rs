@@ -9,8 +9,10 @@
 
 pub mod checks;
 pub mod companies;
+pub mod dedupe;
 pub mod identity;
 pub mod ids;
+pub mod memory;
 pub mod metrics;
 mod outcome;
 pub mod profile;
@@ -22,8 +24,9 @@ use crate::planhat::items::{Company, Forward, Item};
 use crate::segment::lookup::id_text;
 use crate::segment::time::{BadTimestamp, EventTime, message_time};
 use crate::segment::{Kind, Message};
-use checks::{DedupeWindow, Filters, Shard};
+use checks::{Filters, Shard};
 use companies::{Association, Associations, FirstGroups};
+use dedupe::{Ahead, DedupeWindow};
 pub use outcome::{Mapped, Outcome, Reject, Skip};
 pub(crate) use routes::rule_name;
 use routes::{activity, announce, group};
@@ -68,6 +71,20 @@ impl Default for Options {
     }
 }
 
+/// What mapping a message may learn from it (SPEC §6.1): a line that the
+/// saved memory knows is not learned twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lessons {
+    /// Everything: a line no run has mapped.
+    All,
+    /// All but its user → company association, which a first pass taught
+    /// already (a run stopped before it mapped the line).
+    AllButAssociations,
+    /// Nothing: a line the memory knows, mapped again only to send what it
+    /// still owes (Ctrl-C left it waiting).
+    None,
+}
+
 /// How many messages each mapping-file rule applied to, in file order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RuleHits {
@@ -97,9 +114,9 @@ pub struct Mapper {
     /// has been read so far: when no first pass collected them all
     /// (standard input is among the sources).
     learning: bool,
-    /// During the first pass: its own dedupe window, since a duplicate
-    /// teaches nothing.
-    first_pass: Option<DedupeWindow>,
+    /// During the first pass: its view of the dedupe window, since a
+    /// duplicate teaches nothing.
+    first_pass: Option<Ahead>,
     /// Each company's first group-call name, for company-first (SPEC §6).
     first_groups: FirstGroups,
     stitching: Stitching,
@@ -148,7 +165,7 @@ impl Mapper {
     /// learns none as it goes; without, only stitching's links.
     pub fn begin_first_pass(&mut self, companies: bool) {
         if companies {
-            self.first_pass = Some(DedupeWindow::new(self.options.dedupe_window));
+            self.first_pass = Some(Ahead::new(self.options.dedupe_window));
             self.learning = false;
             self.associations.collect();
         }
@@ -191,11 +208,11 @@ impl Mapper {
     /// disabled or filtered message teaches nothing.
     pub fn learn(&mut self, message: &Message) {
         self.stitching.learn(message);
-        let Some(window) = &mut self.first_pass else {
+        let Some(ahead) = &mut self.first_pass else {
             return;
         };
         if let Some(id) = message.message_id()
-            && window.is_repeat(&id)
+            && ahead.is_repeat(&self.dedupe, &id)
         {
             return;
         }
@@ -242,6 +259,18 @@ impl Mapper {
         }
     }
 
+    /// Passes over a message of the first pass that teaches nothing new
+    /// (the saved memory has what it teaches) but that the main pass maps
+    /// before the ones that do: its messageId enters the pass's view of the
+    /// dedupe window as it will enter the window.
+    pub fn pass_over(&mut self, message: &Message) {
+        if let Some(ahead) = &mut self.first_pass
+            && let Some(id) = message.message_id()
+        {
+            ahead.is_repeat(&self.dedupe, &id);
+        }
+    }
+
     /// How many `anonymous` skips so far `--stitch` would attribute; only
     /// when estimating (`validate` without `--stitch`).
     pub fn would_stitch(&self) -> Option<u64> {
@@ -258,8 +287,15 @@ impl Mapper {
     /// message is mapped too, for what it teaches (SPEC §10), and comes out
     /// as [`Outcome::OtherShard`].
     pub fn map<'m>(&'m mut self, message: &'m Message<'m>) -> Mapped<'m> {
+        self.map_with(message, Lessons::All)
+    }
+
+    /// [`Mapper::map`], learning only `lessons` from the message.
+    pub fn map_with<'m>(&'m mut self, message: &'m Message<'m>, lessons: Lessons) -> Mapped<'m> {
         // Every parsed message links, whatever its outcome or shard.
-        self.stitching.learn(message);
+        if lessons != Lessons::None {
+            self.stitching.learn(message);
+        }
         let links = self.stitching.applied();
         let owned = self.options.shard.is_none_or(|shard| {
             shard.owns(
@@ -270,7 +306,7 @@ impl Mapper {
         });
         let time = message_time(&message.fields);
         let usable_time = time.as_ref().ok().copied().flatten();
-        let (outcome, announce) = self.decide(message, time, owned);
+        let (outcome, announce) = self.decide(message, time, owned, lessons);
         Mapped {
             outcome: if owned { outcome } else { Outcome::OtherShard },
             time: usable_time,
@@ -283,6 +319,7 @@ impl Mapper {
         message: &'m Message,
         time: Result<Option<EventTime>, BadTimestamp>,
         owned: bool,
+        lessons: Lessons,
     ) -> (Outcome<'m>, Option<Company<'m>>) {
         let Mapper {
             options,
@@ -296,7 +333,10 @@ impl Mapper {
             ..
         } = self;
         let hits = if owned { hits } else { other_hits };
-        if let Some(id) = message.message_id()
+        // A message mapped again was no duplicate when it was first mapped
+        // (it would be settled), and its id is in the window since.
+        if lessons != Lessons::None
+            && let Some(id) = message.message_id()
             && dedupe.is_repeat(&id)
         {
             return (Outcome::Skip(Skip::Duplicate), None);
@@ -333,7 +373,8 @@ impl Mapper {
         }
         let source = options.source_label.as_deref();
         if kind == Kind::Group {
-            let learned = learning.then_some(&mut *associations);
+            let learns = *learning && lessons == Lessons::All;
+            let learned = learns.then_some(&mut *associations);
             let outcome = group(learned, options, &mut hits.group, message, known_time);
             if let Some(group_id) = id_text(message.get("groupId")) {
                 first_groups.reached(&group_id);
@@ -354,6 +395,7 @@ impl Mapper {
         let own_company = identity::own_company(message);
         if kind == Kind::Identify
             && *learning
+            && lessons == Lessons::All
             && let Some(company) = identity::traits_company(message.traits())
         {
             associations.learn(user, &company, known_time);

@@ -77,6 +77,33 @@ impl Links {
         self.user_by_key(Key::of(anonymous))
     }
 
+    /// The linked users, each once, and each link as the hash of its
+    /// anonymousId and its user's index among them: what the saved memory
+    /// keeps (SPEC §6.1).
+    pub fn saved(&self) -> (&Interned, impl Iterator<Item = (u64, u32)> + '_) {
+        let links = self
+            .by_anonymous
+            .iter()
+            .map(|(key, user)| (key.whole(), *user));
+        (&self.users, links)
+    }
+
+    /// Adds a user saved by [`Links::saved`], after those added; false
+    /// when the memory is damaged.
+    pub fn restore_user(&mut self, user: &str) -> bool {
+        self.users.restore(user)
+    }
+
+    /// Adds a link saved by [`Links::saved`]; false when it names a user
+    /// not added.
+    pub fn restore_link(&mut self, anonymous: u64, user: u32) -> bool {
+        let known = (user as usize) < self.users.len();
+        if known {
+            self.by_anonymous.insert(Key::from_whole(anonymous), user);
+        }
+        known
+    }
+
     /// The user the anonymousId of this hash is linked to, if any.
     pub fn user_by_key(&self, anonymous: Key) -> Option<&str> {
         let index = *self.by_anonymous.get(&anonymous)?;
@@ -130,6 +157,11 @@ impl Stitching {
     /// `--stitch`.
     pub fn applied(&self) -> Option<&Links> {
         self.is_on().then_some(&self.links)
+    }
+
+    /// The links, to restore saved ones into: only with `--stitch`.
+    pub fn applied_mut(&mut self) -> Option<&mut Links> {
+        self.is_on().then_some(&mut self.links)
     }
 
     /// Notes a message skipped `anonymous`, for the estimate.

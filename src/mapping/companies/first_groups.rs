@@ -60,6 +60,40 @@ impl FirstGroups {
     }
 }
 
+/// A company as the saved memory keeps it (SPEC §6.1): its first group
+/// call's name, and whether no minimal upsert is owed any more.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SavedGroup {
+    pub company: String,
+    pub name: Option<String>,
+    pub settled: bool,
+}
+
+impl FirstGroups {
+    /// Every company as saved: settled when its group call was reached, or
+    /// when it was announced and `delivered` says its upsert went out (an
+    /// announcement still waiting when a run stops is owed again).
+    pub fn saved(&self, delivered: impl Fn(&str) -> bool) -> impl Iterator<Item = SavedGroup> {
+        self.companies
+            .iter()
+            .map(move |(company, first)| SavedGroup {
+                company: company.clone(),
+                name: first.name.clone(),
+                settled: first.reached || first.announced && delivered(company),
+            })
+    }
+
+    /// Adds a company saved by [`FirstGroups::saved`].
+    pub fn restore(&mut self, saved: SavedGroup) {
+        let first = FirstGroup {
+            name: saved.name,
+            reached: saved.settled,
+            announced: false,
+        };
+        self.companies.insert(saved.company, first);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -175,6 +175,34 @@ impl Associations {
         self.earlier = Vec::new();
     }
 
+    /// Reduces the associations waiting into the changes, when the run
+    /// learns as it goes (the first pass's are reduced at its end).
+    pub fn settle(&mut self) {
+        if self.latest.is_some() && !self.waiting.is_empty() {
+            self.merge(Vec::<std::iter::Empty<Association>>::new());
+        }
+    }
+
+    /// The companies, by index, and the changes: what the saved memory
+    /// keeps (SPEC §6.1), once [`Associations::settle`]d.
+    pub fn saved(&self) -> (&Interned, &Changes) {
+        (&self.companies, &self.changes)
+    }
+
+    /// Adds a company saved by [`Associations::saved`], after those
+    /// added; false when the memory is damaged.
+    pub fn restore_company(&mut self, company: &str) -> bool {
+        self.companies.restore(company)
+    }
+
+    /// Adds a block of changes saved by [`Associations::saved`], after
+    /// those added; false when it is out of order or names a company not
+    /// added.
+    pub fn restore_changes(&mut self, block: Block) -> bool {
+        let companies = u32::try_from(self.companies.len()).unwrap_or(u32::MAX);
+        block.is_valid(companies) && self.changes.push_block(block)
+    }
+
     /// The company of `user` as of `time`: the latest association at or
     /// before it (equal times: the later in the input); when there is none,
     /// or the message has no time, the earliest association (equal times:
