@@ -259,7 +259,7 @@ _segment__planhat() {
             return 0
             ;;
         segment__planhat__subcmd__validate)
-            opts="-h --api-token --api-token-file --source-label --map --receiver --stitch --shard --ignore-integrations --dedupe-window --types --since --until --max-line-bytes --json --help"
+            opts="-h --api-token --api-token-file --source-label --map --receiver --stitch --shard --ignore-integrations --dedupe-window --types --since --until --max-line-bytes --json --checkpoint --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -302,6 +302,10 @@ _segment__planhat() {
                     return 0
                     ;;
                 --max-line-bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --checkpoint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -75,6 +75,7 @@ set edit:completion:arg-completer[segment-planhat] = {|@words|
             cand --since 'Keep only events at or after this time (RFC 3339 or a date, UTC when no zone is given)'
             cand --until 'Keep only events before this time'
             cand --max-line-bytes 'Longest line read, in bytes; a longer line is rejected line_too_long without being held in memory'
+            cand --checkpoint 'Report what a rerun of send with this checkpoint would read and send: the sources new or grown since its last run, and the usual counts for their lines. Reads the checkpoint and its memory; writes nothing'
             cand --receiver 'Hand each message to Planhat''s own Segment receiver (https://<SUBDOMAIN>.planhat.com/dock/segment) instead of translating it'
             cand --stitch 'Attribute anonymous messages (no userId or email, only an anonymousId) to the user a message with both ids, or an alias, links that anonymousId to. Input files are read twice, so a link found anywhere in them counts; standard input is read once, so there only links from earlier lines apply'
             cand --ignore-integrations 'Send messages even when their `integrations` object turns Planhat off'

@@ -409,6 +409,12 @@ pub struct ValidateArgs {
     /// Print the report as one JSON object.
     #[arg(long, env = "PLANHAT_JSON")]
     pub json: bool,
+
+    /// Report what a rerun of send with this checkpoint would read and send:
+    /// the sources new or grown since its last run, and the usual counts for
+    /// their lines. Reads the checkpoint and its memory; writes nothing.
+    #[arg(long, env = "PLANHAT_CHECKPOINT", value_name = "PATH")]
+    pub checkpoint: Option<PathBuf>,
 }
 
 /// When to draw the progress bar.

@@ -41,6 +41,14 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// One of the options that decide what a message teaches (SPEC §6.1), as
+/// the saved memory records it: its name and its value in words.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Setting {
+    pub name: String,
+    pub value: String,
+}
+
 /// What to do.
 #[derive(Debug)]
 pub enum Config {
@@ -60,6 +68,8 @@ pub struct Common {
     pub api_token: Option<Secret>,
     /// Lines longer than this are rejected unread (SPEC §3).
     pub max_line_bytes: usize,
+    /// The options a saved memory depends on (SPEC §6.1).
+    pub taught_by: Vec<Setting>,
 }
 
 #[derive(Debug)]
@@ -86,6 +96,8 @@ pub struct SendConfig {
 pub struct ValidateConfig {
     pub common: Common,
     pub json: bool,
+    /// Report what a rerun with this checkpoint would read (SPEC §6.1).
+    pub checkpoint: Option<PathBuf>,
 }
 
 /// Resolves the parsed command line.
@@ -154,6 +166,7 @@ fn validate(args: ValidateArgs) -> Result<ValidateConfig> {
     Ok(ValidateConfig {
         common,
         json: args.json,
+        checkpoint: args.checkpoint,
     })
 }
 
@@ -188,12 +201,16 @@ fn common(args: MappingArgs, connection: Option<ConnectionArgs>) -> Result<Commo
             args.until.unwrap_or_default()
         )));
     }
-    let rules = match &args.map {
-        Some(path) => rules(path)?,
-        None => Rules::default(),
+    let (rules, map_digest) = match &args.map {
+        Some(path) => {
+            let (rules, digest) = rules(path)?;
+            (rules, Some(digest))
+        }
+        None => (Rules::default(), None),
     };
     let source_label = args
         .source_label
+        .clone()
         .or_else(|| rules.source_label.clone())
         .unwrap_or_else(|| "Segment".into());
     let mapping = mapping::Options {
@@ -207,6 +224,7 @@ fn common(args: MappingArgs, connection: Option<ConnectionArgs>) -> Result<Commo
         dedupe_window: args.dedupe_window,
         filters,
     };
+    let taught_by = taught_by(&mapping, map_digest);
     let sources = input::resolve(&args.paths)?;
     if sources.contains(&Source::Stdin) && std::io::stdin().is_terminal() {
         return Err(Usage(
@@ -224,14 +242,67 @@ fn common(args: MappingArgs, connection: Option<ConnectionArgs>) -> Result<Commo
         api_token,
         // Saturates on 32-bit targets, where no line could be longer anyway.
         max_line_bytes: usize::try_from(args.max_line_bytes).unwrap_or(usize::MAX),
+        taught_by,
     })
 }
 
-/// Reads and checks the mapping file, before any input is read.
-fn rules(path: &Path) -> Result<Rules> {
+/// The options that decide what a message teaches (SPEC §6.1), in words.
+/// The mapping file counts by its content, not its path; tokens and URLs
+/// do not count, nor does anything that changes only how requests go.
+fn taught_by(mapping: &mapping::Options, map: Option<u64>) -> Vec<Setting> {
+    let on = |flag: bool| if flag { "on" } else { "off" }.to_owned();
+    let time = |time: Option<EventTime>| time.map_or_else(|| "none".into(), |t| t.to_string());
+    let types = match &mapping.filters.types {
+        None => "all".to_owned(),
+        Some(types) => {
+            let mut names: Vec<&str> = types.iter().map(|kind| kind.name()).collect();
+            names.sort_unstable();
+            names.dedup();
+            names.join(",")
+        }
+    };
+    [
+        (
+            "--map",
+            map.map_or_else(
+                || "none".into(),
+                |digest| format!("a mapping file with content {digest:016x}"),
+            ),
+        ),
+        ("--stitch", on(mapping.stitch == Stitch::On)),
+        ("--types", types),
+        ("--since", time(mapping.filters.since)),
+        ("--until", time(mapping.filters.until)),
+        ("--ignore-integrations", on(mapping.ignore_integrations)),
+        ("--dedupe-window", mapping.dedupe_window.to_string()),
+        ("--receiver", on(mapping.receiver)),
+        (
+            "--shard",
+            mapping
+                .shard
+                .map_or_else(|| "none".into(), |s| format!("{}/{}", s.index, s.count)),
+        ),
+        (
+            "an API token",
+            if mapping.profiles { "given" } else { "none" }.into(),
+        ),
+    ]
+    .into_iter()
+    .map(|(name, value)| Setting {
+        name: name.into(),
+        value,
+    })
+    .collect()
+}
+
+/// Reads and checks the mapping file, before any input is read; returns
+/// its rules and a hash of its content.
+fn rules(path: &Path) -> Result<(Rules, u64)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the mapping file {}", path.display()))?;
-    Rules::parse(&text).map_err(|error| Usage(format!("{}:{error}", path.display())).into())
+    let rules =
+        Rules::parse(&text).map_err(|error| Usage(format!("{}:{error}", path.display())))?;
+    Ok((rules, mapping::checks::fnv1a64(text.as_bytes())))
 }
 
 fn kind(message_type: MessageType) -> Kind {

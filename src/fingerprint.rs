@@ -6,8 +6,9 @@
 //! edited, truncated or swapped input from the one read before, not a
 //! forgery.
 
-/// The fingerprint of the bytes given so far.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The fingerprint of the bytes given so far. It is saved whole (SPEC
+/// §6.1), so that reading can go on from where it stood.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Fingerprint {
     state: u64,
     /// Bytes short of a whole word, waiting for the next piece.

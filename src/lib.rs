@@ -4,8 +4,9 @@
 //! [`segment`] messages → [`mapping`] → [`planhat`] requests → [`sender`] →
 //! [`report`], with [`allocator`] for how memory is asked for, [`failed`]
 //! for the failed file, [`checkpoint`] for resumable runs ([`fingerprint`]
-//! for the bytes its lines were), [`frames`] for files written a value at
-//! a time, [`error`] for exit codes, [`signals`] for what stops a run and
+//! for the bytes its lines were) and [`memory`] for what a run remembers
+//! for the next, [`frames`] for files written a value at a time, [`error`]
+//! for exit codes, [`signals`] for what stops a run and
 //! [`stdout`] for where its data goes. [`run`] is the loop that
 //! drives them. This library exists for the binary and its tests; its API
 //! is not stable.
@@ -21,6 +22,7 @@ pub mod fingerprint;
 pub mod frames;
 pub mod input;
 pub mod mapping;
+pub mod memory;
 pub mod planhat;
 pub mod report;
 pub mod run;

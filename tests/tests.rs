@@ -9,6 +9,7 @@ mod display;
 mod golden;
 mod hostile;
 mod http;
+mod incremental;
 mod metrics;
 mod object_stores;
 mod operators;

@@ -236,13 +236,16 @@ fn an_interrupted_run_without_a_checkpoint_does_not_suggest_rerunning_with_one()
 }
 
 #[test]
-fn a_resumed_run_counts_in_english_and_a_touched_source_resumes() {
+fn a_resumed_run_counts_in_english_and_a_touched_source_is_not_read_again() {
     let mock = mock();
     let dir = tempfile::tempdir().unwrap();
     let input = write_input(dir.path(), &tracks(1));
     let checkpoint = dir.path().join("checkpoint.json");
     let args = ["--checkpoint", checkpoint.to_str().unwrap()];
     assert_eq!(send_to(&mock, &input, &args).status.code(), Some(0));
+    // Without the memory (a run killed before it ended), handled lines are
+    // read again for what they teach, and said so.
+    std::fs::remove_file(dir.path().join("checkpoint.json.memory")).unwrap();
     let again = send_to(&mock, &input, &args);
     let stderr = stderr_of(&again);
     assert!(stderr.contains("skipping 1 line of "), "{stderr}");
@@ -250,15 +253,23 @@ fn a_resumed_run_counts_in_english_and_a_touched_source_resumes() {
         stderr.contains("resumed: 1 line already handled"),
         "{stderr}"
     );
+    // With it, the source is not read at all.
+    let known = send_to(&mock, &input, &args);
+    let stderr = stderr_of(&known);
+    assert!(
+        stderr.contains("not reading 1 source the last run covered in full (1 line)"),
+        "{stderr}"
+    );
 
     let file = std::fs::File::options().write(true).open(&input).unwrap();
     file.set_modified(SystemTime::now() + Duration::from_secs(60))
         .unwrap();
-    // Its bytes are the checkpoint's: it resumes whatever its time says.
+    // Its bytes are the memory's: checked, it is not read again whatever
+    // its time says.
     let touched = send_to(&mock, &input, &args);
     assert_eq!(touched.status.code(), Some(0));
     let stderr = stderr_of(&touched);
-    assert!(stderr.contains("skipping 1 line of "), "{stderr}");
+    assert!(stderr.contains("not reading 1 source"), "{stderr}");
     assert_eq!(mock.delivered_items().len(), 1);
 }
 

@@ -31,7 +31,7 @@ pub struct Covered {
 }
 
 impl Covered {
-    fn of(lines: u64, fingerprint: &Fingerprint) -> Covered {
+    pub fn of(lines: u64, fingerprint: &Fingerprint) -> Covered {
         Covered {
             lines,
             bytes: fingerprint.bytes(),
@@ -88,11 +88,11 @@ pub struct Tracker {
 
 impl Tracker {
     /// A tracker that starts from `covered`; `check` when the input must be
-    /// checked against it as it is read.
-    pub fn new(covered: Covered, check: bool) -> Tracker {
+    /// checked against `expected` (which holds `covered`) as it is read.
+    pub fn new(covered: Covered, expected: Covered, check: bool) -> Tracker {
         Tracker {
             saved: covered,
-            expected: (check && covered.lines > 0).then_some(covered),
+            expected: (check && expected.lines > 0).then_some(expected),
             ends: VecDeque::new(),
         }
     }
@@ -175,22 +175,22 @@ mod tests {
     #[test]
     fn standard_input_must_start_with_the_lines_covered() {
         let path = Path::new("checkpoint.json");
-        let mut first = Tracker::new(Covered::none(), true);
+        let mut first = Tracker::new(Covered::none(), Covered::none(), true);
         first.read(1, &ends(5), path).unwrap();
         let covered = first.cover(3);
         assert_eq!((covered.lines, covered.bytes), (3, 8));
 
-        let mut same = Tracker::new(covered, true);
+        let mut same = Tracker::new(covered, covered, true);
         same.read(1, &ends(9), path).unwrap();
         same.ended(9, path).unwrap();
         assert_eq!(same.cover(9).lines, 9);
 
-        let mut short = Tracker::new(covered, true);
+        let mut short = Tracker::new(covered, covered, true);
         short.read(1, &ends(2), path).unwrap();
         let error = short.ended(2, path).unwrap_err();
         assert!(error.to_string().contains("--restart"), "{error}");
 
-        let mut other = Tracker::new(covered, true);
+        let mut other = Tracker::new(covered, covered, true);
         let mut fingerprint = Fingerprint::default();
         fingerprint.update(b"[]\n[]\n[]");
         let error = other.read(3, &[fingerprint], path).unwrap_err();
@@ -200,7 +200,7 @@ mod tests {
     #[test]
     fn line_ends_kept_too_long_are_thinned_and_the_cover_falls_short() {
         let path = Path::new("checkpoint.json");
-        let mut tracker = Tracker::new(Covered::none(), false);
+        let mut tracker = Tracker::new(Covered::none(), Covered::none(), false);
         let count = MAX_ENDS as u64 + 1;
         tracker.read(1, &ends(count), path).unwrap();
         assert!(tracker.ends.len() <= MAX_ENDS);

@@ -33,13 +33,14 @@ mod done;
 mod lines;
 mod storage;
 
-use covered::{Covered, Tracker};
+use covered::Tracker;
+pub use covered::{Covered, check_file};
 
 pub use done::{Done, Handled, PartLine, Parts, Unsettled};
 use done::{lines, of_source, waiting_messages};
 pub use lines::LineSet;
-pub use storage::Lock;
 use storage::write_atomically;
+pub use storage::{Lock, beside, write_atomically_with};
 
 const VERSION: u32 = 2;
 
@@ -125,8 +126,16 @@ impl Checkpoint {
     /// lines of each are already handled. A file whose handled lines are
     /// no longer its first bytes is an error unless `restart`, which starts
     /// every source from its first line; standard input is checked as it is
-    /// read ([`Checkpoint::read`]).
-    pub fn open(path: &Path, sources: &[Source], restart: bool) -> Result<(Checkpoint, Vec<Done>)> {
+    /// read ([`Checkpoint::read`]). `known` gives, per source, the first
+    /// bytes the saved memory vouches for (SPEC §6.1): a file or object it
+    /// checked is not read again to check a shorter part, and standard
+    /// input must start with them.
+    pub fn open(
+        path: &Path,
+        sources: &[Source],
+        restart: bool,
+        known: &[Option<Covered>],
+    ) -> Result<(Checkpoint, Vec<Done>)> {
         let fresh: Vec<Entry> = sources.iter().map(entry_for).collect::<Result<_>>()?;
         let reading = || format!("reading the checkpoint {}", path.display());
         let (saved, failed) = match std::fs::read(path) {
@@ -154,7 +163,8 @@ impl Checkpoint {
         let mut skip = Vec::with_capacity(fresh.len());
         let mut entries = Vec::with_capacity(fresh.len());
         let mut trackers = Vec::with_capacity(fresh.len());
-        for (entry, source) in fresh.into_iter().zip(sources) {
+        for ((entry, source), vouched) in fresh.into_iter().zip(sources).zip(known) {
+            let vouched = vouched.filter(|_| !restart);
             let known = saved.iter().find(|s| s.path == entry.path);
             let (lines, covered) = match known {
                 Some(known) if Done::of(known) != Done::default() => {
@@ -165,7 +175,9 @@ impl Checkpoint {
                         bytes: known.bytes,
                         hash,
                     };
+                    let checked = vouched.is_some_and(|v| v.lines >= covered.lines);
                     match source {
+                        _ if checked => {}
                         Source::File { path: file, .. } => {
                             covered::check_file(file, &covered, path)?;
                         }
@@ -180,7 +192,12 @@ impl Checkpoint {
             lines.record(&mut entry);
             entries.push(entry);
             skip.push(lines);
-            trackers.push(Tracker::new(covered, *source == Source::Stdin));
+            // Standard input is checked against the longer of the two.
+            let expected = match vouched {
+                Some(vouched) if vouched.lines > covered.lines => vouched,
+                _ => covered,
+            };
+            trackers.push(Tracker::new(covered, expected, *source == Source::Stdin));
         }
         let others = saved
             .into_iter()
@@ -195,6 +212,12 @@ impl Checkpoint {
             failed,
         };
         Ok((checkpoint, skip))
+    }
+
+    /// Whether every line of the source at `source` was handled at the
+    /// last save.
+    pub fn is_complete(&self, source: usize) -> bool {
+        self.entries[source].complete
     }
 
     /// The length the failed file at `failed` had when the checkpoint was
@@ -325,21 +348,27 @@ fn check_object(known: &Entry, now: &Entry, checkpoint: &Path) -> Result<()> {
     )))
 }
 
-fn entry_for(source: &Source) -> Result<Entry> {
-    let (size, etag) = match source {
-        Source::Object(object) => (Some(object.size), object.etag.clone()),
-        _ => (None, None),
-    };
-    let path = match source {
+/// How the checkpoint (and the saved memory) name a source: a file by its
+/// absolute path, so that `logs/` and `./logs/` are one source; an object
+/// by its URL; standard input as `-`.
+pub fn source_path(source: &Source) -> Result<String> {
+    Ok(match source {
         Source::Stdin => "-".into(),
         Source::Object(object) => object.to_string(),
-        // Absolute, so that `logs/` and `./logs/` are one source.
         Source::File { path, .. } => path
             .canonicalize()
             .with_context(|| format!("{}", path.display()))?
             .display()
             .to_string(),
+    })
+}
+
+fn entry_for(source: &Source) -> Result<Entry> {
+    let (size, etag) = match source {
+        Source::Object(object) => (Some(object.size), object.etag.clone()),
+        _ => (None, None),
     };
+    let path = source_path(source)?;
     let none = Covered::none();
     Ok(Entry {
         path,
@@ -409,7 +438,7 @@ mod tests {
         std::fs::write(&input, "{}\n".repeat(6)).unwrap();
         let sources = crate::input::resolve(std::slice::from_ref(&input)).unwrap();
         let path = dir.path().join("checkpoint.json");
-        let (mut checkpoint, _) = Checkpoint::open(&path, &sources, false).unwrap();
+        let (mut checkpoint, _) = Checkpoint::open(&path, &sources, false, &[None]).unwrap();
         read(&mut checkpoint, 6);
         let mut mapped = Handled::new(1);
         mapped.line_done(at(0, 6));
@@ -422,7 +451,7 @@ mod tests {
             envelopes: Vec::new(),
         };
         checkpoint.save(&mapped, &unsettled, None).unwrap();
-        let (mut resumed, skip) = Checkpoint::open(&path, &sources, false).unwrap();
+        let (mut resumed, skip) = Checkpoint::open(&path, &sources, false, &[None]).unwrap();
         read(&mut resumed, 6);
         let done = &skip[0];
         assert_eq!(done.handled, set(&[[1, 1], [4, 4], [6, 6]]));
@@ -445,7 +474,7 @@ mod tests {
         let mut mapped = Handled::new(1);
         mapped.line_done(at(0, 6));
         resumed.save(&mapped, &others(&[at(0, 5)]), None).unwrap();
-        let (_, skip) = Checkpoint::open(&path, &sources, false).unwrap();
+        let (_, skip) = Checkpoint::open(&path, &sources, false, &[None]).unwrap();
         assert_eq!(skip[0].handled, set(&[[1, 4], [6, 6]]));
         assert_eq!(
             skip[0].metric_sent,
@@ -462,7 +491,7 @@ mod tests {
         std::fs::write(&input, "{}\n".repeat(10)).unwrap();
         let sources = crate::input::resolve(std::slice::from_ref(&input)).unwrap();
         let path = dir.path().join("checkpoint.json");
-        let (mut checkpoint, skip) = Checkpoint::open(&path, &sources, false).unwrap();
+        let (mut checkpoint, skip) = Checkpoint::open(&path, &sources, false, &[None]).unwrap();
         read(&mut checkpoint, 10);
         assert_eq!(skip, [Done::default()]);
         let mut handled = Handled::new(1);
@@ -471,7 +500,7 @@ mod tests {
         checkpoint
             .save(&handled, &others(&[at(0, 3), at(0, 6)]), None)
             .unwrap();
-        let (mut resumed, skip) = Checkpoint::open(&path, &sources, false).unwrap();
+        let (mut resumed, skip) = Checkpoint::open(&path, &sources, false, &[None]).unwrap();
         read(&mut resumed, 10);
         assert_eq!(skip, [self::handled(&[[1, 2], [4, 5], [7, 8]])]);
         let saved: serde_json::Value =
@@ -487,11 +516,11 @@ mod tests {
         let mut handled = Handled::new(1);
         handled.line_done(at(0, 5));
         resumed.save(&handled, &others(&[at(0, 6)]), None).unwrap();
-        let (_, skip) = Checkpoint::open(&path, &sources, false).unwrap();
+        let (_, skip) = Checkpoint::open(&path, &sources, false, &[None]).unwrap();
         assert_eq!(skip, [self::handled(&[[1, 5], [7, 8]])]);
         handled.source_done(0, 10);
         resumed.save(&handled, &Unsettled::default(), None).unwrap();
-        let (_, skip) = Checkpoint::open(&path, &sources, false).unwrap();
+        let (_, skip) = Checkpoint::open(&path, &sources, false, &[None]).unwrap();
         assert_eq!(skip, [self::handled(&[[1, 10]])]);
         assert!(!dir.path().join("checkpoint.json.tmp").exists());
     }
@@ -503,7 +532,7 @@ mod tests {
         std::fs::write(&input, "{}\n".repeat(4)).unwrap();
         let sources = crate::input::resolve(std::slice::from_ref(&input)).unwrap();
         let path = dir.path().join("checkpoint.json");
-        let (mut checkpoint, _) = Checkpoint::open(&path, &sources, false).unwrap();
+        let (mut checkpoint, _) = Checkpoint::open(&path, &sources, false, &[None]).unwrap();
         read(&mut checkpoint, 4);
         let mut mapped = Handled::new(1);
         mapped.line_done(at(0, 4));
@@ -521,7 +550,7 @@ mod tests {
             envelopes: vec![message(2, 0)],
         };
         checkpoint.save(&mapped, &unsettled, None).unwrap();
-        let (mut resumed, skip) = Checkpoint::open(&path, &sources, false).unwrap();
+        let (mut resumed, skip) = Checkpoint::open(&path, &sources, false, &[None]).unwrap();
         read(&mut resumed, 4);
         let done = &skip[0];
         assert!(done.is_handled(1) && done.is_handled(4));
@@ -540,11 +569,11 @@ mod tests {
         let mut mapped = Handled::new(1);
         mapped.line_done(at(0, 1));
         resumed.save(&mapped, &Unsettled::default(), None).unwrap();
-        let (_, skip) = Checkpoint::open(&path, &sources, false).unwrap();
+        let (_, skip) = Checkpoint::open(&path, &sources, false, &[None]).unwrap();
         assert_eq!(skip[0].parts(2, 1), Parts::AllButMetric);
         mapped.source_done(0, 4);
         resumed.save(&mapped, &Unsettled::default(), None).unwrap();
-        let (_, skip) = Checkpoint::open(&path, &sources, false).unwrap();
+        let (_, skip) = Checkpoint::open(&path, &sources, false, &[None]).unwrap();
         assert!((1..=4).all(|line| skip[0].is_handled(line)));
         assert!(skip[0].messages.is_empty());
     }
@@ -556,7 +585,7 @@ mod tests {
         std::fs::write(&input, "{}\n{}\n{}\n").unwrap();
         let sources = crate::input::resolve(std::slice::from_ref(&input)).unwrap();
         let path = dir.path().join("checkpoint.json");
-        let (mut checkpoint, _) = Checkpoint::open(&path, &sources, false).unwrap();
+        let (mut checkpoint, _) = Checkpoint::open(&path, &sources, false, &[None]).unwrap();
         read(&mut checkpoint, 3);
         let mut handled = Handled::new(1);
         handled.line_done(at(0, 2));
@@ -566,13 +595,13 @@ mod tests {
         // Grown, it resumes: its first two lines are the same bytes.
         std::fs::write(&input, "{}\n{}\n{}\n{}\n").unwrap();
         let grown = crate::input::resolve(std::slice::from_ref(&input)).unwrap();
-        let (_, skip) = Checkpoint::open(&path, &grown, false).unwrap();
+        let (_, skip) = Checkpoint::open(&path, &grown, false, &[None]).unwrap();
         assert_eq!(skip, [self::handled(&[[1, 2]])]);
         // Other bytes, or fewer, are refused.
         for (text, change) in [("{}\n[]\n{}\n", "other bytes"), ("{}\n", "shorter")] {
             std::fs::write(&input, text).unwrap();
             let changed = crate::input::resolve(std::slice::from_ref(&input)).unwrap();
-            let error = Checkpoint::open(&path, &changed, false).unwrap_err();
+            let error = Checkpoint::open(&path, &changed, false, &[None]).unwrap_err();
             let text = error.to_string();
             assert!(
                 text.contains("--restart") && text.contains(change),
@@ -580,7 +609,7 @@ mod tests {
             );
         }
         let changed = crate::input::resolve(&[input]).unwrap();
-        let (_, skip) = Checkpoint::open(&path, &changed, true).unwrap();
+        let (_, skip) = Checkpoint::open(&path, &changed, true, &[None]).unwrap();
         assert_eq!(skip, [Done::default()]);
     }
 }

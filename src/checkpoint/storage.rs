@@ -47,7 +47,7 @@ impl Lock {
 }
 
 /// `path` with `suffix` added to its name.
-fn beside(path: &Path, suffix: &str) -> PathBuf {
+pub fn beside(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)
@@ -58,9 +58,17 @@ fn beside(path: &Path, suffix: &str) -> PathBuf {
 /// processes never write one file, even when one of them runs without
 /// the lock (a dry-run reads the checkpoint but writes nothing).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomically_with(path, |file| file.write_all(bytes))
+}
+
+/// [`write_atomically`], the content written by `write`.
+pub fn write_atomically_with(
+    path: &Path,
+    write: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let temporary = beside(path, &format!(".{}.tmp", std::process::id()));
     let written = File::create(&temporary).and_then(|mut file| {
-        file.write_all(bytes)?;
+        write(&mut file)?;
         file.sync_all()
     });
     if let Err(error) = written.and_then(|()| std::fs::rename(&temporary, path)) {

@@ -83,10 +83,22 @@ const CHUNK_BYTES: usize = 256 * 1024;
 const CHUNK_LINES: usize = 4096;
 const READ_BUFFER: usize = 256 * 1024;
 
-/// Reads one source; false when the receiver is gone.
+/// Where reading a plain file goes on from (SPEC §6.1): past its first
+/// `line` lines, the last of which ends at byte `bytes` with a newline (or
+/// the end of the file), their bytes fingerprinted as `fingerprint`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resume {
+    pub line: u64,
+    pub bytes: u64,
+    pub fingerprint: Fingerprint,
+}
+
+/// Reads one source; false when the receiver is gone. With `resume`, the
+/// source is a plain file positioned past the lines it names.
 pub(super) fn read_source<R: Read>(
     index: usize,
     raw: R,
+    resume: Option<Resume>,
     max_line_bytes: usize,
     sender: &SyncSender<Event>,
     counter: &Arc<AtomicU64>,
@@ -96,6 +108,14 @@ pub(super) fn read_source<R: Read>(
         counter: Arc::clone(counter),
     };
     let mut lines = LineSplitter::new(index, max_line_bytes, Arc::clone(counter));
+    if let Some(resume) = resume {
+        lines.number = resume.line;
+        lines.chunk.first_line = resume.line + 1;
+        lines.fingerprint = resume.fingerprint;
+        lines.fingerprint.update(b"\n");
+        let raw = BufReader::with_capacity(READ_BUFFER, raw);
+        return finish(lines.run(raw, sender), lines, index, sender);
+    }
     let result = magic_bytes(&mut raw).and_then(|head| {
         // The bytes looked at are read again, ahead of the rest.
         let is_gzip = head == [0x1f, 0x8b];
@@ -107,6 +127,16 @@ pub(super) fn read_source<R: Read>(
             lines.run(raw, sender)
         }
     });
+    finish(result, lines, index, sender)
+}
+
+/// Says how reading a source ended: where it broke, if it did, then its end.
+fn finish(
+    result: io::Result<bool>,
+    mut lines: LineSplitter,
+    index: usize,
+    sender: &SyncSender<Event>,
+) -> bool {
     let keep_going = match result {
         Ok(keep_going) => keep_going,
         Err(error) => {
@@ -368,6 +398,7 @@ mod tests {
         assert!(read_source(
             0,
             source,
+            None,
             max_line_bytes,
             &sender,
             &Arc::default()

@@ -12,17 +12,17 @@ mod local;
 pub mod object;
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread;
 
 use anyhow::{Context, Result, bail};
 
 use lines::read_source;
-pub use lines::{Chunk, Event, Span, Start, start_of};
+pub use lines::{Chunk, Event, Resume, Span, Start, start_of};
 
 /// Where input comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,8 +117,10 @@ pub struct Reader {
 }
 
 /// Starts reading `sources` on a thread of its own; lines longer than
-/// `max_line_bytes` are skipped and marked [`Span::too_long`].
-pub fn spawn(sources: Vec<Source>, max_line_bytes: usize) -> Reader {
+/// `max_line_bytes` are skipped and marked [`Span::too_long`]. A plain file
+/// with a [`Resume`] in `resumes` (one per source, or none at all) is read
+/// from past the lines it names; every other source from its first line.
+pub fn spawn(sources: Vec<Source>, resumes: Vec<Option<Resume>>, max_line_bytes: usize) -> Reader {
     // A few chunks in flight let reading overlap mapping while keeping
     // memory bounded when sending is slower than reading.
     let (sender, events) = sync_channel(4);
@@ -127,13 +129,14 @@ pub fn spawn(sources: Vec<Source>, max_line_bytes: usize) -> Reader {
     let counter = Arc::new(AtomicU64::new(0));
     thread::Builder::new()
         .name("input".into())
-        .spawn(move || read_all(&sources, max_line_bytes, &sender, &counter))
+        .spawn(move || read_all(&sources, &resumes, max_line_bytes, &sender, &counter))
         .expect("the system can start a thread");
     Reader { events }
 }
 
 fn read_all(
     sources: &[Source],
+    resumes: &[Option<Resume>],
     max_line_bytes: usize,
     sender: &SyncSender<Event>,
     counter: &Arc<AtomicU64>,
@@ -141,9 +144,13 @@ fn read_all(
     // Made when the first object is read: runs without one need no runtime.
     let mut clients: Option<object::Clients> = None;
     for (index, source) in sources.iter().enumerate() {
+        let mut resume = resumes.get(index).copied().flatten();
         let opened: io::Result<Box<dyn Read>> = match source {
             Source::Stdin => Ok(Box::new(io::stdin())),
-            Source::File { path, .. } => File::open(path).map(|f| Box::new(f) as Box<dyn Read>),
+            Source::File { path, .. } => File::open(path).and_then(|mut file| {
+                resume = resume_plain(&mut file, resume, counter)?;
+                Ok(Box::new(file) as Box<dyn Read>)
+            }),
             Source::Object(object) => {
                 if clients.is_none() {
                     clients = object::Clients::new().ok();
@@ -157,7 +164,7 @@ fn read_all(
             }
         };
         let keep_going = match opened {
-            Ok(raw) => read_source(index, raw, max_line_bytes, sender, counter),
+            Ok(raw) => read_source(index, raw, resume, max_line_bytes, sender, counter),
             Err(error) => {
                 let event = Event::Unreadable {
                     source: index,
@@ -175,6 +182,31 @@ fn read_all(
             return;
         }
     }
+}
+
+/// Positions a file past the lines `resume` names, when it is plain text;
+/// gzip cannot be read from the middle, so such a file is read from its
+/// start (and `None` says so). The bytes passed over count as read, for
+/// the progress bar.
+fn resume_plain(
+    file: &mut File,
+    resume: Option<Resume>,
+    counter: &AtomicU64,
+) -> io::Result<Option<Resume>> {
+    let Some(resume) = resume else {
+        return Ok(None);
+    };
+    let mut head = [0; 2];
+    let plain = file.read_exact(&mut head).is_err() || head != [0x1f, 0x8b];
+    if !plain {
+        file.rewind()?;
+        return Ok(None);
+    }
+    // Past the last line's newline.
+    let offset = resume.bytes + 1;
+    file.seek(SeekFrom::Start(offset))?;
+    counter.fetch_add(offset, Ordering::Relaxed);
+    Ok(Some(resume))
 }
 
 #[cfg(test)]

@@ -142,6 +142,13 @@ impl Mapper {
         }
     }
 
+    /// Whether user → company associations are learned as messages are
+    /// mapped (no first pass collected them: standard input is among the
+    /// sources).
+    pub fn learns_as_it_goes(&self) -> bool {
+        self.learning
+    }
+
     /// Whether a line that is not a message belongs to this shard: one shard
     /// only reports it, the one its text hashes to.
     pub fn owns_unparsed(&self, line: &[u8]) -> bool {

@@ -174,6 +174,22 @@ impl Profiles {
             && !self.sent_companies.contains(&fnv1a64(company.as_bytes()))
     }
 
+    /// Whether the first upsert of `company` has gone out.
+    pub fn sent_company(&self, company: &str) -> bool {
+        self.sent_companies.contains(&fnv1a64(company.as_bytes()))
+    }
+
+    /// The companies whose first upsert has gone out, by hash: what a later
+    /// run remembers (SPEC §6.1)...
+    pub fn sent_companies(&self) -> impl Iterator<Item = u64> + '_ {
+        self.sent_companies.iter().copied()
+    }
+
+    /// ...and takes back.
+    pub fn restore_sent_companies(&mut self, hashes: impl IntoIterator<Item = u64>) {
+        self.sent_companies.extend(hashes);
+    }
+
     /// When the oldest profile waiting on `route` arrived.
     pub fn waiting_since(&self, route: Route) -> Option<Instant> {
         self.pending(route).since

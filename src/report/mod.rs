@@ -12,5 +12,5 @@ pub mod words;
 
 pub use counters::Counters;
 pub use output::RunFacts;
-pub use tally::{Counted, Distinct, RuleUse, Tally, Unplaced};
+pub use tally::{Counted, Distinct, Rerun, RuleUse, Tally, Unplaced};
 pub use words::{ProblemLines, counted, duration_text, printable, size};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::tally::{Counted, Tally, Unplaced};
+use super::tally::{Counted, Rerun, Tally, Unplaced};
 use super::words::{counted, size};
 use crate::mapping::metrics::MetricWarning;
 use crate::mapping::{Reject, Skip};
@@ -30,6 +30,20 @@ impl Tally {
         });
         if let Some(count) = self.would_stitch {
             report["outcomes"]["would_stitch"] = json!(count);
+        }
+        if let Some(rerun) = &self.rerun {
+            let sum = |lines: &mut dyn Iterator<Item = u64>| lines.sum::<u64>();
+            report["rerun"] = json!({
+                "not_read": {"sources": rerun.not_read.len(),
+                    "lines": sum(&mut rerun.not_read.iter().map(|(_, l)| *l))},
+                "new": rerun.new.iter()
+                    .map(|(source, lines)| json!({"source": source, "lines": lines}))
+                    .collect::<Vec<_>>(),
+                "grown": rerun.grown.iter()
+                    .map(|(source, known, lines)| json!({"source": source,
+                        "known_lines": known, "lines": lines}))
+                    .collect::<Vec<_>>(),
+            });
         }
         report["warnings"] = self.warnings_json();
         if let Some(distinct) = &self.distinct {
@@ -89,6 +103,9 @@ impl Tally {
 
     /// The `validate` report as text.
     pub fn write_validate(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        if let Some(rerun) = &self.rerun {
+            write_rerun(out, rerun)?;
+        }
         writeln!(out, "messages      {}", self.messages())?;
         if let Some((index, count)) = self.shard {
             let share = 100.0 * self.messages() as f64
@@ -429,6 +446,36 @@ fn write_reasons<K: Copy>(
             write!(out, "  e.g. {}", counted.examples.join(", "))?;
         }
         writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// What a rerun reads (`validate --checkpoint`): before the usual counts,
+/// which are of those lines only.
+fn write_rerun(out: &mut dyn Write, rerun: &Rerun) -> std::io::Result<()> {
+    let not_read: u64 = rerun.not_read.iter().map(|(_, lines)| lines).sum();
+    writeln!(
+        out,
+        "a rerun reads {} of the last run's, and {} new",
+        counted(rerun.grown.len() as u64, "source"),
+        counted(rerun.new.len() as u64, "source")
+    )?;
+    writeln!(
+        out,
+        "  not read, known in full  {} ({})",
+        counted(rerun.not_read.len() as u64, "source"),
+        counted(not_read, "line")
+    )?;
+    for (source, known, lines) in &rerun.grown {
+        let new = lines.saturating_sub(*known);
+        writeln!(
+            out,
+            "  grown  {source}: {} past the {known} known",
+            counted(new, "new line")
+        )?;
+    }
+    for (source, lines) in &rerun.new {
+        writeln!(out, "  new    {source}: {}", counted(*lines, "line"))?;
     }
     Ok(())
 }

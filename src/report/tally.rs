@@ -86,6 +86,20 @@ pub struct Tally {
     /// How many `anonymous` skips `--stitch` would attribute (`validate`
     /// without `--stitch`, SPEC §5.7).
     pub would_stitch: Option<u64>,
+    /// What a rerun with the checkpoint reads (`validate --checkpoint`,
+    /// SPEC §6.1).
+    pub rerun: Option<Rerun>,
+}
+
+/// What a rerun with a checkpoint reads (SPEC §6.1), by source label.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rerun {
+    /// Sources the saved memory covers in full: not read. With their lines.
+    pub not_read: Vec<(String, u64)>,
+    /// Sources it knows nothing of, read whole, with their lines.
+    pub new: Vec<(String, u64)>,
+    /// Sources it covers in part: the lines it covers, and the source's.
+    pub grown: Vec<(String, u64, u64)>,
 }
 
 /// An item that Planhat may not place, having no company (SPEC §5.1).

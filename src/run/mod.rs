@@ -17,8 +17,9 @@ use crate::config::{Config, SendConfig, ValidateConfig};
 use crate::error::{Interrupted, Status};
 use crate::failed::{self, FailedFile};
 use crate::input::Source;
+use crate::memory::{Memory, Plan, Reached};
 use crate::report::live::{Display, Reporter};
-use crate::report::{RuleUse, RunFacts, Tally};
+use crate::report::{Rerun, RuleUse, RunFacts, Tally};
 use crate::sender::http::{Clock, Http, HttpSettings, SystemClock};
 use crate::sender::{Carrier, Delivery, DeliverySetup, DryRun, Worker};
 use crate::{completions, report};
@@ -73,14 +74,44 @@ fn validate(
     err: &mut dyn Write,
     interrupt: Arc<AtomicBool>,
 ) -> Result<Status> {
-    let ValidateConfig { common, json } = config;
+    let ValidateConfig {
+        mut common,
+        json,
+        checkpoint,
+    } = config;
+    // What a rerun would read: the checkpoint and its memory are read, and
+    // nothing is written.
+    let rerun = match &checkpoint {
+        Some(path) => {
+            let mut memory = Memory::open(path, &common.taught_by, false)?;
+            let plan = memory.plan(std::mem::take(&mut common.sources))?;
+            common.sources = plan.sources.clone();
+            let (_, skip) = Checkpoint::open(path, &common.sources, false, &plan.known)?;
+            Some((memory, plan, skip))
+        }
+        None => None,
+    };
     let labels = common.sources.iter().map(Source::label).collect();
     let report = Reporter::new(Tally::with_distinct(), labels, Display::Quiet, None, err);
     let mut pipeline = Pipeline::new(&common, report, None, interrupt);
+    let mut started = None;
+    if let Some((mut memory, plan, skip)) = rerun {
+        if let Some(notice) = &memory.notice {
+            pipeline.report.notice(notice);
+        }
+        memory.load(&mut pipeline.mapper, None)?;
+        pipeline.skip = skip;
+        pipeline.resumes = plan.resumes.clone();
+        pipeline.reached = plan.reached.clone();
+        started = Some(plan);
+    }
     if pipeline.run(common.sources.clone())? == Ending::Interrupted {
         return Ok(Status::Interrupted);
     }
     pipeline.report.finish();
+    if let Some(plan) = started {
+        pipeline.report.tally.rerun = Some(rerun_report(&plan, &pipeline.reached));
+    }
     pipeline.report.tally.shard = pipeline.mapper.shard().map(|s| (s.index, s.count));
     pipeline.report.tally.would_stitch = pipeline.mapper.would_stitch();
     let (rules, hits) = pipeline.mapper.rule_hits();
@@ -104,13 +135,12 @@ fn validate(
 }
 
 fn send(
-    config: SendConfig,
+    mut config: SendConfig,
     out: &mut dyn Write,
     err: &mut dyn Write,
     clock: Box<dyn Clock + Send>,
     interrupt: Arc<AtomicBool>,
 ) -> Result<Status> {
-    let common = &config.common;
     // Held to the end of the run. A dry-run only reads the checkpoint, so
     // it takes no lock: looking at what a run in progress has done is
     // harmless, and it must not keep that run's restart from starting.
@@ -118,9 +148,30 @@ fn send(
         Some(path) if !config.dry_run => Some(Lock::take(path)?),
         _ => None,
     };
+    // What the last run that ended remembers (SPEC §6.1): the sources it
+    // covers in full are not read at all.
+    let mut memory = match &config.checkpoint {
+        Some(path) => Some(Memory::open(
+            path,
+            &config.common.taught_by,
+            config.restart,
+        )?),
+        None => None,
+    };
+    let plan = match &mut memory {
+        Some(memory) => Some(memory.plan(std::mem::take(&mut config.common.sources))?),
+        None => None,
+    };
+    if let Some(plan) = &plan {
+        config.common.sources = plan.sources.clone();
+    }
+    let common = &config.common;
     let (checkpoint, skip) = match &config.checkpoint {
         Some(path) => {
-            let (checkpoint, skip) = Checkpoint::open(path, &common.sources, config.restart)?;
+            let known = plan.as_ref().map(|plan| plan.known.as_slice());
+            let known = known.unwrap_or(&[]);
+            let (checkpoint, skip) =
+                Checkpoint::open(path, &common.sources, config.restart, known)?;
             // Records past the saved length are of lines handled again now.
             if let Some(len) = checkpoint
                 .failed_len(&config.failed)
@@ -142,6 +193,17 @@ fn send(
     };
     let mut report = Reporter::new(Tally::default(), labels, display, total_bytes, err);
     if !config.quiet {
+        if let Some(notice) = memory.as_ref().and_then(|m| m.notice.as_deref()) {
+            report.eprintln(notice);
+        }
+        if let Some(plan) = plan.as_ref().filter(|plan| !plan.not_read.is_empty()) {
+            let lines = plan.not_read.iter().map(|(_, lines)| lines).sum();
+            report.eprintln(&format!(
+                "not reading {} the last run covered in full ({})",
+                report::counted(plan.not_read.len() as u64, "source"),
+                report::counted(lines, "line"),
+            ));
+        }
         for (source, done) in common.sources.iter().zip(&skip) {
             let lines = done.handled.count();
             if lines > 0 {
@@ -187,6 +249,12 @@ fn send(
     });
     let mut pipeline = Pipeline::new(common, report, Some(delivery), interrupt);
     pipeline.skip = skip;
+    if let (Some(memory), Some(plan)) = (&mut memory, plan) {
+        let profiles = pipeline.delivery.as_mut().map(Delivery::profiles_mut);
+        memory.load(&mut pipeline.mapper, profiles)?;
+        pipeline.resumes = plan.resumes;
+        pipeline.reached = plan.reached;
+    }
     let result = pipeline.run(common.sources.clone());
     // The request in flight is finished whatever happened (Ctrl-C too).
     let waited = pipeline.wait();
@@ -196,6 +264,18 @@ fn send(
         .delivery
         .as_mut()
         .map_or(Ok(()), Delivery::save_checkpoint);
+    // A run that ended between lines (its input done, or a stopping signal)
+    // remembers what it mapped, after the checkpoint that says what of it
+    // is handled; an error or a crash leaves the last memory, which a rerun
+    // completes from the checkpoint.
+    let saved = match (&memory, &result, &pipeline.delivery) {
+        (Some(memory), Ok(_), Some(delivery))
+            if saved.is_ok() && !config.dry_run && pipeline.mapping_began =>
+        {
+            memory.save(&mut pipeline.mapper, delivery, &pipeline.reached)
+        }
+        _ => saved,
+    };
     let Pipeline {
         report, delivery, ..
     } = pipeline;
@@ -231,6 +311,29 @@ fn send(
     }
     result?;
     Ok(status(&report.tally))
+}
+
+/// What `validate --checkpoint` says a rerun reads: the sources the memory
+/// covers in full (not read), and of the others, new ones and ones read
+/// from past what the memory knows.
+fn rerun_report(plan: &Plan, reached: &[Reached]) -> Rerun {
+    let mut rerun = Rerun {
+        not_read: plan
+            .not_read
+            .iter()
+            .map(|(source, lines)| (source.label(), *lines))
+            .collect(),
+        ..Rerun::default()
+    };
+    for ((source, start), end) in plan.sources.iter().zip(&plan.reached).zip(reached) {
+        let lines = end.ended.unwrap_or(end.mapped);
+        if start.mapped == 0 {
+            rerun.new.push((source.label(), lines));
+        } else {
+            rerun.grown.push((source.label(), start.mapped, lines));
+        }
+    }
+    rerun
 }
 
 fn status(tally: &Tally) -> Status {

@@ -13,9 +13,11 @@ use anyhow::{Context, Result};
 use crate::checkpoint::{Done, Parts};
 use crate::config::Common;
 use crate::failed::Original;
-use crate::input::{Event, Source};
+use crate::fingerprint::Fingerprint;
+use crate::input::{Event, Resume, Source};
 use crate::mapping::metrics::Metrics;
-use crate::mapping::{Mapper, Outcome, Reject, Skip};
+use crate::mapping::{Lessons, Mapper, Outcome, Reject, Skip};
+use crate::memory::Reached;
 use crate::planhat::Origin;
 use crate::planhat::items::Item;
 use crate::report::live::Reporter;
@@ -51,6 +53,17 @@ pub(super) struct Pipeline<'a, 'w> {
     /// again, to rebuild the dedupe window and the user → company memory,
     /// and not sent; a line done but for its metric sends only that.
     pub(super) skip: Vec<Done>,
+    /// Per source, what the saved memory knows of it when the run starts
+    /// (SPEC §6.1), and how far this run gets: lines it knows are neither
+    /// learned again nor, when handled, read at all where that can be
+    /// helped.
+    pub(super) reached: Vec<Reached>,
+    /// Per source, where a plain file is read from when the memory covers
+    /// its first lines whole.
+    pub(super) resumes: Vec<Option<Resume>>,
+    /// Whether the main pass began: a run stopped before it has nothing to
+    /// remember that the memory does not hold.
+    pub(super) mapping_began: bool,
     /// The last line of each chunk mapped, with the input bytes read by its
     /// end, oldest first: once a chunk's lines are all handled, the progress
     /// bar moves to its mark.
@@ -73,6 +86,9 @@ impl<'a, 'w> Pipeline<'a, 'w> {
             original: Vec::new(),
             max_line_bytes: common.max_line_bytes,
             skip: vec![Done::default(); common.sources.len()],
+            reached: vec![Reached::default(); common.sources.len()],
+            resumes: vec![None; common.sources.len()],
+            mapping_began: false,
             marks: VecDeque::new(),
             interrupt,
         }
@@ -89,7 +105,9 @@ impl<'a, 'w> Pipeline<'a, 'w> {
         if self.first_pass(&sources)? == Ending::Interrupted {
             return Ok(Ending::Interrupted);
         }
-        let reader = input::spawn(sources, self.max_line_bytes);
+        self.mapping_began = true;
+        let learning = self.mapper.learns_as_it_goes();
+        let reader = input::spawn(sources, self.resumes.clone(), self.max_line_bytes);
         loop {
             if self.interrupted() {
                 return Ok(Ending::Interrupted);
@@ -120,19 +138,36 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                             message: 0,
                         };
                         let mut messages = 1;
+                        let reached = &self.reached[chunk.source];
+                        // What the memory knows of the line: mapped (its
+                        // lessons all learned), or taught by a first pass.
+                        let lessons = if span.line <= reached.mapped {
+                            Lessons::None
+                        } else if span.line <= reached.taught {
+                            Lessons::AllButAssociations
+                        } else {
+                            Lessons::All
+                        };
                         if self.skip[chunk.source].is_handled(span.line) {
-                            self.replay(chunk.text(span));
+                            self.replay(chunk.text(span), lessons);
                         } else if let Some(bytes) = span.too_long {
                             self.too_long(origin, bytes)?;
                         } else {
-                            messages = self.line(origin, chunk.text(span))?;
+                            messages = self.line(origin, chunk.text(span), lessons)?;
                         }
+                        let end = chunk.ends[(span.line - chunk.first_line) as usize];
+                        self.map_reached(chunk.source, span.line, end, learning);
                         if let Some(delivery) = &mut self.delivery {
                             delivery.line_done(origin, messages);
                             if delivery.deadline().is_some_and(|d| d <= Instant::now()) {
                                 delivery.flush_due(Instant::now(), &mut self.report)?;
                             }
                         }
+                    }
+                    if let Some(&end) = chunk.ends.last() {
+                        // Blank lines at its end are mapped too.
+                        let last = chunk.first_line + chunk.ends.len() as u64 - 1;
+                        self.map_reached(chunk.source, last, end, learning);
                     }
                     if let Some(last) = chunk.spans.last() {
                         // Past every message of the line.
@@ -147,6 +182,12 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                 Ok(Event::End { source, lines }) => {
                     if let Some(delivery) = &mut self.delivery {
                         delivery.source_done(source, lines)?;
+                    }
+                    let reached = &mut self.reached[source];
+                    reached.ended = Some(lines);
+                    reached.mapped = reached.mapped.max(lines);
+                    if learning {
+                        reached.taught = reached.taught.max(lines);
                     }
                 }
                 Ok(Event::Unreadable { source, line, .. })
@@ -184,6 +225,18 @@ impl<'a, 'w> Pipeline<'a, 'w> {
         Ok(Ending::Done)
     }
 
+    /// Notes that the main pass mapped `source` up to `line`, whose bytes
+    /// end with fingerprint `end`: when the run learns associations as it
+    /// goes, they are taught too.
+    fn map_reached(&mut self, source: usize, line: u64, end: Fingerprint, learning: bool) {
+        let reached = &mut self.reached[source];
+        reached.mapped = reached.mapped.max(line);
+        if learning {
+            reached.taught = reached.taught.max(line);
+        }
+        reached.saw(line, end);
+    }
+
     /// Moves the display to the input bytes of the lines handled so far.
     fn tick(&mut self) {
         let first_unsettled = self.delivery.as_ref().and_then(Delivery::first_unsettled);
@@ -211,7 +264,13 @@ impl<'a, 'w> Pipeline<'a, 'w> {
     /// run itself.
     fn first_pass(&mut self, sources: &[Source]) -> Result<Ending> {
         let companies = sources.iter().all(Source::rereadable);
-        let files: Vec<Source> = sources.iter().filter(|s| s.rereadable()).cloned().collect();
+        // The files, and each one's place among all the sources.
+        let (places, files): (Vec<usize>, Vec<Source>) = sources
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.rereadable())
+            .map(|(place, s)| (place, s.clone()))
+            .unzip();
         if files.is_empty() || !companies && !self.mapper.stitches() {
             return Ok(Ending::Done);
         }
@@ -226,7 +285,8 @@ impl<'a, 'w> Pipeline<'a, 'w> {
         ));
         self.mapper.begin_first_pass(companies);
         let mut spill = Spill::default();
-        let reader = input::spawn(files, self.max_line_bytes);
+        let resumes = places.iter().map(|&place| self.resumes[place]).collect();
+        let reader = input::spawn(files, resumes, self.max_line_bytes);
         for event in reader.events {
             if self.interrupted() {
                 return Ok(Ending::Interrupted);
@@ -235,10 +295,29 @@ impl<'a, 'w> Pipeline<'a, 'w> {
             self.report.tick();
             match event {
                 Event::Lines(chunk) => {
+                    let reached = &mut self.reached[places[chunk.source]];
                     for span in &chunk.spans {
-                        for message in segment::parse_line(chunk.text(span)).flatten() {
-                            self.mapper.learn(&message);
+                        // Lines the memory holds the lessons of teach
+                        // nothing; those the main pass maps before the rest
+                        // still pass through the dedupe window.
+                        let learns = span.line > reached.taught;
+                        if !learns && span.line <= reached.mapped {
+                            continue;
                         }
+                        for message in segment::parse_line(chunk.text(span)).flatten() {
+                            if learns {
+                                self.mapper.learn(&message);
+                            } else {
+                                self.mapper.pass_over(&message);
+                            }
+                        }
+                    }
+                    if let Some(&end) = chunk.ends.last() {
+                        let last = chunk.first_line + chunk.ends.len() as u64 - 1;
+                        if companies {
+                            reached.taught = reached.taught.max(last);
+                        }
+                        reached.saw(last, end);
                     }
                     if self.mapper.associations_full() {
                         spill.write(&self.mapper.take_associations())?;
@@ -257,11 +336,13 @@ impl<'a, 'w> Pipeline<'a, 'w> {
         Ok(Ending::Done)
     }
 
-    /// Maps a line a checkpoint says is handled, for the memory it teaches,
-    /// and nothing else.
-    fn replay(&mut self, text: &[u8]) {
-        for message in segment::parse_line(text).flatten() {
-            self.mapper.map(&message);
+    /// Maps a line a checkpoint says is handled, for what it teaches that
+    /// the memory does not know (`lessons`), and nothing else.
+    fn replay(&mut self, text: &[u8], lessons: Lessons) {
+        if lessons != Lessons::None {
+            for message in segment::parse_line(text).flatten() {
+                self.mapper.map_with(&message, lessons);
+            }
         }
         self.report.tally.already_handled += 1;
     }
@@ -277,7 +358,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
     /// Handles one input line: every message in it, each on its own, and
     /// of each the parts not sent before (a checkpoint may say a line is
     /// settled in part). Returns how many messages the line holds.
-    fn line(&mut self, at: Origin, text: &[u8]) -> Result<u32> {
+    fn line(&mut self, at: Origin, text: &[u8], lessons: Lessons) -> Result<u32> {
         // The original is kept only for the failed file, and a message
         // rewritten on the way in (an envelope's item) is copied out only
         // then.
@@ -294,9 +375,11 @@ impl<'a, 'w> Pipeline<'a, 'w> {
             };
             let parts = self.skip[origin.source].parts(origin.line, origin.message);
             if parts == Parts::None {
-                // Settled before: only the memory it teaches.
-                if let Ok(message) = &parsed {
-                    self.mapper.map(message);
+                // Settled before: only what it teaches.
+                if let Ok(message) = &parsed
+                    && lessons != Lessons::None
+                {
+                    self.mapper.map_with(message, lessons);
                 }
                 continue;
             }
@@ -329,7 +412,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                     continue;
                 }
             };
-            let mut mapped = self.mapper.map(&message);
+            let mut mapped = self.mapper.map_with(&message, lessons);
             // Company first: a company this message names before its group
             // call goes first, unless a checkpoint says the item that names
             // it was sent (and so the upsert before it).

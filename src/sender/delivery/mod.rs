@@ -132,6 +132,21 @@ impl<'a> Delivery<'a> {
         self.line_items = 0;
     }
 
+    /// The profiles' memory of companies whose first upsert went out, for a
+    /// later run (SPEC §6.1).
+    pub fn profiles(&self) -> &Profiles {
+        &self.profiles
+    }
+
+    pub fn profiles_mut(&mut self) -> &mut Profiles {
+        &mut self.profiles
+    }
+
+    /// The checkpoint, when there is one.
+    pub fn checkpoint(&self) -> Option<&Checkpoint> {
+        self.checkpoint.as_ref()
+    }
+
     /// Lines of a source were read, from `first_line` on: the checkpoint
     /// takes their fingerprints, and refuses standard input that is not the
     /// stream it was written for.
