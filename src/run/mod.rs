@@ -3,6 +3,8 @@
 //! [`pipeline`], which reads, maps and delivers, and turn its tallies into
 //! the report and the exit status.
 
+mod first_pass;
+mod line;
 mod pipeline;
 mod spill;
 

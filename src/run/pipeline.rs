@@ -1,6 +1,8 @@
 //! The one loop `send` and `validate` share: sources are read line by
 //! line, each message mapped, its items handed to delivery (or, for
-//! `validate`, only counted).
+//! `validate`, only counted). The first pass before it is in
+//! [`first_pass`](super::first_pass), one line's handling in
+//! [`line`](super::line).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -8,25 +10,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-use crate::checkpoint::{Done, Parts};
+use crate::checkpoint::Done;
 use crate::config::Common;
 use crate::failed::Original;
 use crate::fingerprint::Fingerprint;
-use crate::input::{Event, Resume, Source};
+use crate::input::{self, Event, Resume, Source};
 use crate::mapping::metrics::Metrics;
-use crate::mapping::{Lessons, Mapper, Outcome, Reject, Skip};
+use crate::mapping::{Lessons, Mapper, Reject};
 use crate::memory::Reached;
 use crate::planhat::Origin;
-use crate::planhat::items::Item;
 use crate::report::live::Reporter;
-use crate::report::{Tally, Unplaced};
-use crate::segment::LineError;
 use crate::sender::Delivery;
-use crate::{input, mapping, report, segment};
-
-use super::spill::{RunReader, Spill};
 
 /// How reading ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +90,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
         }
     }
 
-    fn interrupted(&self) -> bool {
+    pub(super) fn interrupted(&self) -> bool {
         self.interrupt.load(Ordering::Relaxed)
     }
 
@@ -249,303 +245,11 @@ impl<'a, 'w> Pipeline<'a, 'w> {
         self.report.tick();
     }
 
-    /// The first pass (SPEC §5.1, §5.7). When every source can be read
-    /// twice, all of them are read once first for the user → company
-    /// associations (and each company's first group-call name), so that an
-    /// event gets its user's company even when the group call comes later
-    /// in the input, as it does when Segment's export puts the backend's
-    /// folder before the web app's; and for `--stitch`'s anonymousId links.
-    /// Standard input can be read only once: with it among the sources, the
-    /// associations are learned as the run reaches them, and only
-    /// `--stitch` reads the files first, for links (so files' links are
-    /// known before any stdin line, and win over its own for the same
-    /// anonymousId). A resumed or sharded run reads the same pass, so it
-    /// knows what a whole one knows. Unreadable input is reported by the
-    /// run itself.
-    fn first_pass(&mut self, sources: &[Source]) -> Result<Ending> {
-        let companies = sources.iter().all(Source::rereadable);
-        // The files, and each one's place among all the sources.
-        let (places, files): (Vec<usize>, Vec<Source>) = sources
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.rereadable())
-            .map(|(place, s)| (place, s.clone()))
-            .unzip();
-        if files.is_empty() || !companies && !self.mapper.stitches() {
-            return Ok(Ending::Done);
-        }
-        let what = match (companies, self.mapper.stitches()) {
-            (true, true) => "user → company associations and anonymousId links",
-            (true, false) => "user → company associations",
-            (false, _) => "anonymousId links",
-        };
-        self.report.notice(&format!(
-            "reading {} once first for {what}",
-            report::counted(files.len() as u64, "input")
-        ));
-        self.mapper.begin_first_pass(companies);
-        let mut spill = Spill::default();
-        let resumes = places.iter().map(|&place| self.resumes[place]).collect();
-        let reader = input::spawn(files, resumes, self.max_line_bytes);
-        for event in reader.events {
-            if self.interrupted() {
-                return Ok(Ending::Interrupted);
-            }
-            // The display keeps moving through the first pass too.
-            self.report.tick();
-            match event {
-                Event::Lines(chunk) => {
-                    let reached = &mut self.reached[places[chunk.source]];
-                    for span in &chunk.spans {
-                        // Lines the memory holds the lessons of teach
-                        // nothing; those the main pass maps before the rest
-                        // still pass through the dedupe window.
-                        let learns = span.line > reached.taught;
-                        if !learns && span.line <= reached.mapped {
-                            continue;
-                        }
-                        for message in segment::parse_line(chunk.text(span)).flatten() {
-                            if learns {
-                                self.mapper.learn(&message);
-                            } else {
-                                self.mapper.pass_over(&message);
-                            }
-                        }
-                    }
-                    if let Some(&end) = chunk.ends.last() {
-                        let last = chunk.first_line + chunk.ends.len() as u64 - 1;
-                        if companies {
-                            reached.taught = reached.taught.max(last);
-                        }
-                        reached.saw(last, end);
-                    }
-                    if self.mapper.associations_full() {
-                        spill.write(&self.mapper.take_associations())?;
-                    }
-                }
-                // A read of an object retried.
-                Event::Notice(text) => self.report.notice(&text),
-                Event::Unreadable { .. } | Event::End { .. } => {}
-            }
-        }
-        let mut runs = spill.readers();
-        self.mapper.end_first_pass(runs.iter_mut().collect());
-        if let Some(error) = runs.iter_mut().find_map(RunReader::error) {
-            return Err(error).context("reading back the first pass's associations");
-        }
-        Ok(Ending::Done)
-    }
-
-    /// Maps a line a checkpoint says is handled, for what it teaches that
-    /// the memory does not know (`lessons`), and nothing else.
-    fn replay(&mut self, text: &[u8], lessons: Lessons) {
-        if lessons != Lessons::None {
-            for message in segment::parse_line(text).flatten() {
-                self.mapper.map_with(&message, lessons);
-            }
-        }
-        self.report.tally.already_handled += 1;
-    }
-
     /// Waits for the request in flight, if any.
     pub(super) fn wait(&mut self) -> Result<()> {
         match &mut self.delivery {
             Some(delivery) => delivery.wait(&mut self.report),
             None => Ok(()),
         }
-    }
-
-    /// Handles one input line: every message in it, each on its own, and
-    /// of each the parts not sent before (a checkpoint may say a line is
-    /// settled in part). Returns how many messages the line holds.
-    fn line(&mut self, at: Origin, text: &[u8], lessons: Lessons) -> Result<u32> {
-        // The original is kept only for the failed file, and a message
-        // rewritten on the way in (an envelope's item) is copied out only
-        // then.
-        let keeps = self
-            .delivery
-            .as_ref()
-            .is_some_and(Delivery::keeps_originals);
-        let mut count = 0;
-        for (index, parsed) in segment::parse_line(text).enumerate() {
-            count += 1;
-            let origin = Origin {
-                message: u32::try_from(index).unwrap_or(u32::MAX),
-                ..at
-            };
-            let parts = self.skip[origin.source].parts(origin.line, origin.message);
-            if parts == Parts::None {
-                // Settled before: only what it teaches.
-                if let Ok(message) = &parsed
-                    && lessons != Lessons::None
-                {
-                    self.mapper.map_with(message, lessons);
-                }
-                continue;
-            }
-            let message = match parsed {
-                Ok(message) => message,
-                Err(_) if !self.mapper.owns_unparsed(text) => {
-                    self.report.tally.other_shards += 1;
-                    continue;
-                }
-                Err(error) => {
-                    let reason = match error {
-                        LineError::EmptyBatch => {
-                            self.report.skip(Skip::EmptyBatch, origin);
-                            continue;
-                        }
-                        LineError::InvalidJson(_) => Reject::InvalidJson,
-                        LineError::NotAnObject(_) => Reject::NotAnObject,
-                        LineError::NeverRead { too_long: true } => Reject::LineTooLong,
-                        LineError::NeverRead { too_long: false } => Reject::Unreadable,
-                    };
-                    let mut detail = error.to_string();
-                    // The first line of a pretty-printed document.
-                    if matches!(text.trim_ascii(), b"{" | b"[") {
-                        detail.push_str(
-                            " (a pretty-printed JSON file? one message per line is needed: \
-                             jq -c . FILE)",
-                        );
-                    }
-                    self.reject(origin, reason, &detail, Original::Unparsed(text))?;
-                    continue;
-                }
-            };
-            let mut mapped = self.mapper.map_with(&message, lessons);
-            // Company first: a company this message names before its group
-            // call goes first, unless a checkpoint says the item that names
-            // it was sent (and so the upsert before it).
-            if let Some(company) = mapped.announce.take()
-                && parts != Parts::Metric
-                && let Some(delivery) = &mut self.delivery
-            {
-                delivery.announce(&Item::Company(company), &mut self.report)?;
-            }
-            if mapped.outcome == Outcome::OtherShard {
-                self.report.tally.other_shards += 1;
-                continue;
-            }
-            self.report
-                .tally
-                .count_type(message.kind.as_ref().map_or("unknown", |k| k.name()));
-            let original: &[u8] = if !keeps {
-                &[]
-            } else if message.rewritten {
-                self.original.clear();
-                serde_json::to_writer(&mut self.original, &message.fields)
-                    .context("copying a message")?;
-                &self.original
-            } else {
-                text
-            };
-            match mapped.outcome {
-                Outcome::OtherShard => {}
-                Outcome::Send(item) => {
-                    count_item(&mut self.report.tally, &item, mapped.time);
-                    if let Some(warning) = unplaced(&item) {
-                        self.report.unplaced(warning, origin);
-                    }
-                    let metric = match self.metrics.metric(&message, &item, mapped.time) {
-                        Some(Ok(metric)) => Some(Item::Metric(metric)),
-                        Some(Err(warning)) => {
-                            self.report.tally.metric_warning(warning);
-                            None
-                        }
-                        None => None,
-                    };
-                    if let Some(metric) = &metric {
-                        count_item(&mut self.report.tally, metric, mapped.time);
-                    }
-                    if let Some(delivery) = &mut self.delivery {
-                        let report = &mut self.report;
-                        let item = (parts != Parts::Metric).then_some(&item);
-                        let metric = metric.as_ref().filter(|_| parts != Parts::AllButMetric);
-                        delivery.item(item, metric, origin, original, report)?;
-                    }
-                }
-                Outcome::Skip(reason) => self.report.skip(reason, origin),
-                Outcome::Reject(reason, detail) => {
-                    let original = Original::Message(original);
-                    let position = self.report.position(origin);
-                    self.report.reject(reason, &position, &detail);
-                    if let Some(delivery) = &mut self.delivery {
-                        delivery.reject(original, reason.name(), &detail, &position)?;
-                    }
-                }
-            }
-        }
-        Ok(count)
-    }
-
-    /// A line longer than `--max-line-bytes`, recorded by position and size
-    /// only: its text was never held (SPEC §3). Like any line that is not a
-    /// message, one shard only reports it, the one its position hashes to.
-    fn too_long(&mut self, origin: Origin, bytes: u64) -> Result<()> {
-        let position = self.report.position(origin);
-        if !self.mapper.owns_unparsed(position.as_bytes()) {
-            self.report.tally.other_shards += 1;
-            return Ok(());
-        }
-        let detail = format!("line of {bytes} bytes is longer than --max-line-bytes");
-        let unread = Original::Unread { bytes: Some(bytes) };
-        self.reject(origin, Reject::LineTooLong, &detail, unread)
-    }
-
-    fn reject(
-        &mut self,
-        origin: Origin,
-        reason: Reject,
-        detail: &str,
-        original: Original,
-    ) -> Result<()> {
-        let position = self.report.position(origin);
-        self.report.reject(reason, &position, detail);
-        match &mut self.delivery {
-            Some(delivery) => delivery.reject(original, reason.name(), detail, &position),
-            None => Ok(()),
-        }
-    }
-}
-
-/// Counts an item that will be sent, by route, time and who it is about.
-fn count_item(tally: &mut Tally, item: &Item, time: Option<segment::time::EventTime>) {
-    tally.count_route(item.route(), time);
-    let (user, company) = match item {
-        Item::Activity(activity) => {
-            if activity.date.is_none() {
-                tally.no_time += 1;
-            }
-            (
-                mapping::identity::user_key(&activity.who),
-                activity.who.company.as_deref(),
-            )
-        }
-        Item::EndUser(user) => (
-            mapping::identity::user_key(&user.who),
-            user.who.company.as_deref(),
-        ),
-        Item::Company(company) => (None, Some(company.external_id.as_str())),
-        Item::Receiver(forward) => (forward.user_id.as_deref(), forward.company.as_deref()),
-        // Its company or end user is counted with its activity.
-        Item::Metric(_) => (None, None),
-    };
-    if let Some(distinct) = &mut tally.distinct {
-        if let Some(user) = user {
-            distinct.user(user);
-        }
-        if let Some(company) = company {
-            distinct.company(company);
-        }
-    }
-}
-
-/// Whether an item is one Planhat may not place (SPEC §5.1): an activity
-/// without a company, an end-user upsert without a `companyId`.
-fn unplaced(item: &Item) -> Option<Unplaced> {
-    match item {
-        Item::Activity(activity) if activity.who.company.is_none() => Some(Unplaced::Activity),
-        Item::EndUser(user) if user.who.company.is_none() => Some(Unplaced::EndUser),
-        _ => None,
     }
 }
