@@ -356,15 +356,20 @@ pub struct SendArgs {
     )]
     pub failed: PathBuf,
 
-    /// Record progress here after each delivered request, and on a rerun skip
-    /// what it records as handled. One run at a time holds it; a file that only
-    /// grew, or the same stdin stream, resumes; the --failed file is cut back to
-    /// the length it records.
+    /// Record progress here after each delivered request, and what the run
+    /// learned beside it (PATH.memory) when it ends, so that a rerun over the
+    /// same, grown export reads only what is new: sources it covers in full are
+    /// not read, a file that only grew is read from where it ended, the same
+    /// stdin stream resumes. One run at a time holds it; the --failed file is
+    /// cut back to the length it records. A rerun with other --map, --stitch,
+    /// --types, --since, --until, --ignore-integrations, --dedupe-window,
+    /// --receiver, --shard or API token is refused (--restart starts over).
     #[arg(long, env = "PLANHAT_CHECKPOINT", value_name = "PATH")]
     pub checkpoint: Option<PathBuf>,
 
-    /// With --checkpoint: start over even though inputs changed since it was
-    /// written, or an older version wrote it.
+    /// With --checkpoint: start over, reading and sending everything, even
+    /// though inputs or options changed since it was written, or an older
+    /// version wrote it.
     #[arg(long, env = "PLANHAT_RESTART", requires = "checkpoint")]
     pub restart: bool,
 

@@ -8,8 +8,9 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value, json};
 
-use crate::http::{API, FakeClock, TENANT, mock, send};
-use crate::support::mock_planhat::MockPlanhat;
+use crate::http::{API, FakeClock, TENANT, mock, send, send_with_ctrl_c};
+use crate::resume::spawn_send_with;
+use crate::support::mock_planhat::{MockConfig, MockPlanhat};
 use crate::support::{bin, stderr_of, stdout_of};
 use segment_planhat::error::Status;
 
@@ -218,6 +219,9 @@ fn a_rerun_reads_only_the_new_sources_and_sends_what_one_run_over_all_would() {
         let run1 = delivered(&mock, 0);
 
         let new = next_day(root);
+        if mode.is_empty() {
+            validate_shows_the_next_run(root);
+        }
         let second = send_export(&mock, root, root, mode);
         assert_eq!(
             second.result.unwrap(),
@@ -268,6 +272,52 @@ fn a_rerun_reads_only_the_new_sources_and_sends_what_one_run_over_all_would() {
             "{mode:?}: a2 was linked in history"
         );
     }
+}
+
+/// `validate --checkpoint` before the rerun: what it reads, the counts of
+/// those lines, and nothing written.
+fn validate_shows_the_next_run(root: &Path) {
+    let checkpoint = root.join("checkpoint.json");
+    let memory = root.join("checkpoint.json.memory");
+    let before = (
+        std::fs::read(&checkpoint).unwrap(),
+        std::fs::read(&memory).unwrap(),
+    );
+    let output = bin()
+        .args(["validate", "--checkpoint"])
+        .arg(&checkpoint)
+        .arg(root.join("segment-logs"))
+        .output()
+        .unwrap();
+    let report = stdout_of(&output);
+    assert!(
+        report.contains("a rerun reads 3 new sources, and 0 sources the last run covered in part"),
+        "{report}"
+    );
+    assert!(
+        report.contains("not read, known in full  2 sources (11 lines)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("aaa-mobile/2024-03-02/part-0.ndjson: 3 lines"),
+        "{report}"
+    );
+    assert!(report.contains("messages      10"), "{report}");
+    assert!(report.contains("  duplicate"), "{report}");
+    let json = bin()
+        .args(["validate", "--json", "--checkpoint"])
+        .arg(&checkpoint)
+        .arg(root.join("segment-logs"))
+        .output()
+        .unwrap();
+    let json: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["rerun"]["not_read"]["lines"], 11, "{json}");
+    assert_eq!(json["rerun"]["new"].as_array().unwrap().len(), 3, "{json}");
+    let after = (
+        std::fs::read(&checkpoint).unwrap(),
+        std::fs::read(&memory).unwrap(),
+    );
+    assert!(before == after, "validate writes nothing");
 }
 
 /// Sets a file's modification time.
@@ -450,4 +500,140 @@ fn a_memory_of_another_version_is_refused_with_what_to_do() {
     let (code, stderr) = send_bin(&mock, dir.path(), &[], &[&input]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("cannot be read"), "{stderr}");
+}
+
+/// `count` track messages with ids and names from `first` on.
+fn tracks_from(first: usize, count: usize) -> Vec<Value> {
+    (first..first + count)
+        .map(|i| {
+            json!({"type":"track","messageId":format!("m{i}"),"userId":format!("u{}", i % 3),
+                "event":format!("Event {i}"),"timestamp":"2024-03-01T12:00:00Z"})
+        })
+        .collect()
+}
+
+#[test]
+fn a_rerun_killed_midway_loses_nothing_and_repeats_at_most_the_request_in_flight() {
+    let mock = MockPlanhat::start(MockConfig {
+        tenant_token: Some(TENANT.into()),
+        delay: Duration::from_millis(25),
+        ..MockConfig::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let old = tracks_from(0, 100);
+    crate::http::write_input(&logs, &old);
+    let run = || spawn_send_with(&mock, dir.path(), &logs, &[]);
+    let first = run().wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", stderr_of(&first));
+    let after_first = mock.requests().len();
+
+    let new = tracks_from(100, 600);
+    let text: String = new.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(logs.join("later.ndjson"), text).unwrap();
+    let mut second = run();
+    assert!(
+        mock.wait_for_requests(after_first + 8, Duration::from_secs(20)),
+        "the rerun did not start"
+    );
+    second.kill().unwrap(); // SIGKILL
+    second.wait().unwrap();
+    let third = run().wait_with_output().unwrap();
+    assert_eq!(third.status.code(), Some(0), "{}", stderr_of(&third));
+
+    let items = mock.delivered_items();
+    let all: Vec<Value> = old.iter().chain(&new).cloned().collect();
+    let mut seen = crate::http::actions(&items);
+    let total = seen.len();
+    seen.dedup();
+    assert_eq!(seen, crate::http::events(&all), "nothing lost");
+    assert!(total - all.len() <= 20, "{} sent twice", total - all.len());
+    let history_again = items[100..]
+        .iter()
+        .filter(|item| old.iter().any(|m| m["event"] == item["action"]))
+        .count();
+    assert_eq!(history_again, 0, "history is not sent again");
+}
+
+#[test]
+fn ctrl_c_during_a_rerun_keeps_what_waited_and_the_next_run_sends_it_once() {
+    let mode = ["--api-token", API, "--batch-size", "4"];
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let old = history(root);
+    let first_mock = mock();
+    let first = send_export(&first_mock, root, root, &mode);
+    assert_eq!(first.result.unwrap(), Status::Clean, "{}", first.stderr);
+    let run1 = delivered(&first_mock, 0);
+
+    let new = next_day(root);
+    // Ctrl-C as the rerun's first request arrives: the profiles of the
+    // lines mapped by then wait, unsent, and the memory knows those lines.
+    let checkpoint = root.join("checkpoint.json");
+    let export = root.join("segment-logs");
+    let mut args = vec!["--checkpoint", checkpoint.to_str().unwrap()];
+    args.extend(mode);
+    args.push(export.to_str().unwrap());
+    let config = MockConfig {
+        tenant_token: Some(TENANT.into()),
+        api_token: Some(API.into()),
+        ..MockConfig::default()
+    };
+    let (second_mock, second) = send_with_ctrl_c(config, root, &args, |_| true);
+    assert_eq!(
+        second.result.unwrap(),
+        Status::Interrupted,
+        "{}",
+        second.stderr
+    );
+    let run2 = delivered(&second_mock, 0);
+    assert!(root.join("checkpoint.json.memory").exists());
+
+    let third_mock = mock();
+    let third = send_export(&third_mock, root, root, &mode);
+    assert_eq!(third.result.unwrap(), Status::Clean, "{}", third.stderr);
+    assert!(!third.stderr.contains("duplicate"), "{}", third.stderr);
+    let run3 = delivered(&third_mock, 0);
+
+    let all: Vec<PathBuf> = old.iter().chain(&new).cloned().collect();
+    let whole = dry_run(&all, &mode);
+    let every: Vec<(&str, Value)> = [run1, run2, run3].concat();
+    assert_eq!(activities(&every), activities(&whole), "each activity once");
+    assert_eq!(profiles(&every), profiles(&whole));
+}
+
+#[test]
+fn standard_input_that_grew_sends_only_its_new_lines_and_another_stream_is_refused() {
+    let mock = mock();
+    let dir = tempfile::tempdir().unwrap();
+    let lines = tracks_from(0, 5);
+    let text = |lines: &[Value]| -> String { lines.iter().map(|l| format!("{l}\n")).collect() };
+    let run = |stdin: String| {
+        bin()
+            .args(["send", "--tenant-token", TENANT, "--analytics-url"])
+            .arg(mock.url())
+            .args(["--progress", "never", "--checkpoint"])
+            .arg(dir.path().join("checkpoint.json"))
+            .arg("--failed")
+            .arg(dir.path().join("failed.ndjson"))
+            .write_stdin(stdin)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(run(text(&lines[..3])).status.code(), Some(0));
+    let grown = run(text(&lines));
+    assert_eq!(grown.status.code(), Some(0), "{}", stderr_of(&grown));
+    assert_eq!(
+        crate::http::actions(&mock.delivered_items()),
+        crate::http::events(&lines)
+    );
+    let other = run(text(&tracks_from(10, 6)));
+    assert_eq!(other.status.code(), Some(2));
+    assert!(
+        stderr_of(&other).contains("standard input is not the stream"),
+        "{}",
+        stderr_of(&other)
+    );
 }

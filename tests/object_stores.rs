@@ -548,3 +548,42 @@ fn progress_knows_the_total_from_the_listing() {
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("% ETA"), "{stderr}");
 }
+
+#[test]
+fn a_rerun_issues_no_get_for_an_object_the_memory_covers() {
+    let server = S3Server::start();
+    server.put("logs/b/1.ndjson", &ndjson(&[track("e1"), track("e2")]));
+    let proxy = CuttingProxy::start(server.addr, "logs/b/1.ndjson", [0, 0], 0);
+    let mock = slow_mock();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("s3://{BUCKET}/logs/");
+    let output = spawn_send(&proxy.url(), &mock, dir.path(), &url, &[])
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let gets = proxy.ranges.lock().unwrap().len();
+    assert_eq!(
+        gets, 2,
+        "the first run reads it, in the first pass and the run"
+    );
+    // A new object that sorts before the old one, and one after.
+    server.put("logs/a/2.ndjson", &ndjson(&[track("e3")]));
+    server.put("logs/c/3.ndjson.gz", &gzip(&ndjson(&[track("e4")])));
+    let output = spawn_send(&proxy.url(), &mock, dir.path(), &url, &[])
+        .wait_with_output()
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("not reading 1 source"), "{stderr}");
+    assert_eq!(
+        proxy.ranges.lock().unwrap().len(),
+        gets,
+        "no GET of the old object"
+    );
+    let actions: Vec<String> = mock
+        .delivered_items()
+        .iter()
+        .map(|item| item["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(actions, ["e1", "e2", "e3", "e4"]);
+}

@@ -456,9 +456,9 @@ fn write_rerun(out: &mut dyn Write, rerun: &Rerun) -> std::io::Result<()> {
     let not_read: u64 = rerun.not_read.iter().map(|(_, lines)| lines).sum();
     writeln!(
         out,
-        "a rerun reads {} of the last run's, and {} new",
-        counted(rerun.grown.len() as u64, "source"),
-        counted(rerun.new.len() as u64, "source")
+        "a rerun reads {}, and {} the last run covered in part",
+        counted(rerun.new.len() as u64, "new source"),
+        counted(rerun.grown.len() as u64, "source")
     )?;
     writeln!(
         out,

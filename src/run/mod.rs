@@ -270,10 +270,13 @@ fn send(
     // remembers what it mapped, after the checkpoint that says what of it
     // is handled; an error or a crash leaves the last memory, which a rerun
     // completes from the checkpoint.
-    let saved = match (&memory, &result, &pipeline.delivery) {
-        (Some(memory), Ok(_), Some(delivery))
-            if saved.is_ok() && !config.dry_run && pipeline.mapping_began =>
-        {
+    let ended = match &result {
+        Ok(_) => true,
+        Err(error) => error.is::<Interrupted>(),
+    };
+    let remember = ended && saved.is_ok() && !config.dry_run && !pipeline.mid_line;
+    let saved = match (&memory, &pipeline.delivery) {
+        (Some(memory), Some(delivery)) if remember && pipeline.mapping_began => {
             memory.save(&mut pipeline.mapper, delivery, &pipeline.reached)
         }
         _ => saved,

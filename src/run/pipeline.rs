@@ -60,6 +60,10 @@ pub(super) struct Pipeline<'a, 'w> {
     /// Whether the main pass began: a run stopped before it has nothing to
     /// remember that the memory does not hold.
     pub(super) mapping_began: bool,
+    /// Whether the run stopped in the middle of a line (an error while its
+    /// items were handed over): what the mapping learned then is not what
+    /// [`Pipeline::reached`] says, so it is not remembered.
+    pub(super) mid_line: bool,
     /// The last line of each chunk mapped, with the input bytes read by its
     /// end, oldest first: once a chunk's lines are all handled, the progress
     /// bar moves to its mark.
@@ -85,6 +89,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
             reached: vec![Reached::default(); common.sources.len()],
             resumes: vec![None; common.sources.len()],
             mapping_began: false,
+            mid_line: false,
             marks: VecDeque::new(),
             interrupt,
         }
@@ -144,6 +149,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                         } else {
                             Lessons::All
                         };
+                        self.mid_line = true;
                         if self.skip[chunk.source].is_handled(span.line) {
                             self.replay(chunk.text(span), lessons);
                         } else if let Some(bytes) = span.too_long {
@@ -151,6 +157,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                         } else {
                             messages = self.line(origin, chunk.text(span), lessons)?;
                         }
+                        self.mid_line = false;
                         let end = chunk.ends[(span.line - chunk.first_line) as usize];
                         self.map_reached(chunk.source, span.line, end, learning);
                         if let Some(delivery) = &mut self.delivery {
