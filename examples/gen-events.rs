@@ -8,6 +8,7 @@
 //! ```sh
 //! cargo run --release --example gen-events -- --count 100000 --seed 1 > corpus.ndjson
 //! cargo run --release --example gen-events -- --bytes 1G > big.ndjson
+//! cargo run --release --example gen-events -- --count 4000000 --users 100 --group-heavy > groups.ndjson
 //! ```
 //!
 //! The same seed always gives the same bytes.
@@ -33,6 +34,12 @@ struct Args {
     /// dozen users each, at most 400 accounts per 5000 users).
     #[arg(long, default_value_t = 5000)]
     users: u64,
+    /// Only group calls, as analytics.js apps that call `group` on every page
+    /// load send them: each user's calls name its account, except in every
+    /// other tenth of the run, when it has moved to the next account (and
+    /// back after).
+    #[arg(long)]
+    group_heavy: bool,
 }
 
 fn parse_size(text: &str) -> Result<u64, String> {
@@ -129,6 +136,23 @@ struct Generator {
     /// Milliseconds since the epoch; moves forward a little per message.
     clock: i64,
     last: Option<String>,
+}
+
+impl Generator {
+    /// A group call of `--group-heavy`, the `index`th of `count`.
+    fn group_call(&mut self, index: u64, count: u64) -> Value {
+        let (user, _, n) = self.user();
+        let moved = (index * 10 / count.max(1)) % 2;
+        let account = (n + moved) % self.companies;
+        json!({
+            "type": "group",
+            "userId": user,
+            "groupId": format!("acct_{account:04}"),
+            "traits": {"name": format!("Company {account}")},
+            "messageId": format!("ajs-next-{}", self.rng.hex(32)),
+            "timestamp": self.time(),
+        })
+    }
 }
 
 impl Generator {
@@ -288,7 +312,11 @@ fn main() -> std::io::Result<()> {
         if done {
             break;
         }
-        let line = generator.message().to_string();
+        let line = if args.group_heavy {
+            generator.group_call(count, args.count).to_string()
+        } else {
+            generator.message().to_string()
+        };
         out.write_all(line.as_bytes())?;
         out.write_all(b"\n")?;
         written += line.len() as u64 + 1;
