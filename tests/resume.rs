@@ -461,35 +461,36 @@ fn a_dry_run_with_a_checkpoint_shows_the_resume_and_writes_nothing() {
 }
 
 #[test]
-fn a_second_ctrl_c_stops_at_once() {
-    // The mock holds each request for 5 s; a second Ctrl-C must not wait.
-    let mock = MockPlanhat::start(MockConfig {
-        delay: Duration::from_secs(5),
-        ..MockConfig::default()
-    })
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let input = write_input(dir.path(), &tracks(3));
-    let child = spawn_send(&mock, dir.path(), &input);
-    std::thread::sleep(Duration::from_millis(700));
-    let started = std::time::Instant::now();
-    let pid = child.id().to_string();
-    for _ in 0..2 {
+fn a_second_ctrl_c_or_sigterm_stops_at_once() {
+    for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
+        // The mock holds each request for 5 s; a second signal must not
+        // wait for it, a first one must.
+        let mock = MockPlanhat::start(MockConfig {
+            delay: Duration::from_secs(5),
+            ..MockConfig::default()
+        })
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let input = write_input(dir.path(), &tracks(3));
+        let child = spawn_send(&mock, dir.path(), &input);
+        // Signalled only once a request is in flight.
+        while mock.received() == 0 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let started = std::time::Instant::now();
+        let pid = child.id().to_string();
+        for _ in 0..2 {
+            let sent = Command::new("kill").args([signal, &pid]).status().unwrap();
+            assert!(sent.success());
+            std::thread::sleep(Duration::from_millis(150));
+        }
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(code), "{}", stderr_of(&output));
         assert!(
-            Command::new("kill")
-                .args(["-INT", &pid])
-                .status()
-                .unwrap()
-                .success()
+            started.elapsed() < Duration::from_secs(3),
+            "{signal}: it waited for the request in flight"
         );
-        std::thread::sleep(Duration::from_millis(150));
     }
-    let output = child.wait_with_output().unwrap();
-    assert_eq!(output.status.code(), Some(130), "{}", stderr_of(&output));
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "it waited for the request in flight"
-    );
 }
 
 #[test]

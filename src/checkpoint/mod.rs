@@ -190,6 +190,15 @@ impl Checkpoint {
             };
             let mut entry = entry;
             lines.record(&mut entry);
+            // As a save writes it: the prefix only as long as its bytes are
+            // known, the rest as ranges.
+            if covered.lines < entry.lines {
+                let prefix = LineSet::normalized(vec![[1, covered.lines]]);
+                entry.also = lines.handled.minus(&prefix).ranges;
+                entry.lines = covered.lines;
+            }
+            entry.bytes = covered.bytes;
+            entry.hash = format!("{:016x}", covered.hash);
             entries.push(entry);
             skip.push(lines);
             // Standard input is checked against the longer of the two.
@@ -228,6 +237,31 @@ impl Checkpoint {
             .as_ref()
             .filter(|mark| Path::new(&mark.path) == path)
             .map(|mark| mark.bytes)
+    }
+
+    /// Records the length of the failed file at `failed` as the run starts,
+    /// unless the checkpoint holds it already, and writes the checkpoint:
+    /// a run stopped before its first save (a full disk, a file-size limit,
+    /// a crash) has its failed file cut back there on resume, so that no
+    /// line is in it twice (SPEC §6).
+    pub fn mark_failed(&mut self, failed: &Path) -> Result<()> {
+        if self.failed_len(failed).is_some() {
+            return Ok(());
+        }
+        let context = || format!("{}", failed.display());
+        let bytes = match std::fs::metadata(failed) {
+            Ok(metadata) => metadata.len(),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(error) => return Err(error).with_context(context),
+        };
+        self.failed = Some(FailedMark {
+            path: std::path::absolute(failed)
+                .with_context(context)?
+                .display()
+                .to_string(),
+            bytes,
+        });
+        self.write()
     }
 
     /// Takes the fingerprints of a source's lines as they are read, from
@@ -305,19 +339,23 @@ impl Checkpoint {
             entry.hash = format!("{:016x}", covered.hash);
             entry.complete = handled.complete[source] && waiting.is_empty();
         }
-        let failed = match failed {
-            Some((path, bytes)) => Some(FailedMark {
+        if let Some((path, bytes)) = failed {
+            self.failed = Some(FailedMark {
                 path: std::path::absolute(path)
                     .with_context(|| format!("{}", path.display()))?
                     .display()
                     .to_string(),
                 bytes,
-            }),
-            None => None,
-        };
+            });
+        }
+        self.write()
+    }
+
+    /// Writes the file as it stands.
+    fn write(&self) -> Result<()> {
         let contents = Contents {
             version: VERSION,
-            failed,
+            failed: self.failed.clone(),
             sources: self.entries.iter().chain(&self.others).cloned().collect(),
         };
         let bytes = serde_json::to_vec_pretty(&contents).expect("a checkpoint always serializes");

@@ -671,13 +671,19 @@ fn rule_hits_count_the_messages_each_rule_applied_to() {
 }
 
 #[test]
-fn a_shard_keeps_only_its_users_and_a_users_group_calls_follow_them() {
+fn a_shard_keeps_only_its_users_and_a_group_call_goes_to_its_group_ids_shard() {
+    let of = |index| Shard { index, count: 2 };
     let shard = |index| Options {
-        shard: Some(Shard { index, count: 2 }),
+        shard: Some(of(index)),
         ..options(false)
     };
+    // A company whose shard is not its user's, found, not assumed.
+    let group_id = (0..)
+        .map(|i| format!("c{i}"))
+        .find(|id| of(0).owns(id.as_bytes()) != of(0).owns(b"a"))
+        .unwrap();
     let messages = [
-        json!({"type":"group","userId":"a","groupId":"c"}),
+        json!({"type":"group","userId":"a","groupId":group_id}),
         json!({"type":"track","userId":"a","event":"E"}),
         json!({"type":"track","userId":"b","event":"E"}),
     ];
@@ -692,7 +698,16 @@ fn a_shard_keeps_only_its_users_and_a_users_group_calls_follow_them() {
     for (i, (first, second)) in kept[0].iter().zip(&kept[1]).enumerate() {
         assert!(first ^ second, "message {i} belongs to exactly one shard");
     }
-    assert_eq!(kept[0][0], kept[0][1], "a's group call is in a's shard");
+    for (k, kept) in kept.iter().enumerate() {
+        let k = k as u64;
+        assert_eq!(
+            kept[0],
+            of(k).owns(group_id.as_bytes()),
+            "the group id's shard"
+        );
+        assert_eq!(kept[1], of(k).owns(b"a"), "a's event in a's shard");
+        assert_ne!(kept[0], kept[1], "not its user's shard");
+    }
 }
 
 #[test]

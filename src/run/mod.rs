@@ -174,12 +174,13 @@ fn send(
             let known = known.unwrap_or(&[]);
             let (checkpoint, skip) =
                 Checkpoint::open(path, &common.sources, config.restart, known)?;
-            // Records past the saved length are of lines handled again now.
-            if let Some(len) = checkpoint
-                .failed_len(&config.failed)
-                .filter(|_| !config.dry_run)
-            {
-                failed::cut_back(&config.failed, len)?;
+            let mut checkpoint = checkpoint;
+            if !config.dry_run {
+                // Records past the saved length are of lines handled again now.
+                if let Some(len) = checkpoint.failed_len(&config.failed) {
+                    failed::cut_back(&config.failed, len)?;
+                }
+                checkpoint.mark_failed(&config.failed)?;
             }
             // A dry-run shows what a resumed run would send, and writes nothing.
             ((!config.dry_run).then_some(checkpoint), skip)

@@ -122,6 +122,8 @@ struct State {
     always: Option<u16>,
     requests: Vec<Received>,
     count: usize,
+    /// Requests read, answered or not.
+    read: usize,
 }
 
 struct Shared {
@@ -211,6 +213,12 @@ impl MockPlanhat {
             .collect()
     }
 
+    /// How many requests have arrived, answered or not yet (a delayed
+    /// answer is still to come).
+    pub fn received(&self) -> usize {
+        self.state().read
+    }
+
     /// Waits until at least `count` requests were answered or `timeout`
     /// passed; says whether they were.
     pub fn wait_for_requests(&self, count: usize, timeout: Duration) -> bool {
@@ -289,6 +297,7 @@ fn serve(shared: &Shared, stream: TcpStream) {
                 .state
                 .lock()
                 .expect("the mock's lock is not poisoned");
+            state.read += 1;
             let applies = state.faults.iter().position(|(prefix, _)| {
                 prefix
                     .as_deref()
