@@ -257,6 +257,8 @@ struct CuttingProxy {
     addr: SocketAddr,
     cut: Arc<AtomicUsize>,
     ranges: Arc<std::sync::Mutex<Vec<String>>>,
+    /// The start of every request that passed, lower-cased.
+    heads: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl CuttingProxy {
@@ -270,8 +272,10 @@ impl CuttingProxy {
         let addr = listener.local_addr().unwrap();
         let cut = Arc::new(AtomicUsize::new(0));
         let ranges = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
         let request_line = format!("GET /{BUCKET}/{key} ");
         let (cut_count, range_log) = (Arc::clone(&cut), Arc::clone(&ranges));
+        let head_log = Arc::clone(&heads);
         thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let server = TcpStream::connect(upstream).unwrap();
@@ -280,6 +284,7 @@ impl CuttingProxy {
                     (client.try_clone().unwrap(), server.try_clone().unwrap());
                 let (request_line, armed_up) = (request_line.clone(), Arc::clone(&armed));
                 let (cut_count_up, range_log) = (Arc::clone(&cut_count), Arc::clone(&range_log));
+                let head_log = Arc::clone(&head_log);
                 thread::spawn(move || {
                     let mut buffer = [0; 16 * 1024];
                     while let Ok(n) = from_client.read(&mut buffer) {
@@ -287,6 +292,7 @@ impl CuttingProxy {
                             break;
                         }
                         let text = String::from_utf8_lossy(&buffer[..n]).to_lowercase();
+                        head_log.lock().unwrap().push(text.clone());
                         if text.starts_with(&request_line.to_lowercase()) {
                             let range = text
                                 .lines()
@@ -331,7 +337,12 @@ impl CuttingProxy {
                 });
             }
         });
-        CuttingProxy { addr, cut, ranges }
+        CuttingProxy {
+            addr,
+            cut,
+            ranges,
+            heads,
+        }
     }
 
     fn url(&self) -> String {
@@ -586,4 +597,42 @@ fn a_rerun_issues_no_get_for_an_object_the_memory_covers() {
         .map(|item| item["action"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(actions, ["e1", "e2", "e3", "e4"]);
+}
+
+#[test]
+fn the_region_is_aws_region_else_aws_default_region() {
+    let server = S3Server::start();
+    server.put("logs/1.ndjson", &ndjson(&[track("e1")]));
+    let proxy = CuttingProxy::start(server.addr, "none", [0, 0], 0);
+    let cases: [(&[(&str, &str)], &str); 2] = [
+        (&[("AWS_DEFAULT_REGION", "eu-north-1")], "eu-north-1"),
+        (
+            &[
+                ("AWS_REGION", "ap-south-1"),
+                ("AWS_DEFAULT_REGION", "eu-north-1"),
+            ],
+            "ap-south-1",
+        ),
+    ];
+    for (vars, region) in cases {
+        proxy.heads.lock().unwrap().clear();
+        let mut command = bin();
+        clear_cloud_env(&mut command);
+        command
+            .env("AWS_ENDPOINT_URL", proxy.url())
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .envs(vars.iter().copied());
+        let output = command
+            .args(["validate", &format!("s3://{BUCKET}/logs/")])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr_of(&output));
+        let heads = proxy.heads.lock().unwrap().clone();
+        let scope = format!("/{region}/s3/aws4_request");
+        assert!(
+            !heads.is_empty() && heads.iter().all(|head| head.contains(&scope)),
+            "{vars:?}: {heads:?}"
+        );
+    }
 }
