@@ -5,12 +5,12 @@
 //! after this looks at the environment.
 
 use std::io::IsTerminal;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
+use crate::base_url;
 use crate::cli::{
     self, ConnectionArgs, MappingArgs, MessageType, ProgressMode, SendArgs, ValidateArgs,
 };
@@ -302,7 +302,7 @@ fn rules(path: &Path) -> Result<(Rules, u64)> {
         .with_context(|| format!("reading the mapping file {}", path.display()))?;
     let rules =
         Rules::parse(&text).map_err(|error| Usage(format!("{}:{error}", path.display())))?;
-    Ok((rules, mapping::checks::fnv1a64(text.as_bytes())))
+    Ok((rules, crate::fnv::fnv1a64(text.as_bytes())))
 }
 
 fn kind(message_type: MessageType) -> Kind {
@@ -364,7 +364,7 @@ fn endpoints(
     analytics_url: Option<String>,
 ) -> Result<Endpoints> {
     let api = match api_url {
-        Some(url) => base_url("--api-url", &url)?,
+        Some(url) => base_url::check("--api-url", &url)?,
         None => {
             let valid = !subdomain.is_empty()
                 && subdomain
@@ -390,53 +390,10 @@ fn endpoints(
         }
     };
     let analytics = match analytics_url {
-        Some(url) => base_url("--analytics-url", &url)?,
+        Some(url) => base_url::check("--analytics-url", &url)?,
         None => "https://analytics.planhat.com".into(),
     };
     Ok(Endpoints { analytics, api })
-}
-
-/// Checks a base URL override: https anywhere, plain http only to this
-/// machine (tokens would otherwise cross the network in clear text).
-pub(crate) fn base_url(flag: &str, url: &str) -> Result<String> {
-    let trimmed = url.trim().trim_end_matches('/');
-    let (scheme, rest) = trimmed.split_once("://").ok_or_else(|| {
-        Usage(format!(
-            "{flag} {url:?} is not a URL; expected https://host[:port]"
-        ))
-    })?;
-    let authority = rest.split('/').next().unwrap_or_default();
-    let host = host_of(authority);
-    if host.is_empty() || authority.contains('@') {
-        bail!(Usage(format!(
-            "{flag} {url:?} has no host (or holds credentials)"
-        )));
-    }
-    match scheme.to_ascii_lowercase().as_str() {
-        "https" => {}
-        "http" if is_loopback(host) => {}
-        "http" => bail!(Usage(format!(
-            "{flag} {url:?} uses plain http to a host that is not this machine; use https \
-             (tokens must not cross the network in clear text)"
-        ))),
-        _ => bail!(Usage(format!(
-            "{flag} {url:?} must start with https:// (or http:// for localhost)"
-        ))),
-    }
-    Ok(trimmed.to_owned())
-}
-
-/// The host part of `host[:port]` or `[v6]:port`.
-fn host_of(authority: &str) -> &str {
-    if let Some(rest) = authority.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or_default();
-    }
-    authority.split(':').next().unwrap_or_default()
-}
-
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Fails unless `path` can be written, so that a wrong `--failed` or
@@ -492,23 +449,6 @@ fn refuse_failed_file_as_input(failed: &Path, sources: &[Source]) -> Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn plain_http_is_only_for_loopback() {
-        assert_eq!(
-            base_url("--api-url", "http://127.0.0.1:8080/").unwrap(),
-            "http://127.0.0.1:8080"
-        );
-        assert!(base_url("--api-url", "http://localhost:1").is_ok());
-        assert!(base_url("--api-url", "http://[::1]:9/").is_ok());
-        assert!(base_url("--api-url", "https://proxy.example.com/planhat").is_ok());
-        let error = base_url("--api-url", "http://proxy.example.com").unwrap_err();
-        assert!(error.to_string().contains("plain http"), "{error}");
-        assert!(base_url("--api-url", "http://127.0.0.1.example.com").is_err());
-        assert!(base_url("--api-url", "ftp://127.0.0.1").is_err());
-        assert!(base_url("--api-url", "example.com").is_err());
-        assert!(base_url("--api-url", "https://user:pw@example.com").is_err());
-    }
 
     #[test]
     fn subdomain_must_be_a_host_label() {

@@ -10,6 +10,7 @@ mod golden;
 mod hostile;
 mod http;
 mod incremental;
+mod layout;
 mod metrics;
 mod object_stores;
 mod operators;

@@ -27,7 +27,6 @@ use tokio::runtime::Runtime;
 
 use super::{Event, Source};
 use crate::error::Usage;
-use crate::sender::policy;
 
 /// Resumes of a broken read, and the listing's retries, unless
 /// `--max-retries` says otherwise (§6's default).
@@ -270,7 +269,7 @@ fn endpoint() -> object_store::Result<Option<String>> {
     else {
         return Ok(None);
     };
-    if let Err(error) = crate::config::base_url(name, &url) {
+    if let Err(error) = crate::base_url::check(name, &url) {
         return Err(object_store::Error::Generic {
             store: "S3",
             source: error.to_string().into(),
@@ -413,7 +412,7 @@ impl Read for ObjectReader<'_> {
                     crate::report::counted(u64::from(max), "time")
                 )));
             }
-            let delay = policy::backoff(self.retries, jitter(), None);
+            let delay = crate::backoff::backoff(self.retries, jitter(), None);
             self.retries += 1;
             let notice = format!(
                 "retrying GET {} from byte {} in {}: {why} (attempt {} of {max})",

@@ -5,7 +5,7 @@
 //!
 //! Pure: no I/O.
 
-use super::checks::fnv1a64;
+use crate::fnv::fnv1a64;
 
 /// Remembers the last `capacity` distinct messageIds, as 64-bit hashes
 /// (SPEC §5.5). The hashes sit in a ring, oldest first, and an

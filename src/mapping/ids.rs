@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 
-use super::checks::fnv1a64;
+use crate::fnv::fnv1a64;
 
 /// The 64-bit FNV-1a hash of an id, kept as two halves: a table entry of
 /// a key and a `u32` index then packs into 12 bytes, where a `u64` key pads

@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 
 use super::items::{Item, Route, Who};
 use super::{Batch, Carried, Limits, MAX_UPSERT_ITEMS, Origin};
-use crate::mapping::checks::fnv1a64;
+use crate::fnv::fnv1a64;
 
 /// A route is sent once this many messages wait in it, however few profiles
 /// they make, or once their items (before merging) add up to this many

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{Value, json};
 
-use crate::mapping::checks::fnv1a64;
+use crate::fnv::fnv1a64;
 use crate::mapping::metrics::MetricWarning;
 use crate::mapping::rules::Rules;
 use crate::mapping::{Reject, RuleHits, Skip};

@@ -232,7 +232,7 @@ impl Http {
             if retry >= self.settings.max_retries {
                 return Ok(last);
             }
-            let delay = policy::backoff(retry, self.clock.random(), wait);
+            let delay = crate::backoff::backoff(retry, self.clock.random(), wait);
             retry += 1;
             self.settings.counters.retry(format!(
                 "retrying {} in {}: {why} (attempt {retry} of {})",
