@@ -332,12 +332,14 @@ pub struct SendArgs {
     #[arg(long, env = "PLANHAT_PRETTY", requires = "dry_run")]
     pub pretty: bool,
 
-    /// Items per activity request (upserts hold at most 5000).
-    #[arg(long, env = "PLANHAT_BATCH_SIZE", default_value_t = 5000, value_name = "N",
+    /// Items per activity or metric request, at most; the default leaves it to
+    /// --max-body-bytes. Upsert requests hold at most 5000.
+    #[arg(long, env = "PLANHAT_BATCH_SIZE", default_value_t = 50_000, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_size: u32,
 
-    /// Bytes per request body (Planhat's hard limit is 32 MB).
+    /// Bytes per request body, at most (Planhat's hard limit is 32 MB, about
+    /// 150,000 events): activity and metric requests are filled to it.
     #[arg(long, env = "PLANHAT_MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024,
           value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1024..))]
     pub max_body_bytes: u64,

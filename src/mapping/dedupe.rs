@@ -9,8 +9,8 @@ use crate::fnv::fnv1a64;
 
 /// Remembers the last `capacity` distinct messageIds, as 64-bit hashes
 /// (SPEC §5.5). The hashes sit in a ring, oldest first, and an
-/// open-addressed index of 32-bit ring positions finds them: 12 bytes per
-/// id in all, about 16 MiB for the default million, where a `HashSet` plus
+/// open-addressed index of 32-bit ring positions finds them: 14 bytes per
+/// id in all, about 14 MiB for the default million, where a `HashSet` plus
 /// a queue needs over twice that while they grow.
 #[derive(Debug)]
 pub struct DedupeWindow {
@@ -19,22 +19,17 @@ pub struct DedupeWindow {
     ring: Vec<u64>,
     oldest: usize,
     /// Linear-probing index: a ring position plus one, or 0 for empty. At
-    /// most half full, so probes stay short.
+    /// most two thirds full, so probes stay short; a power of two would
+    /// make it up to four times the window for some sizes.
     slots: Vec<u32>,
-    /// `64 - log2(slots.len())`, for Fibonacci hashing into the slots.
-    shift: u32,
 }
-
-/// The golden ratio in 64 bits: multiplying by it spreads any hash's bits
-/// over the top bits, which pick the slot.
-const FIBONACCI: u64 = 0x9e37_79b9_7f4a_7c15;
 
 impl DedupeWindow {
     /// A window of `capacity` ids; 0 turns deduplication off.
     pub fn new(capacity: usize) -> DedupeWindow {
         // Positions are stored in 32 bits.
         let capacity = capacity.min(u32::MAX as usize - 1);
-        let slots = (capacity * 2).next_power_of_two().max(2);
+        let slots = (capacity + capacity / 2).max(2);
         DedupeWindow {
             capacity,
             // Reserved, not touched: the pages are used only as ids arrive.
@@ -45,7 +40,6 @@ impl DedupeWindow {
             } else {
                 vec![0; slots]
             },
-            shift: 64 - slots.trailing_zeros(),
         }
     }
 
@@ -118,12 +112,18 @@ impl DedupeWindow {
         age >= leaving
     }
 
+    /// The hash's first slot: multiplied by the golden ratio, which spreads
+    /// every bit over the high ones (FNV-1a's last bytes reach them
+    /// poorly), then scaled from the whole 64-bit range to the table
+    /// (Lemire's reduction), so the table can have any size.
     fn home(&self, hash: u64) -> usize {
-        (hash.wrapping_mul(FIBONACCI) >> self.shift) as usize
+        let spread = hash.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        ((u128::from(spread) * self.slots.len() as u128) >> 64) as usize
     }
 
     fn next(&self, slot: usize) -> usize {
-        (slot + 1) & (self.slots.len() - 1)
+        let next = slot + 1;
+        if next == self.slots.len() { 0 } else { next }
     }
 
     /// The slot holding `hash`, if it is in the window.

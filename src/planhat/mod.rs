@@ -7,12 +7,15 @@
 //! Pure: no I/O.
 
 pub mod items;
+mod originals;
 pub mod profiles;
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::ops::Range;
 
 use items::{Item, Route};
+pub use originals::Originals;
 
 /// The stand-in printed where the tenant token would be.
 pub const TENANT_TOKEN_PLACEHOLDER: &str = "{tenantToken}";
@@ -132,7 +135,7 @@ pub struct Batch {
     pub body: Vec<u8>,
     pub entries: Vec<Entry>,
     pub carried: Vec<Carried>,
-    pub originals: Vec<u8>,
+    pub originals: Originals,
     /// An item names a company whose first upsert is still pending: the
     /// pending companies go first (SPEC §6, company first).
     pub names_new_company: bool,
@@ -149,7 +152,7 @@ impl Batch {
             },
             entries: Vec::new(),
             carried: Vec::new(),
-            originals: Vec::new(),
+            originals: Originals::default(),
             names_new_company: false,
         }
     }
@@ -166,20 +169,6 @@ impl Batch {
         self
     }
 
-    /// An empty batch for `route` in this one's buffers.
-    fn reused(mut self, route: Route) -> Batch {
-        self.route = route;
-        self.body.clear();
-        self.entries.clear();
-        self.carried.clear();
-        self.originals.clear();
-        self.names_new_company = false;
-        if route.is_bulk() {
-            self.body.push(b'[');
-        }
-        self
-    }
-
     /// Appends an item already written as JSON, with the messages it
     /// carries (their positions and original text).
     fn push_raw<'o>(
@@ -189,12 +178,8 @@ impl Batch {
     ) {
         let first = self.carried.len();
         for (origin, original) in messages {
-            let original_start = self.originals.len();
-            self.originals.extend_from_slice(original);
-            self.carried.push(Carried {
-                origin,
-                original: original_start..self.originals.len(),
-            });
+            let original = self.originals.push(original);
+            self.carried.push(Carried { origin, original });
         }
         self.push_entry(item, first);
     }
@@ -231,8 +216,8 @@ impl Batch {
     }
 
     /// A carried message's original JSON text.
-    pub fn original(&self, carried: &Carried) -> &[u8] {
-        &self.originals[carried.original.clone()]
+    pub fn original(&self, carried: &Carried) -> Cow<'_, [u8]> {
+        self.originals.get(carried.original.clone())
     }
 
     /// Where every message the batch carries came from.
@@ -240,15 +225,13 @@ impl Batch {
         self.carried.iter().map(|c| c.origin)
     }
 
-    /// A closed batch of some of this batch's entries, in order.
+    /// A closed batch of some of this batch's entries, in order, sharing
+    /// their originals.
     pub fn subset(&self, entries: &[Entry]) -> Batch {
         let mut part = Batch::new(self.route);
+        part.originals = self.originals.clone();
         for entry in entries {
-            let messages = self
-                .carried(entry)
-                .iter()
-                .map(|c| (c.origin, self.original(c)));
-            part.push_raw(self.item(entry), messages);
+            part.push_held(self.item(entry), self.carried(entry));
         }
         part.close()
     }
@@ -270,9 +253,6 @@ pub struct Batcher {
     limits: Limits,
     open: Option<Batch>,
     scratch: Vec<u8>,
-    /// A sent batch whose buffers the next batch reuses: allocating and
-    /// freeing megabytes per request fragments the heap until memory grows.
-    spare: Option<Batch>,
 }
 
 impl Batcher {
@@ -281,7 +261,6 @@ impl Batcher {
             limits,
             open: None,
             scratch: Vec::new(),
-            spare: None,
         }
     }
 
@@ -309,11 +288,11 @@ impl Batcher {
         }
         // A lone item larger than the byte limit still goes, alone: Planhat's
         // own limit is higher than ours, and it alone decides to refuse it.
-        let spare = &mut self.spare;
-        let batch = self.open.get_or_insert_with(|| match spare.take() {
-            Some(spare) => spare.reused(route),
-            None => Batch::new(route),
-        });
+        // Each batch has buffers of its own, freed once it is sent: a spare
+        // kept for the next one would be a third request's worth of memory,
+        // and large blocks go back to the system (`allocator`) rather than
+        // fragmenting the heap.
+        let batch = self.open.get_or_insert_with(|| Batch::new(route));
         batch.push_raw(&self.scratch, [(origin, original)]);
         batch.names_new_company |= names_new_company;
         if batch.entries.len() >= self.limits.max_items(route) {
@@ -325,11 +304,6 @@ impl Batcher {
     /// Closes and returns the open batch, if it holds anything.
     pub fn take(&mut self) -> Option<Batch> {
         self.open.take().map(Batch::close)
-    }
-
-    /// Hands back a batch that was sent, for its buffers.
-    pub fn recycle(&mut self, batch: Batch) {
-        self.spare = Some(batch);
     }
 
     /// Whether a batch is open.
@@ -466,7 +440,7 @@ mod tests {
         assert_eq!(first.entries.len(), 1);
         assert_eq!(second.entries.len(), 2);
         let carried = second.carried(&second.entries[1]);
-        assert_eq!(second.original(&carried[0]), b"c");
+        assert_eq!(&*second.original(&carried[0]), b"c");
         assert_eq!(carried[0].origin, at(2));
         let body: serde_json::Value = serde_json::from_slice(&second.body).unwrap();
         assert_eq!(body[1]["id"], "c");

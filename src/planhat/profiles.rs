@@ -18,7 +18,7 @@ use std::time::Instant;
 use serde_json::{Map, Value};
 
 use super::items::{Item, Route, Who};
-use super::{Batch, Carried, Limits, MAX_UPSERT_ITEMS, Origin};
+use super::{Batch, Carried, Limits, MAX_UPSERT_ITEMS, Origin, Originals};
 use crate::fnv::fnv1a64;
 
 /// A route is sent once this many messages wait in it, however few profiles
@@ -47,7 +47,7 @@ struct Pending {
     by_key: HashMap<String, usize>,
     profiles: Vec<Profile>,
     /// The original messages, for the failed file.
-    originals: Vec<u8>,
+    originals: Originals,
     messages: usize,
     /// The JSON text of the messages' items, before merging.
     item_bytes: usize,
@@ -136,13 +136,9 @@ impl Profiles {
         let pending = self.pending_mut(item.route());
         let json = serde_json::to_vec(item).expect("items always serialize");
         let json_len = json.len();
-        let carried = message.map(|(origin, original)| {
-            let start = pending.originals.len();
-            pending.originals.extend_from_slice(original);
-            Carried {
-                origin,
-                original: start..pending.originals.len(),
-            }
+        let carried = message.map(|(origin, original)| Carried {
+            origin,
+            original: pending.originals.push(original),
         });
         match pending.by_key.get(&key) {
             Some(&index) => {
@@ -227,20 +223,22 @@ impl Profiles {
                 vec![batch.close()]
             };
         }
+        // Several requests share the originals.
+        let fresh = || {
+            let mut batch = Batch::new(route);
+            batch.originals = pending.originals.clone();
+            batch
+        };
         let mut batches = Vec::new();
-        let mut batch = Batch::new(route);
+        let mut batch = fresh();
         batch.names_new_company = pending.names_new_company;
         for profile in &pending.profiles {
             let full = batch.entries.len() >= max_items
                 || batch.closed_len() + 1 + profile.json.len() > max_body_bytes;
             if full && !batch.entries.is_empty() {
-                batches.push(std::mem::replace(&mut batch, Batch::new(route)).close());
+                batches.push(std::mem::replace(&mut batch, fresh()).close());
             }
-            let messages = profile
-                .carried
-                .iter()
-                .map(|c| (c.origin, &pending.originals[c.original.clone()]));
-            batch.push_raw(&profile.json, messages);
+            batch.push_held(&profile.json, &profile.carried);
         }
         batches.push(batch.close());
         batches

@@ -103,7 +103,7 @@ impl Worker {
             .spawn(move || {
                 for batch in incoming {
                     let result = transport.deliver(&batch);
-                    // Let go first, so the batch's buffers can be reused.
+                    // Let go first, so the batch's buffers are freed.
                     drop(batch);
                     if outgoing.send(result).is_err() {
                         return;

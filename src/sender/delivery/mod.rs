@@ -405,9 +405,7 @@ impl<'a> Delivery<'a> {
         match &mut self.carrier {
             Carrier::Here(transport) => {
                 let result = transport.deliver(&batch);
-                self.settle(&batch, result, report)?;
-                self.recycle(batch);
-                Ok(())
+                self.settle(&batch, result, report)
             }
             Carrier::Worker(worker) => {
                 let batch = Arc::new(batch);
@@ -440,19 +438,6 @@ impl<'a> Delivery<'a> {
                 }
             }
         };
-        self.settle(&batch, settlement, report)?;
-        if let Ok(batch) = Arc::try_unwrap(batch) {
-            self.recycle(batch);
-        }
-        Ok(())
-    }
-
-    /// Hands a sent batch's buffers back to its lane. A profile request's
-    /// buffers are dropped: they would only replace an activity batch's
-    /// larger ones, which the next activity batch would grow again.
-    fn recycle(&mut self, batch: Batch) {
-        if !matches!(batch.route, Route::EndUser | Route::Company) {
-            self.lanes[Lane::of(batch.route)].batcher.recycle(batch);
-        }
+        self.settle(&batch, settlement, report)
     }
 }

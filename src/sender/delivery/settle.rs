@@ -148,7 +148,7 @@ impl Delivery<'_> {
                         at: &at,
                     };
                     failed
-                        .write(Original::Message(batch.original(message)), &note)
+                        .write(Original::Message(&batch.original(message)), &note)
                         .inspect_err(|_| self.failed_broken = true)?;
                 }
             }
