@@ -816,3 +816,60 @@ fn receiver_mode_posts_each_message_alone_with_basic_auth_and_paced() {
         "2 a minute: the third waits for the first to leave the window"
     );
 }
+
+#[test]
+fn requests_are_filled_by_bytes_and_a_failed_item_far_into_one_keeps_its_original() {
+    // 6,000 events in one request at the default settings (--batch-size
+    // 50,000, 8 MiB): more than the 5000 items a request held before, and
+    // their originals span several compressed blocks.
+    let mock = mock();
+    mock.poison("POISON");
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines: Vec<String> = tracks(6000).iter().map(Value::to_string).collect();
+    lines[4321] = r#"{"type":"track","userId":"u9","event":"Bad","properties":{"note":"POISON","keep":[1.50,"exact"]}}"#.into();
+    let input = dir.path().join("events.ndjson");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let original: Value = serde_json::from_str(&lines[4321]).unwrap();
+    let outcome = send(
+        &mock,
+        &FakeClock::new(),
+        dir.path(),
+        &[input.to_str().unwrap()],
+    );
+    assert_eq!(outcome.result.unwrap(), Status::Problems);
+    let first = &mock.requests()[0];
+    assert_eq!(first.json().as_array().unwrap().len(), 6000, "one request");
+    assert_eq!(mock.delivered_items().len(), 5999);
+    let failed = failed_lines(dir.path());
+    assert_eq!(failed.len(), 1);
+    let mut kept = failed[0].clone();
+    kept.as_object_mut().unwrap().remove("_planhat");
+    assert_eq!(kept, original, "the original, as it was read");
+    let raw = std::fs::read_to_string(dir.path().join("failed.ndjson")).unwrap();
+    assert!(
+        raw.contains("[1.50,\"exact\"]"),
+        "numbers as written: {raw}"
+    );
+
+    // Upserts stay at 5000 a request.
+    let dir = tempfile::tempdir().unwrap();
+    let identifies: Vec<Value> = (0..5001)
+        .map(|i| json!({"type":"identify","userId":format!("u{i}"),"traits":{"email":format!("u{i}@x.io")}}))
+        .collect();
+    let input = write_input(dir.path(), &identifies);
+    let output = crate::support::bin()
+        .args(["send", "--dry-run", "-q", "--api-token", API])
+        .arg(&input)
+        .output()
+        .unwrap();
+    let sizes: Vec<usize> = crate::support::stdout_of(&output)
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["body"]
+                .as_array()
+                .unwrap()
+                .len()
+        })
+        .collect();
+    assert_eq!(sizes, [5000, 1]);
+}
