@@ -787,3 +787,33 @@ fn a_bad_value_from_an_environment_twin_names_the_variable() {
     assert_eq!(output.status.code(), Some(2));
     assert!(!stderr_of(&output).contains("PLANHAT_MAX_BODY_BYTES"));
 }
+
+#[test]
+fn man_pages_are_committed_and_match_the_binary() {
+    // One page for the tool and one for each command that takes options,
+    // rendered from the same definition as --help (SPEC §7).
+    let command = segment_planhat::cli::command();
+    let mut pages = vec![("segment-planhat.1".to_owned(), command.clone())];
+    for sub in command
+        .get_subcommands()
+        .filter(|c| c.get_name() != "completions")
+    {
+        let name: &'static str = format!("segment-planhat-{}", sub.get_name()).leak();
+        pages.push((format!("{name}.1"), sub.clone().name(name)));
+    }
+    for (file, page) in pages {
+        let mut rendered = Vec::new();
+        clap_mangen::Man::new(page).render(&mut rendered).unwrap();
+        let path = repo("man").join(&file);
+        if std::env::var_os("UPDATE_MAN").is_some() {
+            std::fs::create_dir_all(repo("man")).unwrap();
+            std::fs::write(&path, &rendered).unwrap();
+        }
+        let committed = std::fs::read(&path).unwrap_or_default();
+        assert!(
+            committed == rendered,
+            "{} is out of date: run UPDATE_MAN=1 cargo test man_pages",
+            path.display()
+        );
+    }
+}
