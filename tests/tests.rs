@@ -6,6 +6,7 @@ mod support;
 mod cli;
 mod companies;
 mod display;
+mod docs;
 mod golden;
 mod hostile;
 mod http;
