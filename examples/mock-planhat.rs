@@ -10,7 +10,8 @@
 //! ```
 //!
 //! `--delay-ms 20` simulates Planhat's round trip; `--quiet` prints nothing
-//! per request (for benchmarks).
+//! per request (for benchmarks); `--huge-answers N` answers the first N
+//! end-user upserts with 300 MiB each.
 
 #[path = "../tests/support/mock_planhat.rs"]
 mod mock_planhat;
@@ -18,7 +19,7 @@ mod mock_planhat;
 use std::time::Duration;
 
 use clap::Parser;
-use mock_planhat::{Log, MockConfig, MockPlanhat, Received};
+use mock_planhat::{Fault, Log, MockConfig, MockPlanhat, Received};
 
 /// A mock Planhat API on 127.0.0.1.
 #[derive(Debug, Parser)]
@@ -38,6 +39,13 @@ struct Args {
     /// Print nothing per request, and neither keep nor parse bodies.
     #[arg(long)]
     quiet: bool,
+    /// Answer the first N end-user upserts with a body of
+    /// `--huge-answer-bytes` (what a misbehaving proxy might send).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    huge_answers: usize,
+    /// The size of those answers.
+    #[arg(long, default_value_t = 300 << 20, value_name = "BYTES")]
+    huge_answer_bytes: u64,
 }
 
 /// How much of each body is printed.
@@ -58,6 +66,12 @@ fn main() -> std::io::Result<()> {
         port: args.port,
         log,
     })?;
+    for _ in 0..args.huge_answers {
+        let huge = Fault::Huge {
+            bytes: args.huge_answer_bytes,
+        };
+        mock.push_fault_on("/endusers", huge);
+    }
     eprintln!("mock Planhat listening on {}", mock.url());
     loop {
         std::thread::park();

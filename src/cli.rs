@@ -195,8 +195,8 @@ pub struct MappingArgs {
     pub source_label: Option<String>,
 
     /// A mapping file (TOML): event actions, weights and drops, trait → field
-    /// mappings, and metrics from events (the README's "Customising the mapping"
-    /// shows one).
+    /// mappings, and metrics from events ("The mapping file" in the
+    /// documentation shows one).
     #[arg(long, env = "PLANHAT_MAP", value_name = "PATH")]
     pub map: Option<PathBuf>,
 

@@ -636,3 +636,138 @@ fn the_region_is_aws_region_else_aws_default_region() {
         );
     }
 }
+
+/// A proxy in front of `upstream` that adds a zero-byte folder marker,
+/// `key`, to every listing it passes: s3s-fs lists none, S3 consoles and
+/// some tools create them. One request per connection, so that the end of
+/// each answer is the end of the stream.
+fn marker_proxy(upstream: SocketAddr, key: &'static str) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            thread::spawn(move || relay_with_marker(client, upstream, key));
+        }
+    });
+    addr
+}
+
+fn relay_with_marker(mut client: TcpStream, upstream: SocketAddr, key: &str) {
+    let mut request = Vec::new();
+    let mut byte = [0; 1];
+    while !request.ends_with(b"\r\n\r\n") && client.read(&mut byte).unwrap_or(0) == 1 {
+        request.push(byte[0]);
+    }
+    // S3 has no object at the marker's key without its `/`.
+    let missing = format!(" /{BUCKET}/{} ", key.trim_end_matches('/'));
+    if head_line(&request).contains(&missing) {
+        let body = "<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>";
+        let answer = format!(
+            "HTTP/1.1 404 Not Found\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        client.write_all(answer.as_bytes()).ok();
+        return;
+    }
+    let head = String::from_utf8_lossy(&request);
+    let head: String = head
+        .lines()
+        .filter(|line| !line.to_ascii_lowercase().starts_with("connection:") && !line.is_empty())
+        .map(|line| format!("{line}\r\n"))
+        .collect();
+    let mut server = TcpStream::connect(upstream).unwrap();
+    server
+        .write_all(format!("{head}Connection: close\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut answer = Vec::new();
+    server.read_to_end(&mut answer).unwrap();
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let (head, body) = answer.split_at(split);
+    let head = String::from_utf8_lossy(head).to_string();
+    // Only listings change; everything else (HEAD answers' lengths
+    // included) passes as it came.
+    if !request.starts_with(b"GET ") || !head_line(&request).contains("list-type=2") {
+        client.write_all(&answer).ok();
+        return;
+    }
+    let mut body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_vec()
+    };
+    let text = String::from_utf8_lossy(&body).to_string();
+    if let Some(end) = text.find("</ListBucketResult>") {
+        let marker = format!(
+            "<Contents><Key>{key}</Key><LastModified>2024-01-01T00:00:00.000Z</LastModified>\
+             <ETag>&quot;d41d8cd98f00b204e9800998ecf8427e&quot;</ETag><Size>0</Size>\
+             <StorageClass>STANDARD</StorageClass></Contents>"
+        );
+        body = format!("{}{marker}{}", &text[..end], &text[end..]).into_bytes();
+    }
+    let head: String = head
+        .lines()
+        .filter(|line| {
+            let lower = line.to_ascii_lowercase();
+            !line.is_empty()
+                && !lower.starts_with("content-length:")
+                && !lower.starts_with("transfer-encoding:")
+                && !lower.starts_with("connection:")
+        })
+        .map(|line| format!("{line}\r\n"))
+        .collect();
+    let out = format!(
+        "{head}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    client.write_all(out.as_bytes()).ok();
+    client.write_all(&body).ok();
+}
+
+/// A request's first line.
+fn head_line(request: &[u8]) -> String {
+    let text = String::from_utf8_lossy(request);
+    text.lines().next().unwrap_or_default().to_owned()
+}
+
+/// A chunked HTTP body, joined.
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = body.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size = String::from_utf8_lossy(&body[..line_end]);
+        let size = usize::from_str_radix(size.split(';').next().unwrap().trim(), 16).unwrap();
+        body = &body[line_end + 2..];
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&body[..size]);
+        body = &body[size + 2..];
+    }
+}
+
+#[test]
+fn a_zero_byte_folder_marker_in_the_listing_is_skipped() {
+    let server = S3Server::start();
+    server.put(
+        "logs/day/part-0.ndjson",
+        &ndjson(&[track("e1"), track("e2")]),
+    );
+    let proxy = marker_proxy(server.addr, "logs/day/");
+    let output = dry_run(
+        &format!("http://{proxy}"),
+        &[&format!("s3://{BUCKET}/logs/")],
+        &[],
+    );
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("unreadable"), "{stderr}");
+    assert_eq!(
+        dry_run_actions(&stdout_of(&output)),
+        ["e1", "e2"],
+        "{stderr}"
+    );
+    assert!(stderr.contains("reading 1 input once first"), "{stderr}");
+}

@@ -386,7 +386,7 @@ fn metric_warning_text(warning: MetricWarning, count: u64) -> String {
 }
 
 /// What a without-company warning means in Planhat, with the first
-/// positions: the README's "Every event on its company" says how to fix it
+/// positions: docs/companies.md, "Every event on its company", says how to fix it
 /// at the source.
 fn unplaced_text(warning: Unplaced, counted: &Counted) -> String {
     let count = counted.count;
@@ -403,7 +403,7 @@ fn unplaced_text(warning: Unplaced, counted: &Counted) -> String {
         ),
     };
     format!(
-        "{what} (first at {}; see \"Every event on its company\" in the README)",
+        "{what} (first at {}; see docs/companies.md, \"Every event on its company\")",
         counted.examples.join(", ")
     )
 }
