@@ -72,7 +72,7 @@ pub fn check_file(path: &Path, covered: &Covered, checkpoint: &Path) -> Result<(
 }
 
 /// How many line ends a tracker keeps before it thins them.
-const MAX_ENDS: usize = 1 << 16;
+const MAX_ENDS: usize = 1 << 14;
 
 /// Per source, the fingerprints of lines read and not yet saved, and the
 /// covered lines a resume must find again.
@@ -139,6 +139,12 @@ impl Tracker {
         while let Some(end) = self.ends.front().filter(|end| end.lines <= prefix) {
             self.saved = *end;
             self.ends.pop_front();
+        }
+        // A queue keeps its room when emptied: a source done with would
+        // hold its megabytes to the end of the run, one source after the
+        // other.
+        if self.ends.len() < self.ends.capacity() / 4 {
+            self.ends.shrink_to_fit();
         }
         self.saved
     }
@@ -207,5 +213,7 @@ mod tests {
         let covered = tracker.cover(count - 2);
         assert!(covered.lines <= count - 2 && covered.lines >= count - 4);
         assert_eq!(covered.bytes, 3 * covered.lines - 1);
+        tracker.cover(count);
+        assert!(tracker.ends.capacity() < 16, "emptied, its room goes");
     }
 }
