@@ -50,7 +50,7 @@ started=$(date +%s)
 
 if [ -n "${BENCH_QUICK:-}" ]; then
   : "${BENCH_COUNT:=100000}" "${BENCH_BIG:=128M}" "${BENCH_USERS:=100000}"
-  : "${BENCH_GROUP_CALLS:=400000}" "${BENCH_RUNS:=2}" "${BENCH_ONE_BY_ONE:=300}"
+  : "${BENCH_GROUP_CALLS:=400000}" "${BENCH_RUNS:=2}" "${BENCH_SEND_RUNS:=2}" "${BENCH_ONE_BY_ONE:=300}"
 fi
 COUNT=${BENCH_COUNT:-200000}
 BIG=${BENCH_BIG:-1G}
@@ -126,7 +126,7 @@ trap 'kill $mock 2>/dev/null' EXIT
 sleep 0.5
 url=http://127.0.0.1:$port
 send="$BIN send -q --tenant-token bench --analytics-url $url --api-url $url --failed $DIR/failed.ndjson"
-hyperfine --runs 3 -i --export-json "$DIR/send.json" \
+hyperfine --runs "${BENCH_SEND_RUNS:-5}" -i --export-json "$DIR/send.json" \
   --prepare "rm -f $DIR/failed.ndjson $DIR/checkpoint.json $DIR/checkpoint.json.memory" \
   -n send "$send $corpus" \
   -n send-stdin "$send - < $corpus" \
