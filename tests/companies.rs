@@ -49,7 +49,7 @@ fn two_source_export(root: &Path) {
 }
 
 /// The items of every request a dry-run prints, with the request's path.
-fn dry_run(dir: &Path, args: &[&str]) -> Vec<(String, Value)> {
+pub(crate) fn dry_run(dir: &Path, args: &[&str]) -> Vec<(String, Value)> {
     let output = bin()
         .current_dir(dir)
         .args(["send", "--dry-run", "-q"])

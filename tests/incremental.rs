@@ -138,21 +138,11 @@ fn delivered(mock: &MockPlanhat, from: usize) -> Vec<(&'static str, Value)> {
 
 /// The items a dry-run over `paths`, in that order, prints, by route.
 fn dry_run(paths: &[PathBuf], mode: &[&str]) -> Vec<(&'static str, Value)> {
-    let output = bin()
-        .args(["send", "--dry-run", "-q"])
-        .args(mode)
-        .args(paths)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    stdout_of(&output)
-        .lines()
-        .flat_map(|line| {
-            let request: Value = serde_json::from_str(line).unwrap();
-            let route = route_of(request["url"].as_str().unwrap());
-            let items = request["body"].as_array().unwrap().clone();
-            items.into_iter().map(move |item| (route, item))
-        })
+    let mut args: Vec<&str> = mode.to_vec();
+    args.extend(paths.iter().map(|path| path.to_str().unwrap()));
+    crate::companies::dry_run(Path::new("."), &args)
+        .into_iter()
+        .map(|(path, item)| (route_of(&path), item))
         .collect()
 }
 

@@ -190,15 +190,8 @@ impl Checkpoint {
             };
             let mut entry = entry;
             lines.record(&mut entry);
-            // As a save writes it: the prefix only as long as its bytes are
-            // known, the rest as ranges.
-            if covered.lines < entry.lines {
-                let prefix = LineSet::normalized(vec![[1, covered.lines]]);
-                entry.also = lines.handled.minus(&prefix).ranges;
-                entry.lines = covered.lines;
-            }
-            entry.bytes = covered.bytes;
-            entry.hash = format!("{:016x}", covered.hash);
+            // As a save writes it.
+            record_covered(&mut entry, &lines.handled, covered);
             entries.push(entry);
             skip.push(lines);
             // Standard input is checked against the longer of the two.
@@ -327,16 +320,8 @@ impl Checkpoint {
                 messages,
             };
             done.record(entry);
-            // The prefix is as long as the lines whose bytes are known; the
-            // handled lines past it are ranges like any others.
             let covered = self.covered[source].cover(entry.lines);
-            if covered.lines < entry.lines {
-                let prefix = LineSet::normalized(vec![[1, covered.lines]]);
-                entry.also = done.handled.minus(&prefix).ranges;
-                entry.lines = covered.lines;
-            }
-            entry.bytes = covered.bytes;
-            entry.hash = format!("{:016x}", covered.hash);
+            record_covered(entry, &done.handled, covered);
             entry.complete = handled.complete[source] && waiting.is_empty();
         }
         if let Some((path, bytes)) = failed {
@@ -362,6 +347,19 @@ impl Checkpoint {
         write_atomically(&self.path, &bytes)
             .with_context(|| format!("writing the checkpoint {}", self.path.display()))
     }
+}
+
+/// Records which bytes an entry's leading lines were: the prefix is as long
+/// as the lines whose bytes are known (`covered`), and the `handled` lines
+/// past it are ranges like any others.
+fn record_covered(entry: &mut Entry, handled: &LineSet, covered: Covered) {
+    if covered.lines < entry.lines {
+        let prefix = LineSet::normalized(vec![[1, covered.lines]]);
+        entry.also = handled.minus(&prefix).ranges;
+        entry.lines = covered.lines;
+    }
+    entry.bytes = covered.bytes;
+    entry.hash = format!("{:016x}", covered.hash);
 }
 
 /// An object whose size or ETag is not the checkpoint's was overwritten:
