@@ -98,6 +98,8 @@ pub struct ValidateConfig {
     pub json: bool,
     /// Report what a rerun with this checkpoint would read (SPEC §6.1).
     pub checkpoint: Option<PathBuf>,
+    /// Draw the progress bar: stderr is a terminal.
+    pub progress: bool,
 }
 
 /// Resolves the parsed command line.
@@ -167,6 +169,7 @@ fn validate(args: ValidateArgs) -> Result<ValidateConfig> {
         common,
         json: args.json,
         checkpoint: args.checkpoint,
+        progress: std::io::stderr().is_terminal(),
     })
 }
 

@@ -32,11 +32,24 @@ struct S3Server {
 
 impl S3Server {
     fn start() -> S3Server {
+        S3Server::serving(true)
+    }
+
+    /// A stand-in for a GCS emulator: `object_store` speaks GCS's XML API,
+    /// whose listing and ranged reads are S3's, and an emulator takes no
+    /// token (`STORAGE_EMULATOR_HOST`, as Google's client libraries read it).
+    fn start_gcs() -> S3Server {
+        S3Server::serving(false)
+    }
+
+    fn serving(with_auth: bool) -> S3Server {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir(root.path().join(BUCKET)).unwrap();
         let fs = s3s_fs::FileSystem::new(root.path()).unwrap();
         let mut builder = s3s::service::S3ServiceBuilder::new(fs);
-        builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        if with_auth {
+            builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        }
         let service = builder.build();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
@@ -264,7 +277,7 @@ struct CuttingProxy {
 impl CuttingProxy {
     fn start(
         upstream: SocketAddr,
-        key: &str,
+        request_line: String,
         [keep, then_keep]: [usize; 2],
         cuts: usize,
     ) -> CuttingProxy {
@@ -273,7 +286,6 @@ impl CuttingProxy {
         let cut = Arc::new(AtomicUsize::new(0));
         let ranges = Arc::new(std::sync::Mutex::new(Vec::new()));
         let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let request_line = format!("GET /{BUCKET}/{key} ");
         let (cut_count, range_log) = (Arc::clone(&cut), Arc::clone(&ranges));
         let head_log = Arc::clone(&heads);
         thread::spawn(move || {
@@ -355,7 +367,12 @@ fn a_download_cut_midway_goes_on_with_a_range_request_and_loses_and_repeats_noth
     let server = S3Server::start();
     let messages = tracks(3000);
     server.put("logs/big.ndjson.gz", &gzip(&ndjson(&messages)));
-    let proxy = CuttingProxy::start(server.addr, "logs/big.ndjson.gz", [3000, 0], 1);
+    let proxy = CuttingProxy::start(
+        server.addr,
+        Cloud::S3.get_line("logs/big.ndjson.gz"),
+        [3000, 0],
+        1,
+    );
     let output = dry_run(&proxy.url(), &[&format!("s3://{BUCKET}/logs/")], &[]);
     let stderr = stderr_of(&output);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
@@ -380,7 +397,12 @@ fn a_download_that_keeps_breaking_is_unreadable_from_there_and_the_run_goes_on()
     let server = S3Server::start();
     server.put("logs/1-big.ndjson", &ndjson(&tracks(3000)));
     server.put("logs/2-next.ndjson", &ndjson(&[track("next")]));
-    let proxy = CuttingProxy::start(server.addr, "logs/1-big.ndjson", [20_000, 100], usize::MAX);
+    let proxy = CuttingProxy::start(
+        server.addr,
+        Cloud::S3.get_line("logs/1-big.ndjson"),
+        [20_000, 100],
+        usize::MAX,
+    );
     let output = dry_run(
         &proxy.url(),
         &[&format!("s3://{BUCKET}/logs/")],
@@ -564,7 +586,12 @@ fn progress_knows_the_total_from_the_listing() {
 fn a_rerun_issues_no_get_for_an_object_the_memory_covers() {
     let server = S3Server::start();
     server.put("logs/b/1.ndjson", &ndjson(&[track("e1"), track("e2")]));
-    let proxy = CuttingProxy::start(server.addr, "logs/b/1.ndjson", [0, 0], 0);
+    let proxy = CuttingProxy::start(
+        server.addr,
+        Cloud::S3.get_line("logs/b/1.ndjson"),
+        [0, 0],
+        0,
+    );
     let mock = slow_mock();
     let dir = tempfile::tempdir().unwrap();
     let url = format!("s3://{BUCKET}/logs/");
@@ -603,7 +630,7 @@ fn a_rerun_issues_no_get_for_an_object_the_memory_covers() {
 fn the_region_is_aws_region_else_aws_default_region() {
     let server = S3Server::start();
     server.put("logs/1.ndjson", &ndjson(&[track("e1")]));
-    let proxy = CuttingProxy::start(server.addr, "none", [0, 0], 0);
+    let proxy = CuttingProxy::start(server.addr, Cloud::S3.get_line("none"), [0, 0], 0);
     let cases: [(&[(&str, &str)], &str); 2] = [
         (&[("AWS_DEFAULT_REGION", "eu-north-1")], "eu-north-1"),
         (
@@ -637,33 +664,48 @@ fn the_region_is_aws_region_else_aws_default_region() {
     }
 }
 
-/// A proxy in front of `upstream` that adds a zero-byte folder marker,
-/// `key`, to every listing it passes: s3s-fs lists none, S3 consoles and
-/// some tools create them. One request per connection, so that the end of
-/// each answer is the end of the stream.
-fn marker_proxy(upstream: SocketAddr, key: &'static str) -> SocketAddr {
+/// What a [`rewriting_proxy`] does with a request whose first line holds
+/// the rule's text.
+#[derive(Clone)]
+enum Rewrite {
+    /// Answer it with this status line and XML body, without asking upstream.
+    Answer(&'static str, &'static str),
+    /// Pass it on, and add a zero-byte object of this key to the listing it
+    /// answers.
+    AddToListing(&'static str),
+}
+
+/// A proxy in front of `upstream` that applies `rules` (the first whose
+/// text the request line holds) and passes everything else as it came. One
+/// request per connection, so that the end of each answer is the end of
+/// the stream.
+fn rewriting_proxy(upstream: SocketAddr, rules: Vec<(String, Rewrite)>) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
+    let rules = Arc::new(rules);
     thread::spawn(move || {
         for client in listener.incoming().flatten() {
-            thread::spawn(move || relay_with_marker(client, upstream, key));
+            let rules = Arc::clone(&rules);
+            thread::spawn(move || relay(client, upstream, &rules));
         }
     });
     addr
 }
 
-fn relay_with_marker(mut client: TcpStream, upstream: SocketAddr, key: &str) {
+fn relay(mut client: TcpStream, upstream: SocketAddr, rules: &[(String, Rewrite)]) {
     let mut request = Vec::new();
     let mut byte = [0; 1];
     while !request.ends_with(b"\r\n\r\n") && client.read(&mut byte).unwrap_or(0) == 1 {
         request.push(byte[0]);
     }
-    // S3 has no object at the marker's key without its `/`.
-    let missing = format!(" /{BUCKET}/{} ", key.trim_end_matches('/'));
-    if head_line(&request).contains(&missing) {
-        let body = "<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>";
+    let first_line = head_line(&request);
+    let rule = rules
+        .iter()
+        .find(|(text, _)| first_line.contains(text.as_str()))
+        .map(|(_, rule)| rule.clone());
+    if let Some(Rewrite::Answer(status, body)) = rule {
         let answer = format!(
-            "HTTP/1.1 404 Not Found\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
         client.write_all(answer.as_bytes()).ok();
@@ -681,15 +723,13 @@ fn relay_with_marker(mut client: TcpStream, upstream: SocketAddr, key: &str) {
         .unwrap();
     let mut answer = Vec::new();
     server.read_to_end(&mut answer).unwrap();
+    let Some(Rewrite::AddToListing(key)) = rule else {
+        client.write_all(&answer).ok();
+        return;
+    };
     let split = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
     let (head, body) = answer.split_at(split);
     let head = String::from_utf8_lossy(head).to_string();
-    // Only listings change; everything else (HEAD answers' lengths
-    // included) passes as it came.
-    if !request.starts_with(b"GET ") || !head_line(&request).contains("list-type=2") {
-        client.write_all(&answer).ok();
-        return;
-    }
     let mut body = if head
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked")
@@ -726,6 +766,18 @@ fn relay_with_marker(mut client: TcpStream, upstream: SocketAddr, key: &str) {
     client.write_all(&body).ok();
 }
 
+/// What S3 answers for a key it does not have.
+const NO_SUCH_KEY: Rewrite = Rewrite::Answer(
+    "404 Not Found",
+    "<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>",
+);
+
+/// What S3 answers a read the credentials may not make.
+const ACCESS_DENIED: Rewrite = Rewrite::Answer(
+    "403 Forbidden",
+    "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
+);
+
 /// A request's first line.
 fn head_line(request: &[u8]) -> String {
     let text = String::from_utf8_lossy(request);
@@ -755,7 +807,12 @@ fn a_zero_byte_folder_marker_in_the_listing_is_skipped() {
         "logs/day/part-0.ndjson",
         &ndjson(&[track("e1"), track("e2")]),
     );
-    let proxy = marker_proxy(server.addr, "logs/day/");
+    // S3 has no object at the marker's key without its `/`.
+    let rules = vec![
+        (format!(" /{BUCKET}/logs/day "), NO_SUCH_KEY),
+        ("list-type=2".to_owned(), Rewrite::AddToListing("logs/day/")),
+    ];
+    let proxy = rewriting_proxy(server.addr, rules);
     let output = dry_run(
         &format!("http://{proxy}"),
         &[&format!("s3://{BUCKET}/logs/")],
@@ -770,4 +827,292 @@ fn a_zero_byte_folder_marker_in_the_listing_is_skipped() {
         "{stderr}"
     );
     assert!(stderr.contains("reading 1 input once first"), "{stderr}");
+}
+
+/// The two clouds the tests read from: S3 with its credentials, GCS's
+/// emulator (the same server, no token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cloud {
+    S3,
+    Gcs,
+}
+
+impl Cloud {
+    const BOTH: [Cloud; 2] = [Cloud::S3, Cloud::Gcs];
+
+    fn server(self) -> S3Server {
+        match self {
+            Cloud::S3 => S3Server::start(),
+            Cloud::Gcs => S3Server::start_gcs(),
+        }
+    }
+
+    /// `s3://` or `gs://` and the bucket, then `path`.
+    fn url(self, path: &str) -> String {
+        let scheme = match self {
+            Cloud::S3 => "s3",
+            Cloud::Gcs => "gs",
+        };
+        format!("{scheme}://{BUCKET}/{path}")
+    }
+
+    /// The binary's process, its cloud pointed at `endpoint` (a proxy's or
+    /// the server's address), with a clean environment.
+    fn process(self, endpoint: SocketAddr) -> Command {
+        let mut command = crate::support::bin_process();
+        clear_cloud_env(&mut command);
+        match self {
+            Cloud::S3 => command
+                .env("AWS_ENDPOINT_URL", format!("http://{endpoint}"))
+                .env("AWS_REGION", "us-east-1")
+                .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+                .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
+            Cloud::Gcs => command.env("STORAGE_EMULATOR_HOST", endpoint.to_string()),
+        };
+        command
+    }
+
+    /// How a GET of `key` names it: GCS's XML client encodes every byte of
+    /// the bucket and the key but letters and digits.
+    fn get_line(self, key: &str) -> String {
+        let encode = |text: &str| -> String {
+            text.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() {
+                        char::from(b).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect()
+        };
+        match self {
+            Cloud::S3 => format!("GET /{BUCKET}/{key} "),
+            Cloud::Gcs => format!("GET /{}/{} ", encode(BUCKET), encode(key)),
+        }
+    }
+
+    /// What the credentials lack when a read is refused.
+    fn permission(self) -> &'static str {
+        match self {
+            Cloud::S3 => "s3:GetObject",
+            Cloud::Gcs => "storage.objects.get",
+        }
+    }
+}
+
+/// `send` to `mock` with a checkpoint and failed file in `dir`.
+fn send_from(
+    cloud: Cloud,
+    endpoint: SocketAddr,
+    mock: &MockPlanhat,
+    dir: &Path,
+    args: &[&str],
+) -> Command {
+    let mut command = cloud.process(endpoint);
+    command
+        .args([
+            "send",
+            "--tenant-token",
+            TENANT,
+            "--analytics-url",
+            &mock.url(),
+        ])
+        .args(["--progress", "never", "--checkpoint"])
+        .arg(dir.join("checkpoint.json"))
+        .arg("--failed")
+        .arg(dir.join("failed.ndjson"))
+        .args(args);
+    command
+}
+
+#[test]
+fn a_read_the_credentials_may_not_make_stops_the_run_before_anything_is_sent() {
+    for cloud in Cloud::BOTH {
+        let server = cloud.server();
+        server.put("logs/1.ndjson", &ndjson(&[track("e1"), track("e2")]));
+        server.put("logs/2.ndjson", &ndjson(&[track("e3")]));
+        let rules = vec![(cloud.get_line("logs/2.ndjson"), ACCESS_DENIED)];
+        let proxy = rewriting_proxy(server.addr, rules);
+        let mock = slow_mock();
+        let dir = tempfile::tempdir().unwrap();
+        let started = std::time::Instant::now();
+        let output = send_from(cloud, proxy, &mock, dir.path(), &[&cloud.url("logs/")])
+            .output()
+            .unwrap();
+        let stderr = stderr_of(&output);
+        assert_eq!(output.status.code(), Some(2), "{cloud:?}: {stderr}");
+        assert!(mock.requests().is_empty(), "{cloud:?}: something was sent");
+        let object = cloud.url("logs/2.ndjson");
+        assert!(
+            stderr.contains(&format!("reading {object} was refused"))
+                && stderr.contains(cloud.permission()),
+            "{cloud:?}: {stderr}"
+        );
+        assert!(!stderr.contains("retrying"), "not retried: {stderr}");
+        assert!(started.elapsed() < Duration::from_secs(10), "{cloud:?}");
+    }
+}
+
+#[test]
+fn a_read_refused_halfway_through_a_run_with_standard_input_stops_it_as_a_refused_token_does() {
+    // With standard input among the inputs there is no first pass: the
+    // refusal comes as the run reaches the object. The request in flight
+    // is finished and counted; the rerun, allowed to read, sends the rest.
+    let cloud = Cloud::Gcs;
+    let server = cloud.server();
+    server.put(
+        "logs/1.ndjson",
+        &ndjson(&[track("o1"), track("o2"), track("o3")]),
+    );
+    server.put("logs/2.ndjson", &ndjson(&[track("o4")]));
+    let rules = vec![(cloud.get_line("logs/2.ndjson"), ACCESS_DENIED)];
+    let denying = rewriting_proxy(server.addr, rules);
+    let mock = slow_mock();
+    let dir = tempfile::tempdir().unwrap();
+    let stdin = ndjson(&[track("s1"), track("s2")]);
+    let url = cloud.url("logs/");
+    let run = |endpoint| {
+        let mut child = send_from(
+            cloud,
+            endpoint,
+            &mock,
+            dir.path(),
+            &["--batch-size", "2", "-", &url],
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+        child.stdin.take().unwrap().write_all(&stdin).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let refused = run(denying);
+    let stderr = stderr_of(&refused);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("storage.objects.get"), "{stderr}");
+    let first: Vec<String> = mock
+        .delivered_items()
+        .iter()
+        .map(|item| item["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!first.contains(&"o4".to_owned()), "{first:?}");
+    assert!(first.len() >= 2, "what came before was sent: {first:?}");
+
+    let allowed = run(server.addr);
+    assert_eq!(allowed.status.code(), Some(0), "{}", stderr_of(&allowed));
+    let mut all: Vec<String> = mock
+        .delivered_items()
+        .iter()
+        .map(|item| item["action"].as_str().unwrap().to_owned())
+        .collect();
+    all.sort();
+    assert_eq!(
+        all,
+        ["o1", "o2", "o3", "o4", "s1", "s2"],
+        "nothing lost, nothing twice"
+    );
+}
+
+/// The actions a dry-run through `endpoint` over `urls` would send, with
+/// its exit code and stderr.
+fn cloud_dry_run(cloud: Cloud, endpoint: SocketAddr, urls: &[&str]) -> (i32, Vec<String>, String) {
+    let output = cloud
+        .process(endpoint)
+        .args(["send", "--dry-run", "--progress", "never"])
+        .args(urls)
+        .output()
+        .unwrap();
+    let actions = dry_run_actions(&stdout_of(&output));
+    (output.status.code().unwrap(), actions, stderr_of(&output))
+}
+
+#[test]
+fn gcs_through_its_emulator_lists_and_reads_as_s3_does() {
+    let cloud = Cloud::Gcs;
+    let server = cloud.server();
+    export(&server);
+    // Order, hidden keys, empty objects, gzip, both prefix spellings.
+    for prefix in ["logs", "logs/"] {
+        let (code, actions, stderr) = cloud_dry_run(cloud, server.addr, &[&cloud.url(prefix)]);
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(actions, ["a1", "a2", "b1", "b2"], "{prefix}");
+    }
+    let (code, actions, _) = cloud_dry_run(cloud, server.addr, &[&cloud.url("logs/a/2.gz")]);
+    assert_eq!(
+        (code, actions),
+        (0, vec!["a2".to_owned()]),
+        "one object by key"
+    );
+    // A zero-byte folder marker in the listing.
+    let rules = vec![
+        (cloud.get_line("logs/a"), NO_SUCH_KEY),
+        ("list-type=2".to_owned(), Rewrite::AddToListing("logs/a/")),
+    ];
+    let marked = rewriting_proxy(server.addr, rules);
+    let (code, actions, stderr) = cloud_dry_run(cloud, marked, &[&cloud.url("logs/")]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(actions, ["a1", "a2", "b1", "b2"]);
+    // Plain http to a host that is not this machine is refused.
+    let output = cloud
+        .process(server.addr)
+        .env("STORAGE_EMULATOR_HOST", "emulator.example.com:4443")
+        .args(["validate", &cloud.url("logs/")])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr_of(&output).contains("STORAGE_EMULATOR_HOST"),
+        "{}",
+        stderr_of(&output)
+    );
+}
+
+#[test]
+fn a_gcs_download_cut_midway_goes_on_by_range_and_an_overwritten_object_is_refused_on_resume() {
+    let cloud = Cloud::Gcs;
+    let server = cloud.server();
+    let messages = tracks(3000);
+    server.put("logs/big.ndjson.gz", &gzip(&ndjson(&messages)));
+    let proxy = CuttingProxy::start(
+        server.addr,
+        cloud.get_line("logs/big.ndjson.gz"),
+        [3000, 0],
+        1,
+    );
+    let (code, mut actions, stderr) = cloud_dry_run(cloud, proxy.addr, &[&cloud.url("logs/")]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "retrying GET {} from byte",
+            cloud.url("logs/big.ndjson.gz")
+        )),
+        "{stderr}"
+    );
+    let ranges = proxy.ranges.lock().unwrap().clone();
+    assert!(ranges[1].starts_with("range: bytes="), "{ranges:?}");
+    actions.sort();
+    assert_eq!(
+        actions,
+        events(&messages),
+        "nothing lost, nothing read twice"
+    );
+
+    // Overwritten since the checkpoint: refused, unless --restart.
+    server.put("logs/1.ndjson", &ndjson(&[track("e1"), track("e2")]));
+    let mock = slow_mock();
+    let dir = tempfile::tempdir().unwrap();
+    let url = cloud.url("logs/1.ndjson");
+    let first = send_from(cloud, server.addr, &mock, dir.path(), &[&url])
+        .output()
+        .unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", stderr_of(&first));
+    server.put("logs/1.ndjson", &ndjson(&[track("e3"), track("e4")]));
+    let again = send_from(cloud, server.addr, &mock, dir.path(), &[&url])
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&again);
+    assert_eq!(again.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("{url} changed")), "{stderr}");
 }

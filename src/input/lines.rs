@@ -66,9 +66,14 @@ pub enum Event {
         line: u64,
         error: String,
     },
-    /// Something the run should say on stderr (a read of an object
-    /// retried).
-    Notice(String),
+    /// A read of an object retried, as the run should say it and count it.
+    Retry(String),
+    /// A read the store refused (401/403): the credentials may list but not
+    /// read. Nothing more is read; the run stops (SPEC §3.1).
+    Refused {
+        source: usize,
+        message: String,
+    },
     /// A source was read to its end; `lines` counts them all, blank ones
     /// too, and the line that could not be read, if any.
     End {
@@ -139,6 +144,15 @@ fn finish(
 ) -> bool {
     let keep_going = match result {
         Ok(keep_going) => keep_going,
+        Err(error) if error.get_ref().is_some_and(|e| e.is::<Refused>()) => {
+            let refused = Event::Refused {
+                source: index,
+                message: error.to_string(),
+            };
+            lines.flush(sender);
+            sender.send(refused).ok();
+            return false;
+        }
         Err(error) => {
             // The line being read when it broke is the first one lost; it
             // counts as a line of the source, so a resumed run does not
@@ -158,6 +172,19 @@ fn finish(
     };
     keep_going && sender.send(end).is_ok()
 }
+
+/// A read the store refused: the reason, which stops the run rather than
+/// making the rest of the source unreadable.
+#[derive(Debug)]
+pub struct Refused(pub String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
 
 /// How a file starts, against what a checkpoint covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -422,7 +449,8 @@ mod tests {
                     vec![(line, format!("unreadable: {error}"))]
                 }
                 Event::End { lines, .. } => vec![(lines, "end".to_owned())],
-                Event::Notice(text) => vec![(0, format!("notice: {text}"))],
+                Event::Retry(text) => vec![(0, format!("retry: {text}"))],
+                Event::Refused { message, .. } => vec![(0, format!("refused: {message}"))],
             })
             .collect()
     }

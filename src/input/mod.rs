@@ -22,7 +22,7 @@ use std::thread;
 use anyhow::{Context, Result, bail};
 
 use lines::read_source;
-pub use lines::{Chunk, Event, Resume, Span, Start, start_of};
+pub use lines::{Chunk, Event, Refused, Resume, Span, Start, start_of};
 
 /// Where input comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,7 +21,8 @@ use object_store::aws::AmazonS3Builder;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::path::Path;
 use object_store::{
-    BackoffConfig, GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt, RetryConfig,
+    BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt,
+    RetryConfig,
 };
 use tokio::runtime::Runtime;
 
@@ -251,13 +252,41 @@ fn store(scheme: Scheme, bucket: &str, retries: u32) -> object_store::Result<Arc
             }
             Arc::new(builder.build()?)
         }
-        Scheme::Gcs => Arc::new(
-            GoogleCloudStorageBuilder::from_env()
+        Scheme::Gcs => {
+            let mut builder = GoogleCloudStorageBuilder::from_env()
                 .with_bucket_name(bucket)
-                .with_retry(retry)
-                .build()?,
-        ),
+                .with_retry(retry);
+            if let Some(url) = emulator()? {
+                // As Google's client libraries do: the emulator's address,
+                // and no token.
+                let plain = url.to_ascii_lowercase().starts_with("http://");
+                builder = builder
+                    .with_base_url(&url)
+                    .with_skip_signature(true)
+                    .with_client_options(ClientOptions::new().with_allow_http(plain));
+            }
+            Arc::new(builder.build()?)
+        }
     })
+}
+
+/// The GCS emulator `STORAGE_EMULATOR_HOST` names (`host:port`, or a URL),
+/// if any, as a base URL; plain http only to this machine (SPEC §3.1).
+fn emulator() -> object_store::Result<Option<String>> {
+    let Some(host) = env("STORAGE_EMULATOR_HOST") else {
+        return Ok(None);
+    };
+    let url = if host.contains("://") {
+        host
+    } else {
+        format!("http://{host}")
+    };
+    crate::base_url::check("STORAGE_EMULATOR_HOST", &url)
+        .map(Some)
+        .map_err(|error| object_store::Error::Generic {
+            store: "GCS",
+            source: error.to_string().into(),
+        })
 }
 
 /// The S3 endpoint the environment names, if any; plain http only to this
@@ -400,7 +429,23 @@ impl Read for ObjectReader<'_> {
                         self.object
                     )));
                 }
-                Err(error) => error.to_string(),
+                Err(error) => match status(&error) {
+                    Some(401 | 403) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::PermissionDenied,
+                            super::Refused(refused(self.object, &error)),
+                        ));
+                    }
+                    // A refusal of this request, not a broken download: the
+                    // same request would be refused again.
+                    Some(status) if status < 500 && !matches!(status, 408 | 429) => {
+                        return Err(io::Error::other(format!(
+                            "reading {} was refused: {error}",
+                            self.object
+                        )));
+                    }
+                    _ => error.to_string(),
+                },
             };
             self.stream = None;
             let max = self.object.max_retries;
@@ -422,12 +467,59 @@ impl Read for ObjectReader<'_> {
                 self.retries
             );
             // The run may be gone; then nobody needs the notice.
-            self.notices.send(Event::Notice(notice)).ok();
+            self.notices.send(Event::Retry(notice)).ok();
             std::thread::sleep(delay);
         }
         let len = buf.len().min(self.pending.len());
         buf[..len].copy_from_slice(&self.pending.split_to(len));
         Ok(len)
+    }
+}
+
+/// The HTTP status of a failed request, when the store answered one. The
+/// crate names 401 and 403 and passes the rest on as generic errors whose
+/// text carries the status.
+fn status(error: &object_store::Error) -> Option<u16> {
+    match error {
+        object_store::Error::Unauthenticated { .. } => Some(401),
+        object_store::Error::PermissionDenied { .. } => Some(403),
+        _ => {
+            let text = error.to_string();
+            let at = text.find("status code: ")? + "status code: ".len();
+            text.get(at..at + 3)?.parse().ok()
+        }
+    }
+}
+
+/// What a refused read means, and what to grant (SPEC §3.1).
+fn refused(object: &Object, error: &object_store::Error) -> String {
+    let permission = match object.scheme {
+        Scheme::S3 => "s3:GetObject",
+        Scheme::Gcs => "storage.objects.get",
+    };
+    format!(
+        "reading {object} was refused ({}): the credentials may list the bucket but not read \
+         its objects; grant them {permission} on it (an expired token is refused the same way)",
+        error_code(error)
+    )
+}
+
+/// The short form of a store's error: its status and code, not its whole
+/// request.
+fn error_code(error: &object_store::Error) -> String {
+    let text = error.to_string();
+    let code = [
+        "AccessDenied",
+        "InvalidAccessKeyId",
+        "ExpiredToken",
+        "SignatureDoesNotMatch",
+    ]
+    .into_iter()
+    .find(|code| text.contains(code));
+    match (status(error), code) {
+        (Some(status), Some(code)) => format!("HTTP {status} {code}"),
+        (Some(status), None) => format!("HTTP {status}"),
+        (None, _) => text,
     }
 }
 

@@ -23,7 +23,10 @@ pub enum Display {
     Bar,
     /// A status line every 10 s.
     StatusLines,
-    /// Only problems (and, for `send`, no summary): `-q`, or `validate`.
+    /// Problems and notices (retries of a read), no bar: `validate` when
+    /// stderr is not a terminal.
+    Notices,
+    /// Only problems (and, for `send`, no summary): `-q`.
     Quiet,
 }
 

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 
 use super::pipeline::{Ending, Pipeline};
 use super::spill::{RunReader, Spill};
+use crate::error::Usage;
 use crate::input::{self, Event, Source};
 use crate::{report, segment};
 
@@ -87,7 +88,9 @@ impl Pipeline<'_, '_> {
                     }
                 }
                 // A read of an object retried.
-                Event::Notice(text) => self.report.notice(&text),
+                Event::Retry(text) => self.report.counters.retry(text),
+                // Before anything is sent.
+                Event::Refused { message, .. } => return Err(Usage(message).into()),
                 Event::Unreadable { .. } | Event::End { .. } => {}
             }
         }

@@ -80,6 +80,7 @@ fn validate(
         mut common,
         json,
         checkpoint,
+        progress,
     } = config;
     // What a rerun would read: the checkpoint and its memory are read, and
     // nothing is written.
@@ -94,7 +95,15 @@ fn validate(
         None => None,
     };
     let labels = common.sources.iter().map(Source::label).collect();
-    let report = Reporter::new(Tally::with_distinct(), labels, Display::Quiet, None, err);
+    let total_bytes = common.sources.iter().map(Source::size).sum::<Option<u64>>();
+    // The report goes to stdout; stderr shows progress on a terminal, and
+    // anywhere says what the run had to retry.
+    let display = if progress {
+        Display::Bar
+    } else {
+        Display::Notices
+    };
+    let report = Reporter::new(Tally::with_distinct(), labels, display, total_bytes, err);
     let mut pipeline = Pipeline::new(&common, report, None, interrupt);
     let mut started = None;
     if let Some((mut memory, plan, skip)) = rerun {

@@ -14,6 +14,7 @@ use anyhow::Result;
 
 use crate::checkpoint::Done;
 use crate::config::Common;
+use crate::error::Usage;
 use crate::failed::Original;
 use crate::fingerprint::Fingerprint;
 use crate::input::{self, Event, Resume, Source};
@@ -209,7 +210,10 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                     };
                     self.reject(origin, Reject::Unreadable, &detail, unread)?;
                 }
-                Ok(Event::Notice(text)) => self.report.notice(&text),
+                Ok(Event::Retry(text)) => self.report.counters.retry(text),
+                // Stopped as a refused token stops a run: the request in
+                // flight is finished, the checkpoint written.
+                Ok(Event::Refused { message, .. }) => return Err(Usage(message).into()),
                 // Input is quiet: send what is due, and settle and record
                 // the request in flight rather than leave it for the next
                 // line, which may be long in coming.
