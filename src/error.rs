@@ -52,6 +52,10 @@ pub fn exit_code(result: &anyhow::Result<Status>, stopped_by: Option<i32>) -> u8
         Ok(Status::Problems) => 1,
         Ok(Status::Interrupted) => signal_exit_code(stopped_by.unwrap_or(SIGINT)),
         Err(error) if is_broken_pipe(error) => 0,
+        // Stopped before the run began (while a prefix was listed).
+        Err(error) if error.chain().any(|cause| cause.is::<Interrupted>()) => {
+            signal_exit_code(stopped_by.unwrap_or(SIGINT))
+        }
         Err(_) => 2,
     }
 }
@@ -86,6 +90,8 @@ mod tests {
         assert_eq!(exit_code(&Ok(Status::Interrupted), Some(SIGTERM)), 143);
         assert_eq!(exit_code(&Ok(Status::Interrupted), Some(SIGHUP)), 129);
         assert_eq!(exit_code(&Err(Usage("bad".into()).into()), None), 2);
+        let listing = anyhow::Error::new(Interrupted).context("listing s3://b/");
+        assert_eq!(exit_code(&Err(listing), Some(SIGTERM)), 143);
         let pipe = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
         assert_eq!(
             exit_code(&Err(anyhow::Error::new(pipe).context("writing")), None),

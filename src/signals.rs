@@ -6,8 +6,8 @@
 //! process without a word.
 
 use std::io;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGXFSZ};
 use signal_hook::flag;
@@ -34,11 +34,21 @@ impl Stop {
     }
 }
 
+/// The flag the handlers set, for what runs before the run is given it:
+/// listing an object store's prefix while settings are resolved.
+static STOP: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+
+/// Whether a stopping signal has come (only once [`install`]ed).
+pub fn stopping() -> bool {
+    STOP.get().is_some_and(|flag| flag.load(Ordering::Relaxed))
+}
+
 /// Installs the handlers. The flag is set inside the handler itself, so
 /// that a request the run was about to start after the signal never starts;
 /// the notice is written by a thread of its own, where writing is safe.
 pub fn install() -> io::Result<Stop> {
     let interrupt = Arc::new(AtomicBool::new(false));
+    STOP.set(Arc::clone(&interrupt)).ok();
     let signal = Arc::new(AtomicUsize::new(0));
     for stopping in STOPPING {
         // Registered first, so it runs first: a signal that finds the flag

@@ -673,6 +673,8 @@ enum Rewrite {
     /// Pass it on, and add a zero-byte object of this key to the listing it
     /// answers.
     AddToListing(&'static str),
+    /// Never answer it.
+    Hang,
 }
 
 /// A proxy in front of `upstream` that applies `rules` (the first whose
@@ -703,6 +705,10 @@ fn relay(mut client: TcpStream, upstream: SocketAddr, rules: &[(String, Rewrite)
         .iter()
         .find(|(text, _)| first_line.contains(text.as_str()))
         .map(|(_, rule)| rule.clone());
+    if let Some(Rewrite::Hang) = rule {
+        std::thread::sleep(Duration::from_secs(600));
+        return;
+    }
     if let Some(Rewrite::Answer(status, body)) = rule {
         let answer = format!(
             "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -1115,4 +1121,256 @@ fn a_gcs_download_cut_midway_goes_on_by_range_and_an_overwritten_object_is_refus
     let stderr = stderr_of(&again);
     assert_eq!(again.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains(&format!("{url} changed")), "{stderr}");
+}
+
+/// A listener on 127.0.0.1 that takes connections and never answers: an
+/// instance metadata address that hangs.
+fn silent_listener() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        let mut held = Vec::new();
+        for connection in listener.incoming().flatten() {
+            held.push(connection);
+        }
+    });
+    addr
+}
+
+/// An address on 127.0.0.1 where nothing listens: connections are refused.
+fn refusing_address() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// The binary for `s3://` against `server` with no credentials in the
+/// environment, `home` as its HOME (where ~/.aws lives) and the instance
+/// metadata service at `metadata`.
+fn s3_without_keys(server: &S3Server, home: &Path, metadata: SocketAddr) -> assert_cmd::Command {
+    let mut command = bin();
+    clear_cloud_env(&mut command);
+    command
+        .env("HOME", home)
+        .env("AWS_ENDPOINT_URL", server.url())
+        .env(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            format!("http://{metadata}"),
+        );
+    command
+}
+
+#[test]
+fn credentials_come_from_a_profile_and_its_region_or_from_a_credential_process() {
+    let server = S3Server::start();
+    server.put("logs/1.ndjson", &ndjson(&[track("e1")]));
+    let home = tempfile::tempdir().unwrap();
+    let aws = home.path().join(".aws");
+    std::fs::create_dir(&aws).unwrap();
+    std::fs::write(
+        aws.join("credentials"),
+        format!(
+            "[backfill]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET_KEY}\n"
+        ),
+    )
+    .unwrap();
+    let process = home.path().join("credentials.sh");
+    std::fs::write(
+        &process,
+        format!(
+            "#!/bin/sh\necho '{{\"Version\":1,\"AccessKeyId\":\"{ACCESS_KEY}\",\"SecretAccessKey\":\"{SECRET_KEY}\"}}'\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &process,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::write(
+        aws.join("config"),
+        format!(
+            "[profile backfill]\nregion = eu-west-3\n\n[profile process]\nregion = us-east-1\ncredential_process = {}\n",
+            process.display()
+        ),
+    )
+    .unwrap();
+    let proxy = CuttingProxy::start(server.addr, Cloud::S3.get_line("none"), [0, 0], 0);
+    for (profile, region) in [("backfill", "eu-west-3"), ("process", "us-east-1")] {
+        proxy.heads.lock().unwrap().clear();
+        let mut command = bin();
+        clear_cloud_env(&mut command);
+        let output = command
+            .env("HOME", home.path())
+            .env("AWS_PROFILE", profile)
+            .env("AWS_ENDPOINT_URL", proxy.url())
+            .env(
+                "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+                format!("http://{}", refusing_address()),
+            )
+            .args(["send", "--dry-run", &format!("s3://{BUCKET}/logs/")])
+            .output()
+            .unwrap();
+        let stderr = stderr_of(&output);
+        assert_eq!(output.status.code(), Some(0), "{profile}: {stderr}");
+        assert_eq!(dry_run_actions(&stdout_of(&output)), ["e1"], "{profile}");
+        let heads = proxy.heads.lock().unwrap().clone();
+        let scope = format!("/{region}/s3/aws4_request");
+        assert!(
+            heads.iter().all(|h| h.contains(&scope)),
+            "{profile}: {heads:?}"
+        );
+        assert!(!stderr.contains(SECRET_KEY));
+    }
+}
+
+#[test]
+fn no_credentials_stop_the_run_within_five_seconds_saying_what_was_tried() {
+    let server = S3Server::start();
+    server.put("logs/1.ndjson", &ndjson(&[track("e1")]));
+    let home = tempfile::tempdir().unwrap();
+    for metadata in [refusing_address(), silent_listener()] {
+        let started = std::time::Instant::now();
+        let output = s3_without_keys(&server, home.path(), metadata)
+            .env("AWS_PROFILE", "backfill")
+            .args(["validate", &format!("s3://{BUCKET}/logs/")])
+            .output()
+            .unwrap();
+        let stderr = stderr_of(&output);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        for tried in [
+            "no AWS credentials",
+            "no AWS_ACCESS_KEY_ID",
+            "no profile 'backfill'",
+            "no web identity",
+            "instance metadata",
+            "AWS_PROFILE=NAME",
+        ] {
+            assert!(stderr.contains(tried), "{tried}: {stderr}");
+        }
+    }
+    // GCS without credentials, the metadata server hanging or refusing.
+    for metadata in [refusing_address(), silent_listener()] {
+        let started = std::time::Instant::now();
+        let mut command = bin();
+        clear_cloud_env(&mut command);
+        let output = command
+            .env("HOME", home.path())
+            .env("GCE_METADATA_HOST", metadata.to_string())
+            .env("GCE_METADATA_IP", metadata.to_string())
+            .args(["validate", &format!("gs://{BUCKET}/logs/")])
+            .output()
+            .unwrap();
+        let stderr = stderr_of(&output);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            stderr.contains("GOOGLE_APPLICATION_CREDENTIALS"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_stopping_signal_ends_a_listing_or_a_read_that_waits_at_once() {
+    let server = S3Server::start();
+    server.put("logs/1.ndjson", &ndjson(&[track("e1")]));
+    // A listing that never answers, then a read that never answers.
+    let listing = silent_listener();
+    let reading = rewriting_proxy(
+        server.addr,
+        vec![(Cloud::S3.get_line("logs/1.ndjson"), Rewrite::Hang)],
+    );
+    for (endpoint, signal, code) in [
+        (listing, "-TERM", 143),
+        (reading, "-INT", 130),
+        (reading, "-HUP", 129),
+    ] {
+        let mut child = Cloud::S3
+            .process(endpoint)
+            .args([
+                "send",
+                "--dry-run",
+                "--progress",
+                "never",
+                &Cloud::S3.url("logs/"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(child.try_wait().unwrap().is_none(), "it should be waiting");
+        let signalled = std::time::Instant::now();
+        let pid = child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args([signal, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "{signal}: {}",
+            stderr_of(&output)
+        );
+        assert!(
+            signalled.elapsed() < Duration::from_secs(2),
+            "{signal}: took {:?}",
+            signalled.elapsed()
+        );
+    }
+}
+
+#[test]
+fn progress_moves_through_the_first_pass_over_objects() {
+    // Two objects of one size, read twice (the first pass, then the run):
+    // while the first pass waits on the second, a quarter of all the
+    // reading is done. Without the pass on the bar it would show 0% (the
+    // run has handled nothing) or 50% (a total of one reading).
+    let server = S3Server::start();
+    server.put("logs/1.ndjson", &ndjson(&tracks(40)));
+    server.put("logs/2.ndjson", &ndjson(&tracks(40)));
+    let proxy = rewriting_proxy(
+        server.addr,
+        vec![(Cloud::S3.get_line("logs/2.ndjson"), Rewrite::Hang)],
+    );
+    let child = Cloud::S3
+        .process(proxy)
+        .args([
+            "send",
+            "--dry-run",
+            "--progress",
+            "always",
+            &Cloud::S3.url("logs/"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2000));
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let output = child.wait_with_output().unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("reading 2 inputs once first"), "{stderr}");
+    assert!(stderr.contains(" 25% ETA"), "{stderr}");
 }

@@ -37,6 +37,8 @@ pub struct Reporter<'w> {
     pub counters: Arc<Counters>,
     /// Input bytes of the lines handled so far: what percent and ETA follow.
     handled_bytes: u64,
+    /// Bytes of the passes before this one.
+    passed: u64,
     /// Whether the sender's notices (retries, pacing) are shown: not with `-q`.
     notices: bool,
     labels: Vec<String>,
@@ -62,6 +64,7 @@ impl<'w> Reporter<'w> {
             tally,
             counters: Arc::default(),
             handled_bytes: 0,
+            passed: 0,
             notices: display != Display::Quiet,
             labels,
             problems: ProblemLines::default(),
@@ -123,9 +126,26 @@ impl<'w> Reporter<'w> {
         self.next_status
     }
 
-    /// Input bytes of the lines handled so far.
+    /// Input bytes of the lines handled so far (in a first pass: read).
     pub fn set_handled_bytes(&mut self, bytes: u64) {
         self.handled_bytes = bytes;
+    }
+
+    /// A pass over the input before the run (SPEC §5.1, §3.1: progress
+    /// moves in every pass): the bar grows by the `bytes` it reads, when
+    /// they are known, and moves as it reads them.
+    pub fn begin_pass(&mut self, bytes: Option<u64>) {
+        if let (Some(bar), Some(bytes)) = (&self.bar, bytes)
+            && bar.length().is_some()
+        {
+            bar.inc_length(bytes);
+        }
+    }
+
+    /// The pass is done: the run's own bytes count on from where it ended.
+    pub fn end_pass(&mut self) {
+        self.passed += self.handled_bytes;
+        self.handled_bytes = 0;
     }
 
     /// Prints the sender's notices, and updates the bar or prints the
@@ -134,7 +154,7 @@ impl<'w> Reporter<'w> {
     pub fn tick(&mut self) {
         self.print_notices();
         if let Some(bar) = &self.bar {
-            bar.set_position(self.handled_bytes);
+            bar.set_position(self.passed + self.handled_bytes);
             bar.set_message(self.status());
         } else if let Some(due) = self.next_status
             && Instant::now() >= due

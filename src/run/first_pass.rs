@@ -6,7 +6,9 @@
 
 use anyhow::{Context, Result};
 
-use super::pipeline::{Ending, Pipeline};
+use std::sync::mpsc::RecvTimeoutError;
+
+use super::pipeline::{Ending, INTERRUPT_POLL, Pipeline};
 use super::spill::{RunReader, Spill};
 use crate::error::Usage;
 use crate::input::{self, Event, Source};
@@ -49,16 +51,28 @@ impl Pipeline<'_, '_> {
         ));
         self.mapper.begin_first_pass(companies);
         let mut spill = Spill::default();
+        self.report.begin_pass(files.iter().map(Source::size).sum());
         let resumes = places.iter().map(|&place| self.resumes[place]).collect();
         let reader = input::spawn(files, resumes, self.max_line_bytes);
-        for event in reader.events {
+        loop {
+            // A read that waits (an object store that does not answer)
+            // does not keep a stopping signal waiting.
+            let event = match reader.events.recv_timeout(INTERRUPT_POLL) {
+                Ok(event) => Some(event),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
             if self.interrupted() {
                 return Ok(Ending::Interrupted);
             }
             // The display keeps moving through the first pass too.
             self.report.tick();
+            let Some(event) = event else {
+                continue;
+            };
             match event {
                 Event::Lines(chunk) => {
+                    self.report.set_handled_bytes(chunk.read_to);
                     let reached = &mut self.reached[places[chunk.source]];
                     for span in &chunk.spans {
                         // Lines the memory holds the lessons of teach
@@ -96,6 +110,7 @@ impl Pipeline<'_, '_> {
         }
         let mut runs = spill.readers();
         self.mapper.end_first_pass(runs.iter_mut().collect());
+        self.report.end_pass();
         if let Some(error) = runs.iter_mut().find_map(RunReader::error) {
             return Err(error).context("reading back the first pass's associations");
         }

@@ -35,7 +35,7 @@ pub(super) enum Ending {
 }
 
 /// How often the loop looks at the interrupt flag while input is quiet.
-const INTERRUPT_POLL: Duration = Duration::from_millis(100);
+pub(super) const INTERRUPT_POLL: Duration = Duration::from_millis(100);
 
 /// The one loop: lines in, messages mapped, items batched and delivered.
 pub(super) struct Pipeline<'a, 'w> {

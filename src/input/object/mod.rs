@@ -22,12 +22,13 @@ use object_store::{
 };
 use tokio::runtime::Runtime;
 
+mod credentials;
 mod read;
 
 pub(super) use read::Clients;
 
 use super::Source;
-use crate::error::Usage;
+use crate::error::{Interrupted, Usage};
 
 /// Resumes of a broken read, and the listing's retries, unless
 /// `--max-retries` says otherwise (§6's default).
@@ -97,20 +98,24 @@ pub(super) fn list(arg: &str) -> Result<Vec<Source>> {
             scheme.prefix()
         )));
     }
-    let store = store(scheme, bucket, DEFAULT_RETRIES).map_err(|e| cannot_use(arg, scheme, &e))?;
+    let runtime = runtime()?;
+    let store = store(scheme, bucket, DEFAULT_RETRIES, &runtime, true).map_err(|error| {
+        match error.downcast::<object_store::Error>() {
+            Ok(error) => cannot_use(arg, scheme, &error),
+            // No credentials: the message says what was tried.
+            Err(error) => error.context(format!("{arg}: cannot list it")),
+        }
+    })?;
     let folder = Path::parse(prefix).map_err(|error| {
         Usage(format!(
             "{arg}: the prefix cannot be read as a key path ({error})"
         ))
     })?;
-    let runtime = runtime()?;
-    let listed: Vec<ObjectMeta> = runtime
-        .block_on(
-            store
-                .list((!prefix.trim_matches('/').is_empty()).then_some(&folder))
-                .try_collect(),
-        )
-        .map_err(|e| cannot_use(arg, scheme, &e))?;
+    let listing = store
+        .list((!prefix.trim_matches('/').is_empty()).then_some(&folder))
+        .try_collect();
+    let listed: Vec<ObjectMeta> =
+        unless_stopped(&runtime, listing, arg)?.map_err(|e| cannot_use(arg, scheme, &e))?;
     let depth = folder.parts().count();
     let mut found: Vec<ObjectMeta> = listed
         .into_iter()
@@ -125,7 +130,7 @@ pub(super) fn list(arg: &str) -> Result<Vec<Source>> {
         .collect();
     if found.is_empty() && depth > 0 {
         // Not a folder: perhaps the key of one object.
-        match runtime.block_on(store.head(&folder)) {
+        match unless_stopped(&runtime, store.head(&folder), arg)? {
             Ok(meta) if meta.size > 0 => found.push(meta),
             Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
             Err(error) => return Err(cannot_use(arg, scheme, &error)),
@@ -143,22 +148,19 @@ pub(super) fn list(arg: &str) -> Result<Vec<Source>> {
     // list none; without it the checkpoint could not tell an overwritten
     // object of the same size, so those are asked one by one.
     if found.iter().any(|meta| meta.e_tag.is_none()) {
-        found = runtime
-            .block_on(
-                futures_util::stream::iter(found)
-                    .map(|meta| {
-                        let store = Arc::clone(&store);
-                        async move {
-                            match meta.e_tag {
-                                Some(_) => Ok(meta),
-                                None => store.head(&meta.location).await,
-                            }
-                        }
-                    })
-                    .buffered(16)
-                    .try_collect(),
-            )
-            .map_err(|e| cannot_use(arg, scheme, &e))?;
+        let heads = futures_util::stream::iter(found)
+            .map(|meta| {
+                let store = Arc::clone(&store);
+                async move {
+                    match meta.e_tag {
+                        Some(_) => Ok(meta),
+                        None => store.head(&meta.location).await,
+                    }
+                }
+            })
+            .buffered(16)
+            .try_collect();
+        found = unless_stopped(&runtime, heads, arg)?.map_err(|e| cannot_use(arg, scheme, &e))?;
     }
     Ok(found
         .into_iter()
@@ -173,6 +175,30 @@ pub(super) fn list(arg: &str) -> Result<Vec<Source>> {
             })
         })
         .collect())
+}
+
+/// Runs `work` to its end, unless a stopping signal (Ctrl-C, SIGTERM,
+/// SIGHUP) comes first: then at once, whatever `work` waits for (SPEC
+/// §3.1), with [`Interrupted`] as the error.
+fn unless_stopped<T>(
+    runtime: &Runtime,
+    work: impl std::future::Future<Output = T>,
+    arg: &str,
+) -> Result<T> {
+    let (work, stopped) = (std::pin::pin!(work), std::pin::pin!(stopped()));
+    match runtime.block_on(futures_util::future::select(work, stopped)) {
+        futures_util::future::Either::Left((done, _)) => Ok(done),
+        futures_util::future::Either::Right(_) => {
+            Err(anyhow::Error::new(Interrupted).context(format!("listing {arg}")))
+        }
+    }
+}
+
+/// Ends once a stopping signal has come.
+async fn stopped() {
+    while !crate::signals::stopping() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Says what went wrong with `arg` and what to check. The crate's own text
@@ -228,7 +254,13 @@ fn cannot_use(arg: &str, scheme: Scheme, error: &object_store::Error) -> anyhow:
 /// and an empty variable counts as unset. `retries` is the crate's own
 /// retrying of a request that gets no answer or a 5xx; a body that breaks
 /// midway is resumed by [`ObjectReader`], which says so.
-fn store(scheme: Scheme, bucket: &str, retries: u32) -> object_store::Result<Arc<dyn ObjectStore>> {
+fn store(
+    scheme: Scheme,
+    bucket: &str,
+    retries: u32,
+    runtime: &Runtime,
+    check: bool,
+) -> Result<Arc<dyn ObjectStore>> {
     let retry = RetryConfig {
         backoff: BackoffConfig {
             init_backoff: Duration::from_secs(1),
@@ -240,12 +272,12 @@ fn store(scheme: Scheme, bucket: &str, retries: u32) -> object_store::Result<Arc
     };
     Ok(match scheme {
         Scheme::S3 => {
+            let (credentials, region) = credentials::aws(runtime, check)?;
             let mut builder = AmazonS3Builder::from_env()
                 .with_bucket_name(bucket)
-                .with_retry(retry);
-            if let Some(region) = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")) {
-                builder = builder.with_region(region);
-            }
+                .with_retry(retry)
+                .with_credentials(credentials)
+                .with_region(region);
             if let Some(endpoint) = endpoint()? {
                 let plain = endpoint.to_ascii_lowercase().starts_with("http://");
                 builder = builder.with_endpoint(endpoint).with_allow_http(plain);
@@ -256,14 +288,18 @@ fn store(scheme: Scheme, bucket: &str, retries: u32) -> object_store::Result<Arc
             let mut builder = GoogleCloudStorageBuilder::from_env()
                 .with_bucket_name(bucket)
                 .with_retry(retry);
-            if let Some(url) = emulator()? {
-                // As Google's client libraries do: the emulator's address,
-                // and no token.
-                let plain = url.to_ascii_lowercase().starts_with("http://");
-                builder = builder
-                    .with_base_url(&url)
-                    .with_skip_signature(true)
-                    .with_client_options(ClientOptions::new().with_allow_http(plain));
+            match emulator()? {
+                Some(url) => {
+                    // As Google's client libraries do: the emulator's
+                    // address, and no token.
+                    let plain = url.to_ascii_lowercase().starts_with("http://");
+                    builder = builder
+                        .with_base_url(&url)
+                        .with_skip_signature(true)
+                        .with_client_options(ClientOptions::new().with_allow_http(plain));
+                }
+                None if check => credentials::gcs()?,
+                None => {}
             }
             Arc::new(builder.build()?)
         }

@@ -45,7 +45,8 @@ impl Clients {
             None => {
                 // The crate's own retries are off here: every retry of a
                 // read is this module's, so that each one is printed.
-                let store = store(object.scheme, &object.bucket, 0).map_err(io::Error::other)?;
+                let store = store(object.scheme, &object.bucket, 0, &self.runtime, false)
+                    .map_err(|error| io::Error::other(format!("{error:#}")))?;
                 self.stores.insert(key, Arc::clone(&store));
                 store
             }
