@@ -161,12 +161,14 @@ pub struct MappingArgs {
     /// company (group calls, company traits), so an event gets its user's
     /// company as of its time even when the group call comes later; with
     /// standard input among them, only earlier lines count. Object-store
-    /// credentials come from the environment, as the clouds' own tools read
-    /// them: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
-    /// AWS_REGION, AWS_ENDPOINT_URL (S3-compatible stores), AWS_ROLE_ARN with
-    /// AWS_WEB_IDENTITY_TOKEN_FILE, container and instance roles;
-    /// GOOGLE_APPLICATION_CREDENTIALS or the machine's service account for
-    /// gs://.
+    /// credentials come from where the clouds' own tools look. s3://: the
+    /// AWS CLI's chain - AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_SESSION_TOKEN; AWS_PROFILE with ~/.aws/credentials and
+    /// ~/.aws/config (SSO, assume-role, credential_process); AWS_ROLE_ARN
+    /// with AWS_WEB_IDENTITY_TOKEN_FILE; container and instance roles - with
+    /// AWS_REGION and AWS_ENDPOINT_URL (S3-compatible stores). gs://:
+    /// GOOGLE_APPLICATION_CREDENTIALS, application default credentials or
+    /// the machine's service account; STORAGE_EMULATOR_HOST for an emulator.
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
