@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::http::{FakeClock, TENANT, actions, events, failed_lines, mock, send, write_input};
 use crate::support::mock_planhat::{Fault, MockConfig, MockPlanhat};
-use crate::support::{bin, stderr_of, stdout_of};
+use crate::support::{bin, kill, stderr_of, stdout_of};
 use segment_planhat::error::Status;
 
 /// Every `Event <i>` makes a metric on its user, valued at `properties.n`.
@@ -439,11 +439,7 @@ fn ctrl_c_sends_no_metric_more_and_the_resume_sends_only_what_is_missing() {
             if request.path.starts_with("/analytics/bulk/")
                 && let Some(pid) = pid.lock().unwrap().take()
             {
-                let sent = Command::new("kill")
-                    .args(["-INT", &pid.to_string()])
-                    .status()
-                    .unwrap();
-                assert!(sent.success());
+                kill("INT", pid);
                 // The signal is surely seen before the answer arrives.
                 std::thread::sleep(Duration::from_millis(100));
             }

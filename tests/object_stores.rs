@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::http::{TENANT, events, tracks};
 use crate::support::mock_planhat::{MockConfig, MockPlanhat};
-use crate::support::{bin, gzip, stderr_of, stdout_of};
+use crate::support::{bin, gzip, kill, stderr_of, stdout_of};
 
 const BUCKET: &str = "segment-export";
 const ACCESS_KEY: &str = "AKIATESTKEY";
@@ -1290,9 +1290,9 @@ fn a_stopping_signal_ends_a_listing_or_a_read_that_waits_at_once() {
         vec![(Cloud::S3.get_line("logs/1.ndjson"), Rewrite::Hang)],
     );
     for (endpoint, signal, code) in [
-        (listing, "-TERM", 143),
-        (reading, "-INT", 130),
-        (reading, "-HUP", 129),
+        (listing, "TERM", 143),
+        (reading, "INT", 130),
+        (reading, "HUP", 129),
     ] {
         let mut child = Cloud::S3
             .process(endpoint)
@@ -1310,14 +1310,7 @@ fn a_stopping_signal_ends_a_listing_or_a_read_that_waits_at_once() {
         std::thread::sleep(Duration::from_millis(1500));
         assert!(child.try_wait().unwrap().is_none(), "it should be waiting");
         let signalled = std::time::Instant::now();
-        let pid = child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args([signal, &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
+        kill(signal, child.id());
         let output = child.wait_with_output().unwrap();
         assert_eq!(
             output.status.code(),
@@ -1360,14 +1353,7 @@ fn progress_moves_through_the_first_pass_over_objects() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(2000));
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    kill("TERM", child.id());
     let output = child.wait_with_output().unwrap();
     let stderr = stderr_of(&output);
     assert_eq!(output.status.code(), Some(143), "{stderr}");

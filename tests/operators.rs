@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::http::{API, TENANT, actions, failed_lines, mock, tracks, write_input};
 use crate::support::mock_planhat::{Fault, MockConfig, MockPlanhat, Received};
-use crate::support::{bin, bin_process, stderr_of};
+use crate::support::{bin, bin_process, kill, stderr_of};
 
 /// `send` against `mock` through the binary, with the failed file in `dir`.
 fn send(mock: &MockPlanhat, dir: &Path, extra: &[&str]) -> Output {
@@ -184,11 +184,7 @@ fn send_signalled(signal: &str, dir: &Path, extra: &[&str]) -> (Output, Vec<Rece
                         pid => break pid,
                     }
                 };
-                let sent = Command::new("kill")
-                    .args(["-s", &signal, &pid.to_string()])
-                    .status()
-                    .unwrap();
-                assert!(sent.success());
+                kill(&signal, pid);
                 // The signal is on its way before the answer is.
                 std::thread::sleep(Duration::from_millis(50));
             }

@@ -16,7 +16,7 @@ use crate::http::{
     API, FakeClock, TENANT, events, failed_lines, mock, send, send_with_ctrl_c, tracks, write_input,
 };
 use crate::support::mock_planhat::{MockConfig, MockPlanhat};
-use crate::support::{bin, stderr_of};
+use crate::support::{bin, kill, stderr_of};
 use segment_planhat::error::Status;
 
 fn slow_mock() -> MockPlanhat {
@@ -180,14 +180,7 @@ fn ctrl_c_finishes_the_request_in_flight_records_it_and_exits_130() {
         mock.wait_for_requests(5, Duration::from_secs(20)),
         "the run did not start"
     );
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    kill("INT", child.id());
     let output = child.wait_with_output().unwrap();
     let stderr = stderr_of(&output);
     assert_eq!(output.status.code(), Some(130), "{stderr}");
@@ -462,7 +455,7 @@ fn a_dry_run_with_a_checkpoint_shows_the_resume_and_writes_nothing() {
 
 #[test]
 fn a_second_ctrl_c_or_sigterm_stops_at_once() {
-    for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
+    for (signal, code) in [("INT", 130), ("TERM", 143)] {
         // The mock holds each request for 5 s; a second signal must not
         // wait for it, a first one must.
         let mock = MockPlanhat::start(MockConfig {
@@ -478,10 +471,8 @@ fn a_second_ctrl_c_or_sigterm_stops_at_once() {
             std::thread::sleep(Duration::from_millis(20));
         }
         let started = std::time::Instant::now();
-        let pid = child.id().to_string();
         for _ in 0..2 {
-            let sent = Command::new("kill").args([signal, &pid]).status().unwrap();
-            assert!(sent.success());
+            kill(signal, child.id());
             std::thread::sleep(Duration::from_millis(150));
         }
         let output = child.wait_with_output().unwrap();

@@ -62,3 +62,13 @@ pub fn bin_process() -> std::process::Command {
     command.env("NO_COLOR", "1");
     command
 }
+
+/// Sends the signal named `name` (`INT`, `TERM`, `HUP`) to process `pid`, as
+/// a user's Ctrl-C, a supervisor's stop or a closed terminal would.
+pub fn kill(name: &str, pid: u32) {
+    let sent = std::process::Command::new("kill")
+        .args(["-s", name, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -s {name} {pid}");
+}
