@@ -122,12 +122,7 @@ impl Memory {
             return Ok(memory);
         }
         let mut frames = FrameReader::new(BufReader::new(file));
-        let damaged = |error: &dyn std::fmt::Display| {
-            Usage(format!(
-                "the memory {} cannot be read ({error}); pass --restart to start over",
-                path.display()
-            ))
-        };
+        let damaged = |error: &dyn std::fmt::Display| damaged(&path, error);
         let head: Head = frames
             .read()
             .map_err(|e| damaged(&e))?
@@ -168,12 +163,7 @@ impl Memory {
         let Some(mut frames) = self.rest.take() else {
             return Ok(());
         };
-        let damaged = |error: &dyn std::fmt::Display| {
-            Usage(format!(
-                "the memory {} cannot be read ({error}); pass --restart to start over",
-                self.path.display()
-            ))
-        };
+        let damaged = |error: &dyn std::fmt::Display| damaged(&self.path, error);
         loop {
             match frames.read::<Body>().map_err(|e| damaged(&e))? {
                 Some(Body::Mapping(piece)) => mapper.restore(piece).map_err(|e| damaged(&e.0))?,
@@ -237,6 +227,14 @@ impl Memory {
         })
         .with_context(|| format!("writing the memory {}", self.path.display()))
     }
+}
+
+/// What is said of a memory file that cannot be read.
+fn damaged(path: &Path, error: &dyn std::fmt::Display) -> Usage {
+    Usage(format!(
+        "the memory {} cannot be read ({error}); pass --restart to start over",
+        path.display()
+    ))
 }
 
 /// The record of a source read, or none when the run learned nothing of

@@ -7,6 +7,7 @@
 //! read as before. History comes first, in the order it was handled, then
 //! the rest in path order.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::UNIX_EPOCH;
 
@@ -17,6 +18,7 @@ use crate::checkpoint::{self, Covered};
 use crate::error::Usage;
 use crate::fingerprint::Fingerprint;
 use crate::input::{Resume, Source};
+use crate::mapping::Lessons;
 
 /// How a source looked when it was read: what says, without reading it,
 /// that it has not changed since.
@@ -109,6 +111,29 @@ pub struct Reached {
 }
 
 impl Reached {
+    /// What the main pass may learn from `line`: nothing of a line the
+    /// memory holds as mapped, all but its association of one a first pass
+    /// taught, everything else.
+    pub fn lessons(&self, line: u64) -> Lessons {
+        if line <= self.mapped {
+            Lessons::None
+        } else if line <= self.taught {
+            Lessons::AllButAssociations
+        } else {
+            Lessons::All
+        }
+    }
+
+    /// Notes that the main pass mapped the source up to `line`; when the
+    /// run learns associations as it goes (`learning`), they are taught
+    /// too.
+    pub fn map_to(&mut self, line: u64, learning: bool) {
+        self.mapped = self.mapped.max(line);
+        if learning {
+            self.taught = self.taught.max(line);
+        }
+    }
+
     /// Notes that `line` was read, its bytes fingerprinted as `end`.
     pub fn saw(&mut self, line: u64, end: Fingerprint) {
         if self.seen.is_none_or(|(seen, _)| line > seen) {
@@ -159,10 +184,18 @@ pub(super) fn plan(records: &[Record], sources: Vec<Source>, checkpoint: &Path) 
     let mut new_sources = Vec::new();
     let mut touched = Vec::new();
     let mut not_read = Vec::new();
+    // Built once: an export of a year holds tens of thousands of objects.
+    // (Reversed, so that the first record of a path wins, as a search would.)
+    let by_path: HashMap<&str, usize> = records
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(index, record)| (record.path.as_str(), index))
+        .collect();
     for source in sources {
         let path = checkpoint::source_path(&source)?;
         let stamp = Stamp::of(&source)?;
-        let Some(index) = records.iter().position(|r| r.path == path) else {
+        let Some(&index) = by_path.get(path.as_str()) else {
             new_sources.push((
                 source,
                 Reading {

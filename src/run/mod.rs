@@ -9,13 +9,14 @@ mod pipeline;
 mod spill;
 
 use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result};
 
 use crate::checkpoint::{Checkpoint, Done, Lock};
-use crate::config::{Config, SendConfig, ValidateConfig};
+use crate::config::{Common, Config, SendConfig, ValidateConfig};
 use crate::error::{Interrupted, Status};
 use crate::failed::{self, FailedFile};
 use crate::input::Source;
@@ -86,9 +87,7 @@ fn validate(
     // nothing is written.
     let rerun = match &checkpoint {
         Some(path) => {
-            let mut memory = Memory::open(path, &common.taught_by, false)?;
-            let plan = memory.plan(std::mem::take(&mut common.sources))?;
-            common.sources = plan.sources.clone();
+            let (memory, plan) = rerun_plan(path, &mut common, false)?;
             let (_, skip) = Checkpoint::open(path, &common.sources, false, &plan.known)?;
             Some((memory, plan, skip))
         }
@@ -110,10 +109,8 @@ fn validate(
         if let Some(notice) = &memory.notice {
             pipeline.report.notice(notice);
         }
-        memory.load(&mut pipeline.mapper, None)?;
         pipeline.skip = skip;
-        pipeline.resumes = plan.resumes.clone();
-        pipeline.reached = plan.reached.clone();
+        pipeline.start_from(&mut memory, &plan)?;
         started = Some(plan);
     }
     if pipeline.run(common.sources.clone())? == Ending::Interrupted {
@@ -161,29 +158,15 @@ fn send(
     };
     // What the last run that ended remembers (SPEC §6.1): the sources it
     // covers in full are not read at all.
-    let mut memory = match &config.checkpoint {
-        Some(path) => Some(Memory::open(
-            path,
-            &config.common.taught_by,
-            config.restart,
-        )?),
+    let mut rerun = match &config.checkpoint {
+        Some(path) => Some(rerun_plan(path, &mut config.common, config.restart)?),
         None => None,
     };
-    let plan = match &mut memory {
-        Some(memory) => Some(memory.plan(std::mem::take(&mut config.common.sources))?),
-        None => None,
-    };
-    if let Some(plan) = &plan {
-        config.common.sources = plan.sources.clone();
-    }
     let common = &config.common;
-    let (checkpoint, skip) = match &config.checkpoint {
-        Some(path) => {
-            let known = plan.as_ref().map(|plan| plan.known.as_slice());
-            let known = known.unwrap_or(&[]);
-            let (checkpoint, skip) =
-                Checkpoint::open(path, &common.sources, config.restart, known)?;
-            let mut checkpoint = checkpoint;
+    let (checkpoint, skip) = match (&config.checkpoint, &rerun) {
+        (Some(path), Some((_, plan))) => {
+            let (mut checkpoint, skip) =
+                Checkpoint::open(path, &common.sources, config.restart, &plan.known)?;
             if !config.dry_run {
                 // Records past the saved length are of lines handled again now.
                 if let Some(len) = checkpoint.failed_len(&config.failed) {
@@ -194,7 +177,7 @@ fn send(
             // A dry-run shows what a resumed run would send, and writes nothing.
             ((!config.dry_run).then_some(checkpoint), skip)
         }
-        None => (None, vec![Done::default(); common.sources.len()]),
+        _ => (None, vec![Done::default(); common.sources.len()]),
     };
     let labels = common.sources.iter().map(Source::label).collect();
     let total_bytes = common.sources.iter().map(Source::size).sum::<Option<u64>>();
@@ -205,10 +188,10 @@ fn send(
     };
     let mut report = Reporter::new(Tally::default(), labels, display, total_bytes, err);
     if !config.quiet {
-        if let Some(notice) = memory.as_ref().and_then(|m| m.notice.as_deref()) {
+        if let Some(notice) = rerun.as_ref().and_then(|(m, _)| m.notice.as_deref()) {
             report.eprintln(notice);
         }
-        if let Some(plan) = plan.as_ref().filter(|plan| !plan.not_read.is_empty()) {
+        if let Some((_, plan)) = rerun.as_ref().filter(|(_, plan)| !plan.not_read.is_empty()) {
             let lines = plan.not_read.iter().map(|(_, lines)| lines).sum();
             report.eprintln(&format!(
                 "not reading {} the last run covered in full ({})",
@@ -261,11 +244,8 @@ fn send(
     });
     let mut pipeline = Pipeline::new(common, report, Some(delivery), interrupt);
     pipeline.skip = skip;
-    if let (Some(memory), Some(plan)) = (&mut memory, plan) {
-        let profiles = pipeline.delivery.as_mut().map(Delivery::profiles_mut);
-        memory.load(&mut pipeline.mapper, profiles)?;
-        pipeline.resumes = plan.resumes;
-        pipeline.reached = plan.reached;
+    if let Some((memory, plan)) = &mut rerun {
+        pipeline.start_from(memory, plan)?;
     }
     let result = pipeline.run(common.sources.clone());
     // The request in flight is finished whatever happened (Ctrl-C too).
@@ -285,8 +265,8 @@ fn send(
         Err(error) => error.is::<Interrupted>(),
     };
     let remember = ended && saved.is_ok() && !config.dry_run && !pipeline.mid_line;
-    let saved = match (&memory, &pipeline.delivery) {
-        (Some(memory), Some(delivery)) if remember && pipeline.mapping_began => {
+    let saved = match (&rerun, &pipeline.delivery) {
+        (Some((memory, _)), Some(delivery)) if remember && pipeline.mapping_began => {
             memory.save(&mut pipeline.mapper, delivery, &pipeline.reached)
         }
         _ => saved,
@@ -326,6 +306,15 @@ fn send(
     }
     result?;
     Ok(status(&report.tally))
+}
+
+/// With a checkpoint at `path`: the memory beside it, and what this run
+/// reads (SPEC §6.1), with `common.sources` put in the plan's order.
+fn rerun_plan(path: &Path, common: &mut Common, restart: bool) -> Result<(Memory, Plan)> {
+    let mut memory = Memory::open(path, &common.taught_by, restart)?;
+    let plan = memory.plan(std::mem::take(&mut common.sources))?;
+    common.sources = plan.sources.clone();
+    Ok((memory, plan))
 }
 
 /// What `validate --checkpoint` says a rerun reads: the sources the memory

@@ -19,8 +19,8 @@ use crate::failed::Original;
 use crate::fingerprint::Fingerprint;
 use crate::input::{self, Event, Resume, Source};
 use crate::mapping::metrics::Metrics;
-use crate::mapping::{Lessons, Mapper, Reject};
-use crate::memory::Reached;
+use crate::mapping::{Mapper, Reject};
+use crate::memory::{Memory, Plan, Reached};
 use crate::planhat::Origin;
 use crate::report::live::Reporter;
 use crate::sender::Delivery;
@@ -140,16 +140,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                             message: 0,
                         };
                         let mut messages = 1;
-                        let reached = &self.reached[chunk.source];
-                        // What the memory knows of the line: mapped (its
-                        // lessons all learned), or taught by a first pass.
-                        let lessons = if span.line <= reached.mapped {
-                            Lessons::None
-                        } else if span.line <= reached.taught {
-                            Lessons::AllButAssociations
-                        } else {
-                            Lessons::All
-                        };
+                        let lessons = self.reached[chunk.source].lessons(span.line);
                         self.mid_line = true;
                         if self.skip[chunk.source].is_handled(span.line) {
                             self.replay(chunk.text(span), lessons);
@@ -189,10 +180,7 @@ impl<'a, 'w> Pipeline<'a, 'w> {
                     }
                     let reached = &mut self.reached[source];
                     reached.ended = Some(lines);
-                    reached.mapped = reached.mapped.max(lines);
-                    if learning {
-                        reached.taught = reached.taught.max(lines);
-                    }
+                    reached.map_to(lines, learning);
                 }
                 Ok(Event::Unreadable { source, line, .. })
                     if self.skip[source].is_handled(line) => {}
@@ -233,14 +221,10 @@ impl<'a, 'w> Pipeline<'a, 'w> {
     }
 
     /// Notes that the main pass mapped `source` up to `line`, whose bytes
-    /// end with fingerprint `end`: when the run learns associations as it
-    /// goes, they are taught too.
+    /// end with fingerprint `end`.
     fn map_reached(&mut self, source: usize, line: u64, end: Fingerprint, learning: bool) {
         let reached = &mut self.reached[source];
-        reached.mapped = reached.mapped.max(line);
-        if learning {
-            reached.taught = reached.taught.max(line);
-        }
+        reached.map_to(line, learning);
         reached.saw(line, end);
     }
 
@@ -254,6 +238,17 @@ impl<'a, 'w> Pipeline<'a, 'w> {
             self.marks.pop_front();
         }
         self.report.tick();
+    }
+
+    /// Starts where the saved memory leaves off (SPEC §6.1): the mapper, and
+    /// the delivery's profiles, given what it holds, and each source read
+    /// from where `plan` says.
+    pub(super) fn start_from(&mut self, memory: &mut Memory, plan: &Plan) -> Result<()> {
+        let profiles = self.delivery.as_mut().map(Delivery::profiles_mut);
+        memory.load(&mut self.mapper, profiles)?;
+        self.resumes = plan.resumes.clone();
+        self.reached = plan.reached.clone();
+        Ok(())
     }
 
     /// Waits for the request in flight, if any.

@@ -31,9 +31,7 @@ use object_store::CredentialProvider;
 use object_store::aws::{AwsCredential, AwsCredentialProvider};
 use tokio::runtime::Runtime;
 
-use futures_util::future::Either;
-
-use super::{env, stopped};
+use super::{env, or_stopped};
 use crate::error::{Interrupted, Usage};
 
 /// How long the whole credential chain may take before the run is told
@@ -109,10 +107,9 @@ pub(super) fn aws(runtime: &Runtime, check: bool) -> Result<(AwsCredentialProvid
             cached: Mutex::new(None),
         };
         if check {
-            let found = std::pin::pin!(tokio::time::timeout(CHAIN_TIME, provider.get_credential()));
-            let found = match futures_util::future::select(found, std::pin::pin!(stopped())).await {
-                Either::Left((found, _)) => found,
-                Either::Right(_) => return Err(Interrupted.into()),
+            let found = tokio::time::timeout(CHAIN_TIME, provider.get_credential());
+            let Some(found) = or_stopped(found).await else {
+                return Err(Interrupted.into());
             };
             match found {
                 Ok(Ok(_)) => {}

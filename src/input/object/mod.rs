@@ -185,19 +185,22 @@ fn unless_stopped<T>(
     work: impl std::future::Future<Output = T>,
     arg: &str,
 ) -> Result<T> {
-    let (work, stopped) = (std::pin::pin!(work), std::pin::pin!(stopped()));
-    match runtime.block_on(futures_util::future::select(work, stopped)) {
-        futures_util::future::Either::Left((done, _)) => Ok(done),
-        futures_util::future::Either::Right(_) => {
-            Err(anyhow::Error::new(Interrupted).context(format!("listing {arg}")))
-        }
-    }
+    runtime
+        .block_on(or_stopped(work))
+        .ok_or_else(|| anyhow::Error::new(Interrupted).context(format!("listing {arg}")))
 }
 
-/// Ends once a stopping signal has come.
-async fn stopped() {
-    while !crate::signals::stopping() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+/// What `work` gives, or none once a stopping signal has come first.
+async fn or_stopped<T>(work: impl std::future::Future<Output = T>) -> Option<T> {
+    let stopped = async {
+        while !crate::signals::stopping() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let (work, stopped) = (std::pin::pin!(work), std::pin::pin!(stopped));
+    match futures_util::future::select(work, stopped).await {
+        futures_util::future::Either::Left((done, _)) => Some(done),
+        futures_util::future::Either::Right(_) => None,
     }
 }
 
