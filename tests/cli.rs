@@ -553,6 +553,32 @@ fn a_terminal_on_stdin_is_refused_with_a_hint_instead_of_waiting() {
 }
 
 #[test]
+fn validate_draws_the_bar_on_a_terminal_and_not_into_a_pipe() {
+    // util-linux `script` gives the command a terminal; the report still
+    // comes after the bar.
+    let binary = assert_cmd::cargo::cargo_bin("segment-planhat");
+    let output = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!("{} validate examples/events.ndjson", binary.display()),
+            "/dev/null",
+        ])
+        .current_dir(repo(""))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("util-linux `script` is installed (see .ci/run)");
+    let text = stdout_of(&output);
+    assert!(text.contains("% ETA"), "{text}");
+    assert!(text.contains("would send    10"), "{text}");
+    let piped = bin()
+        .current_dir(repo(""))
+        .args(["validate", "examples/events.ndjson"])
+        .output()
+        .unwrap();
+    assert!(!stderr_of(&piped).contains("ETA"), "{}", stderr_of(&piped));
+}
+
+#[test]
 fn progress_always_draws_the_bar_on_stderr_without_a_terminal() {
     let output = bin()
         .current_dir(repo(""))
