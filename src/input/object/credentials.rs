@@ -235,3 +235,73 @@ pub(super) fn gcs() -> Result<()> {
     )
     .into())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use aws_credential_types::Credentials;
+    use aws_credential_types::provider::future;
+
+    use super::*;
+
+    /// Gives credentials that expire `lasting` from each call, counting
+    /// the calls.
+    #[derive(Debug)]
+    struct Expiring {
+        lasting: Duration,
+        calls: Arc<AtomicUsize>,
+    }
+
+    impl ProvideCredentials for Expiring {
+        fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            let call = self.calls.fetch_add(1, Ordering::SeqCst);
+            future::ProvideCredentials::ready(Ok(Credentials::new(
+                format!("key-{call}"),
+                "secret",
+                Some("token".into()),
+                Some(SystemTime::now() + self.lasting),
+                "test",
+            )))
+        }
+    }
+
+    /// The keys two calls in a row get, and how often the chain was asked.
+    fn two_calls(lasting: Duration) -> (String, String, usize) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let chain = AwsChain {
+            chain: SharedCredentialsProvider::new(Expiring {
+                lasting,
+                calls: Arc::clone(&calls),
+            }),
+            cached: Mutex::new(None),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let first = runtime.block_on(chain.get_credential()).unwrap();
+        let second = runtime.block_on(chain.get_credential()).unwrap();
+        (
+            first.key_id.clone(),
+            second.key_id.clone(),
+            calls.load(Ordering::SeqCst),
+        )
+    }
+
+    #[test]
+    fn credentials_are_kept_until_five_minutes_before_they_expire() {
+        let (first, second, calls) = two_calls(Duration::from_secs(3600));
+        assert_eq!(
+            (first.as_str(), second.as_str(), calls),
+            ("key-0", "key-0", 1)
+        );
+        let (first, second, calls) = two_calls(Duration::from_secs(4 * 60));
+        assert_eq!(
+            (first.as_str(), second.as_str(), calls),
+            ("key-0", "key-1", 2)
+        );
+    }
+}
