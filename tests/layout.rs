@@ -28,12 +28,7 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
             let code = text.split("#[cfg(test)]").next().unwrap();
             let named = code
                 .match_indices("crate::")
-                .map(|(at, _)| {
-                    code[at + 7..]
-                        .chars()
-                        .take_while(|c| c.is_alphanumeric() || *c == '_')
-                        .collect::<String>()
-                })
+                .flat_map(|(at, _)| named_after(&code[at + 7..]))
                 .filter(|name| *name != top && !name.is_empty())
                 .collect::<Vec<_>>();
             graph.entry(top).or_default().extend(named);
@@ -42,9 +37,52 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
     graph
 }
 
+/// The top-level modules a path after `crate::` names: one
+/// (`crate::report::counted`), or each of a group (`crate::{report,
+/// segment}`).
+fn named_after(rest: &str) -> Vec<String> {
+    let ident = |text: &str| -> String {
+        text.trim_start()
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect()
+    };
+    match rest.strip_prefix('{') {
+        Some(group) => {
+            // Nested groups are split on their own commas too: only the
+            // first name of each part is a top-level module.
+            let mut depth = 0;
+            let mut parts = vec![String::new()];
+            for c in group.chars() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => parts.push(String::new()),
+                    _ => {}
+                }
+                if depth == 0 && c != ',' && c != '}' {
+                    parts.last_mut().unwrap().push(c);
+                }
+            }
+            parts.iter().map(|part| ident(part)).collect()
+        }
+        None => vec![ident(rest)],
+    }
+}
+
 fn top_module(relative: &Path) -> String {
     let first = relative.components().next().unwrap().as_os_str();
     first.to_string_lossy().trim_end_matches(".rs").to_owned()
+}
+
+#[test]
+fn grouped_imports_count_too() {
+    assert_eq!(named_after("report::counted;"), ["report"]);
+    assert_eq!(
+        named_after("{report, segment::{self, parse_line}};"),
+        ["report", "segment"]
+    );
 }
 
 #[test]
