@@ -533,41 +533,33 @@ fn completions_are_committed_and_match_the_binary() {
     }
 }
 
-#[test]
-fn a_terminal_on_stdin_is_refused_with_a_hint_instead_of_waiting() {
-    // util-linux `script` gives the command a pseudo-terminal as stdin.
+/// Runs the binary with `args` in the repository on a pseudo-terminal
+/// (util-linux `script`) as its stdin, stdout and stderr; returns all it
+/// wrote, and how it ended.
+fn on_a_terminal(args: &str) -> (String, Option<i32>) {
     let binary = assert_cmd::cargo::cargo_bin("segment-planhat");
     let output = std::process::Command::new("script")
-        .args([
-            "-qec",
-            &format!("{} send --dry-run", binary.display()),
-            "/dev/null",
-        ])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("util-linux `script` is installed (see .ci/run)");
-    let text = stdout_of(&output);
-    assert!(text.contains("standard input is a terminal"), "{text}");
-    assert!(text.contains("zcat"), "{text}");
-    assert_eq!(output.status.code(), Some(2), "{text}");
-}
-
-#[test]
-fn validate_draws_the_bar_on_a_terminal_and_not_into_a_pipe() {
-    // util-linux `script` gives the command a terminal; the report still
-    // comes after the bar.
-    let binary = assert_cmd::cargo::cargo_bin("segment-planhat");
-    let output = std::process::Command::new("script")
-        .args([
-            "-qec",
-            &format!("{} validate examples/events.ndjson", binary.display()),
-            "/dev/null",
-        ])
+        .args(["-qec", &format!("{} {args}", binary.display()), "/dev/null"])
         .current_dir(repo(""))
         .stdin(std::process::Stdio::null())
         .output()
         .expect("util-linux `script` is installed (see .ci/run)");
-    let text = stdout_of(&output);
+    (stdout_of(&output), output.status.code())
+}
+
+#[test]
+fn a_terminal_on_stdin_is_refused_with_a_hint_instead_of_waiting() {
+    let (text, code) = on_a_terminal("send --dry-run");
+    assert!(text.contains("standard input is a terminal"), "{text}");
+    assert!(text.contains("zcat"), "{text}");
+    assert_eq!(code, Some(2), "{text}");
+}
+
+#[test]
+fn validate_draws_the_bar_on_a_terminal_and_not_into_a_pipe() {
+    // The report still comes after the bar.
+    let (text, code) = on_a_terminal("validate examples/events.ndjson");
+    assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("% ETA"), "{text}");
     assert!(text.contains("would send    10"), "{text}");
     let piped = bin()
